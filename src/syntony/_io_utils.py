@@ -1,0 +1,119 @@
+"""Writing outputs without ever leaving half-written or silently overwritten files."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from syntony.errors import OutputExistsError
+
+__all__ = ["atomic_path", "atomic_write", "prepare_output_dir", "write_json", "write_text"]
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str], *, force: bool = True) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
+
+    Use this for writers that want a file name (``Dataset.to_netcdf``, ``nibabel.save``,
+    ``Figure.savefig``). On any exception the temporary file is removed and ``path`` is left
+    untouched.
+    """
+    target = Path(path)
+    if target.exists() and not force:
+        raise OutputExistsError(f"{target}: already exists; pass force=True (--force) to replace it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Keep the real suffix last so that writers which infer the format from it still work.
+    handle, tmp_name = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=".tmp" + "".join(target.suffixes), dir=target.parent
+    )
+    os.close(handle)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+@contextlib.contextmanager
+def atomic_write(
+    path: str | os.PathLike[str], mode: str = "w", *, force: bool = True, **open_kwargs: Any
+) -> Iterator[IO[Any]]:
+    """Open a temporary file for writing and move it onto ``path`` when the block succeeds."""
+    if "b" not in mode:
+        open_kwargs.setdefault("encoding", "utf-8")
+    with atomic_path(path, force=force) as tmp, open(tmp, mode, **open_kwargs) as stream:
+        yield stream
+
+
+def write_text(path: str | os.PathLike[str], text: str, *, force: bool = True) -> Path:
+    """Atomically write ``text`` to ``path``."""
+    with atomic_write(path, force=force) as stream:
+        stream.write(text)
+    return Path(path)
+
+
+def write_json(path: str | os.PathLike[str], data: Any, *, force: bool = True) -> Path:
+    """Atomically write ``data`` as indented JSON (numpy scalars and paths are converted)."""
+    with atomic_write(path, force=force) as stream:
+        json.dump(data, stream, indent=2, default=_json_default)
+        stream.write("\n")
+    return Path(path)
+
+
+def _json_default(obj: Any) -> Any:
+    import numpy as np
+
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    if isinstance(obj, (set, frozenset)):
+        return sorted(obj)
+    raise TypeError(f"cannot serialise {type(obj).__name__} to JSON")
+
+
+def prepare_output_dir(
+    directory: str | os.PathLike[str],
+    *,
+    force: bool = False,
+    outputs: Callable[[Path], list[Path]] | list[str] | None = None,
+) -> Path:
+    """Create ``directory`` and refuse to reuse it if that would overwrite results.
+
+    Parameters
+    ----------
+    directory : path
+        The output directory; created (with parents) if missing.
+    force : bool
+        Allow existing files to be replaced.
+    outputs : list of str, optional
+        Names of the files the caller is about to write. When given, only these are checked;
+        otherwise any existing non-hidden file in the directory counts as a clash.
+    """
+    out = Path(directory)
+    if out.exists() and not out.is_dir():
+        raise OutputExistsError(f"{out}: exists and is not a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    if force:
+        return out
+    if outputs is None:
+        clashes = [p for p in out.iterdir() if not p.name.startswith(".")]
+    elif callable(outputs):
+        clashes = [p for p in outputs(out) if p.exists()]
+    else:
+        clashes = [out / name for name in outputs if (out / name).exists()]
+    if clashes:
+        listed = ", ".join(p.name for p in sorted(clashes)[:5])
+        raise OutputExistsError(
+            f"{out}: would overwrite existing output ({listed}); use --force to replace it"
+        )
+    return out

@@ -1,0 +1,21 @@
+"""Command-line interface: thin wrappers that parse, call one public function and write outputs.
+
+Each part of the package registers its commands from its own module; heavy imports happen
+inside the commands so that ``syntony --version`` stays instant.
+"""
+
+from __future__ import annotations
+
+from syntony.cli import _meta, _model, _physio
+from syntony.cli._app import app
+
+for _module in (_model, _meta, _physio):
+    _module.register(app)
+
+
+def main() -> None:
+    """Entry point of the ``syntony`` console script."""
+    app()
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,48 @@
+"""The click command group and the error handling shared by every command."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from syntony.errors import SyntonyError
+
+
+class UserError(click.ClickException):
+    """A user mistake, shown as one line on stderr with exit code 2 and no traceback."""
+
+    exit_code = 2
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"syntony: error: {self.format_message()}", err=True)
+
+
+class SyntonyGroup(click.Group):
+    """Turn :class:`SyntonyError` raised by any command into a :class:`UserError`."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SyntonyError as exc:
+            raise UserError(str(exc)) from None
+
+
+def _version() -> str:
+    from syntony import __version__
+
+    return __version__
+
+
+@click.group(cls=SyntonyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(version=_version(), prog_name="syntony", message="%(prog)s %(version)s")
+def app() -> None:
+    """Emotional contagion: simulate the interoceptive-inference model, measure
+    physiological synchrony, and run ALE meta-analyses."""
+
+
+force_option = click.option("--force", is_flag=True, help="Replace existing outputs in --out.")
+quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bars or summaries.")
+seed_option = click.option(
+    "--seed", type=click.IntRange(min=0), default=None, help="Seed for reproducible results."
+)
