@@ -1,0 +1,187 @@
+"""Studyset: the experiments of a coordinate-based meta-analysis and their foci.
+
+A :class:`Studyset` is the typed object that every reader returns and every estimator takes.
+Coordinates are always stored in MNI millimetres; the space each experiment was reported in is
+kept for provenance. Readers for Sleuth, NiMARE JSON, CSV and the open databases live in
+:mod:`syntony.meta.readers`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from syntony.errors import InputError
+
+__all__ = ["Studyset"]
+
+_EXPERIMENT_COLUMNS = ("study", "sample_size", "space")
+_FOCI_COLUMNS = ("experiment", "x", "y", "z")
+
+
+@dataclass(frozen=True, eq=False)
+class Studyset:
+    """Experiments and their activation foci.
+
+    Parameters
+    ----------
+    experiments : pandas.DataFrame
+        One row per experiment, indexed by a unique string id, with columns ``study`` (str),
+        ``sample_size`` (float > 0: the number of subjects, the mean over groups when an
+        experiment pools several) and ``space`` (the space the foci were reported in,
+        ``"MNI"`` or ``"TAL"``). Extra columns (titles, years, ...) are kept.
+    foci : pandas.DataFrame
+        One row per focus with columns ``experiment`` (an id of ``experiments``) and ``x``,
+        ``y``, ``z`` (float, MNI millimetres).
+    name : str
+        A short name used in reports.
+    source : str
+        Where the studyset came from (a file path, a database and query).
+
+    Notes
+    -----
+    Every experiment must have at least one focus: an experiment without foci contributes
+    nothing to ALE and almost always signals an error in the input.
+    """
+
+    experiments: pd.DataFrame
+    foci: pd.DataFrame
+    name: str = "studyset"
+    source: str = ""
+    _index: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        where = self.source or self.name
+        missing = [c for c in _EXPERIMENT_COLUMNS if c not in self.experiments.columns]
+        if missing:
+            raise InputError(f"experiments table lacks column(s) {missing}", source=where)
+        missing = [c for c in _FOCI_COLUMNS if c not in self.foci.columns]
+        if missing:
+            raise InputError(f"foci table lacks column(s) {missing}", source=where)
+        experiments = self.experiments.copy()
+        experiments.index = experiments.index.astype(str)
+        experiments.index.name = "id"
+        if experiments.index.has_duplicates:
+            dup = experiments.index[experiments.index.duplicated()][0]
+            raise InputError(f"experiment id {dup!r} is not unique", source=where)
+        sizes = pd.to_numeric(experiments["sample_size"], errors="coerce").astype(float)
+        bad = ~(np.isfinite(sizes) & (sizes > 0))
+        if bad.any():
+            raise InputError(
+                f"sample_size must be a number > 0 for every experiment; "
+                f"{experiments.index[bad.to_numpy()][0]!r} has {experiments['sample_size'][bad].iloc[0]!r}",
+                source=where,
+            )
+        experiments["sample_size"] = sizes
+        foci = self.foci.reset_index(drop=True).copy()
+        foci["experiment"] = foci["experiment"].astype(str)
+        for axis in "xyz":
+            foci[axis] = pd.to_numeric(foci[axis], errors="coerce").astype(float)
+        if not np.isfinite(foci[["x", "y", "z"]].to_numpy()).all():
+            row = int(np.flatnonzero(~np.isfinite(foci[["x", "y", "z"]].to_numpy()).all(axis=1))[0])
+            raise InputError(f"focus {row} has a non-finite coordinate", source=where)
+        index = experiments.index.get_indexer(foci["experiment"])
+        if (index < 0).any():
+            unknown = foci["experiment"][index < 0].iloc[0]
+            raise InputError(f"focus refers to unknown experiment {unknown!r}", source=where)
+        counts = np.bincount(index, minlength=len(experiments))
+        if (counts == 0).any():
+            empty = experiments.index[counts == 0][0]
+            raise InputError(f"experiment {empty!r} has no foci", source=where)
+        object.__setattr__(self, "experiments", experiments)
+        object.__setattr__(self, "foci", foci)
+        object.__setattr__(self, "_index", index.astype(np.intp))
+
+    # -- array views used by the estimators ---------------------------------------------------
+    @property
+    def coordinates(self) -> np.ndarray:
+        """Focus coordinates, (n_foci, 3) float64, MNI mm."""
+        return self.foci[["x", "y", "z"]].to_numpy(dtype=float)
+
+    @property
+    def focus_experiment(self) -> np.ndarray:
+        """For each focus, the position of its experiment in :attr:`experiments`, (n_foci,)."""
+        return self._index
+
+    @property
+    def sample_sizes(self) -> np.ndarray:
+        """Sample size of each experiment, (n_experiments,) float64."""
+        return self.experiments["sample_size"].to_numpy(dtype=float)
+
+    @property
+    def ids(self) -> list[str]:
+        """Experiment ids in order."""
+        return list(self.experiments.index)
+
+    @property
+    def n_experiments(self) -> int:
+        return len(self.experiments)
+
+    @property
+    def n_foci(self) -> int:
+        return len(self.foci)
+
+    @property
+    def n_subjects(self) -> float:
+        """Total number of subjects (sum of sample sizes)."""
+        return float(self.sample_sizes.sum())
+
+    def __len__(self) -> int:
+        return self.n_experiments
+
+    def __repr__(self) -> str:
+        return (
+            f"Studyset({self.name!r}: {self.n_experiments} experiments, {self.n_foci} foci, "
+            f"{self.n_subjects:g} subjects)"
+        )
+
+    # -- building new studysets ---------------------------------------------------------------
+    def select(self, ids: Iterable[str], *, name: str | None = None) -> Studyset:
+        """Return the studyset restricted to the experiments ``ids`` (in the given order)."""
+        wanted = [str(i) for i in ids]
+        unknown = [i for i in wanted if i not in self.experiments.index]
+        if unknown:
+            raise InputError(f"unknown experiment id(s) {unknown[:5]}", source=self.source or self.name)
+        experiments = self.experiments.loc[wanted]
+        foci = self.foci[self.foci["experiment"].isin(set(wanted))]
+        return Studyset(experiments, foci, name=name or self.name, source=self.source)
+
+    def with_sample_size(self, sample_size: float) -> Studyset:
+        """Return a copy where every experiment has the same ``sample_size``."""
+        experiments = self.experiments.copy()
+        experiments["sample_size"] = float(sample_size)
+        return Studyset(experiments, self.foci, name=self.name, source=self.source)
+
+    @classmethod
+    def concat(cls, parts: Sequence[Studyset], *, name: str = "studyset") -> Studyset:
+        """Join studysets whose experiment ids do not overlap."""
+        experiments = pd.concat([p.experiments for p in parts])
+        foci = pd.concat([p.foci for p in parts], ignore_index=True)
+        return cls(experiments, foci, name=name, source="; ".join(p.source for p in parts if p.source))
+
+    @classmethod
+    def from_arrays(
+        cls,
+        coordinates: np.typing.ArrayLike,
+        focus_experiment: np.typing.ArrayLike,
+        sample_sizes: np.typing.ArrayLike,
+        *,
+        ids: Sequence[str] | None = None,
+        name: str = "studyset",
+        source: str = "",
+    ) -> Studyset:
+        """Build a studyset from plain arrays (MNI coordinates, experiment index per focus)."""
+        xyz = np.asarray(coordinates, dtype=float).reshape(-1, 3)
+        which = np.asarray(focus_experiment, dtype=np.intp)
+        sizes = np.asarray(sample_sizes, dtype=float)
+        names = list(ids) if ids is not None else [f"exp{k:04d}" for k in range(sizes.size)]
+        experiments = pd.DataFrame(
+            {"study": names, "sample_size": sizes, "space": "MNI"}, index=pd.Index(names, name="id")
+        )
+        foci = pd.DataFrame(
+            {"experiment": np.asarray(names, dtype=object)[which], "x": xyz[:, 0], "y": xyz[:, 1], "z": xyz[:, 2]}
+        )
+        return cls(experiments, foci, name=name, source=source)
