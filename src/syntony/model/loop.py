@@ -1,0 +1,268 @@
+"""The thin driver of the contagion loop: engines, noise streams, recording and summaries.
+
+An engine advances a :class:`~syntony.model.agents.LoopState` by one step. Two engines compute
+the same numbers: :class:`NumpyEngine` (the readable reference) and :class:`NumbaEngine` (fused
+parallel kernels, for large crowds). Both draw their noise from the same counter-based streams,
+so a seed gives the same run on either engine and with any number of threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from syntony.model import _kernels
+from syntony.model._noise import counter_normals, stream_base
+from syntony.model.agents import (
+    LoopParams,
+    LoopState,
+    StepOutput,
+    row_of_edges,
+    step_numpy,
+    technology_evidence,
+)
+
+__all__ = ["Engine", "LoopRecord", "NumbaEngine", "NumpyEngine", "RecordSpec", "run_loop"]
+
+DriveFn = Callable[[int], "np.ndarray | None"]
+
+
+class Engine(Protocol):
+    """Advance the state by one step (in place) and return the step's by-products."""
+
+    def step(
+        self,
+        params: LoopParams,
+        state: LoopState,
+        key: int,
+        drive: np.ndarray | None,
+        want_edges: bool,
+    ) -> StepOutput: ...
+
+
+def _n_streams(params: LoopParams) -> int:
+    return _kernels.N_STREAMS_BASE + len(params.technology)
+
+
+def _tech_noise(params: LoopParams, key: int, step: int) -> list[np.ndarray]:
+    shape = (params.n_agents, params.n_channels)
+    first = step * _n_streams(params) + _kernels.N_STREAMS_BASE
+    return [counter_normals(key, first + c, shape) for c in range(len(params.technology))]
+
+
+@dataclass
+class NumpyEngine:
+    """Reference engine: numpy + scipy.sparse, one pure function per stage."""
+
+    _rows: np.ndarray | None = field(default=None, repr=False)
+
+    def step(
+        self,
+        params: LoopParams,
+        state: LoopState,
+        key: int,
+        drive: np.ndarray | None,
+        want_edges: bool,
+    ) -> StepOutput:
+        if self._rows is None or self._rows.size != params.adjacency.nnz:
+            self._rows = row_of_edges(params.adjacency)
+        shape = (params.n_agents, params.n_channels)
+        first = state.step * _n_streams(params)
+        noise = [counter_normals(key, first + k, shape) for k in range(3)]
+        noise += _tech_noise(params, key, state.step)
+        return step_numpy(
+            params, state, tuple(noise), drive, rows=self._rows, want_edges=want_edges
+        )
+
+
+@dataclass
+class NumbaEngine:
+    """Fast engine: three fused, parallel numba passes per step (see ``_kernels``).
+
+    The published seed update (``update_seed``) needs the Python gain policy, so it always
+    runs on the reference engine.
+    """
+
+    _buffers: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    _fallback: NumpyEngine = field(default_factory=NumpyEngine, repr=False)
+
+    def _buf(self, name: str, shape: tuple[int, ...], dtype: type = np.float64) -> np.ndarray:
+        array = self._buffers.get(name)
+        if array is None or array.shape != shape or array.dtype != dtype:
+            array = np.empty(shape, dtype=dtype)
+            self._buffers[name] = array
+        return array
+
+    def step(
+        self,
+        params: LoopParams,
+        state: LoopState,
+        key: int,
+        drive: np.ndarray | None,
+        want_edges: bool,
+    ) -> StepOutput:
+        if params.update_seed:
+            return self._fallback.step(params, state, key, drive, want_edges)
+        n, e = params.n_agents, params.n_channels
+        adj = params.adjacency
+        first = state.step * _n_streams(params)
+        bases = [np.uint64(stream_base(np.uint64(key), np.uint64(first + k))) for k in range(3)]
+        warm = (state.step + 1) * params.dt >= params.tau_rho
+        online_warm = bool(params.online_synchrony and warm)
+        defensive = state.p > 0.5
+        s, y, d, xi = (self._buf(k, (n, e)) for k in ("s", "y", "d", "xi"))
+        _kernels.agent_pre(
+            state.x, params.sigma, params.obs, params.cue_noise, *bases,
+            state.mean_s, state.var_s, params.alpha, s, y, d, xi,
+        )  # fmt: skip
+        sum_w, sum_wy, rho_sum, omega_sum = (self._buf(k, (n, e)) for k in ("w", "wy", "rs", "os"))
+        if want_edges:
+            rho_out, omega_out = np.empty((adj.nnz, e)), np.empty((adj.nnz, e))
+        else:
+            rho_out = omega_out = self._buf("none", (0, e))
+        _kernels.edge_pass(
+            adj.indptr, adj.indices, adj.data, state.cov, state.trust, d, state.var_s,
+            params.sigma, y, s, defensive, params.obs, params.alpha, online_warm, params.rho0,
+            params.floor, params.beta_threat, params.b_aff, params.learn_trust, params.eta,
+            1.0 / (2.0 * params.s_tau**2), sum_w, sum_wy, rho_sum, omega_sum, rho_out, omega_out,
+        )  # fmt: skip
+        if params.technology:
+            tw, twy = technology_evidence(params, state.x, _tech_noise(params, key, state.step))
+            sum_w += tw
+            sum_wy += twy
+        share = np.empty((n, e))
+        drive_arr = (
+            self._buf("nodrive", (0, e))
+            if drive is None
+            else np.ascontiguousarray(drive, dtype=float)
+        )
+        state.s = s.copy()
+        _kernels.agent_post(
+            state.x, state.s, state.mu, state.v, state.p, state.var_s, params.sigma, params.kappa,
+            params.homeostasis, params.q_x, params.gamma_int, params.gamma_soc, params.q,
+            params.hazard_def, params.hazard_aff, sum_w, sum_wy, xi, drive_arr, share,
+            online_warm, params.floor, params.modes, params.b_aff, params.b_def, params.v_aff,
+            params.v_def, params.dt,
+        )  # fmt: skip
+        state.step += 1
+        return StepOutput(
+            rho_sum, share, rho_out if want_edges else None, omega_out if want_edges else None
+        )
+
+
+@dataclass(frozen=True)
+class RecordSpec:
+    """What to keep: every ``every`` steps, the agents in ``agents`` and edges in ``edges``."""
+
+    agents: np.ndarray
+    every: int = 1
+    edges: np.ndarray | None = None
+    threshold: float = 1.0
+
+
+@dataclass
+class LoopRecord:
+    """Arrays collected by :func:`run_loop` (numpy; simulate() turns them into a Dataset)."""
+
+    steps: np.ndarray  # recorded step numbers (0 = initial state)
+    agent: dict[
+        str, np.ndarray
+    ]  # x, s, mu, v, social_share: (T_rec, n_sample, E); p: (T_rec, n_sample)
+    edge: dict[
+        str, np.ndarray
+    ]  # rho, omega: (T_rec, n_edge_sample, E); trust: (T_rec, n_edge_sample)
+    summary: dict[str, np.ndarray]  # (T+1, E) or (T+1,)
+
+
+def _summaries(
+    state: LoopState, out: StepOutput | None, params: LoopParams, threshold: float
+) -> dict[str, np.ndarray]:
+    nnz = max(params.adjacency.nnz, 1)
+    if out is None:
+        synchrony = np.full(params.n_channels, params.rho0 if params.adjacency.nnz else np.nan)
+        share = np.full(params.n_channels, np.nan)
+    else:
+        synchrony = (
+            out.rho_sum.sum(axis=0) / nnz
+            if params.adjacency.nnz
+            else np.full(params.n_channels, np.nan)
+        )
+        share = out.social_share.mean(axis=0)
+    return {
+        "synchrony": synchrony,
+        "dispersion": state.mu.var(axis=0),
+        "reach": (state.x > threshold).mean(axis=0),
+        "mean_x": state.x.mean(axis=0),
+        "mean_mu": state.mu.mean(axis=0),
+        "social_share_mean": share,
+        "mean_p_defensive": np.asarray(state.p.mean()),
+        "fraction_defensive": np.asarray((state.p > 0.5).mean()),
+    }
+
+
+def run_loop(
+    params: LoopParams,
+    state: LoopState,
+    n_steps: int,
+    *,
+    key: int,
+    drive: DriveFn | None = None,
+    record: RecordSpec,
+    engine: Engine | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> LoopRecord:
+    """Run ``n_steps`` steps from ``state`` (modified in place) and collect the record."""
+    engine = engine if engine is not None else NumbaEngine()
+    sample = np.asarray(record.agents, dtype=np.int64)
+    edges = None if record.edges is None else np.asarray(record.edges, dtype=np.int64)
+    rec_steps = [0, *range(record.every, n_steps + 1, record.every)]
+    t_rec = len(rec_steps)
+    e = params.n_channels
+    agent = {k: np.empty((t_rec, sample.size, e)) for k in ("x", "s", "mu", "v", "social_share")}
+    agent["p_defensive"] = np.empty((t_rec, sample.size))
+    edge: dict[str, np.ndarray] = {}
+    if edges is not None:
+        edge = {k: np.empty((t_rec, edges.size, e)) for k in ("rho", "omega")}
+        edge["trust"] = np.empty((t_rec, edges.size))
+    summary: dict[str, list[np.ndarray]] = {}
+
+    def keep(row: int, out: StepOutput | None) -> None:
+        for name in ("x", "s", "mu", "v"):
+            agent[name][row] = getattr(state, name)[sample]
+        agent["social_share"][row] = np.nan if out is None else out.social_share[sample]
+        agent["p_defensive"][row] = state.p[sample]
+        if edges is not None:
+            if out is None or out.rho is None:
+                edge["rho"][row] = params.rho0
+                edge["omega"][row] = np.nan
+            else:
+                edge["rho"][row] = out.rho[edges]
+                edge["omega"][row] = out.omega[edges]
+            edge["trust"][row] = state.trust[edges]
+
+    def summarise(out: StepOutput | None) -> None:
+        for name, value in _summaries(state, out, params, record.threshold).items():
+            summary.setdefault(name, []).append(value)
+
+    keep(0, None)
+    summarise(None)
+    row = 1
+    for t in range(n_steps):
+        want = edges is not None and (t + 1) % record.every == 0
+        u = drive(t) if drive is not None else None
+        out = engine.step(params, state, key, u, want)
+        summarise(out)
+        if (t + 1) % record.every == 0:
+            keep(row, out)
+            row += 1
+        if progress is not None:
+            progress(t + 1)
+    return LoopRecord(
+        steps=np.asarray(rec_steps),
+        agent=agent,
+        edge=edge,
+        summary={k: np.stack(v) for k, v in summary.items()},
+    )
