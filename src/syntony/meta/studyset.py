@@ -8,6 +8,7 @@ kept for provenance. Readers for Sleuth, NiMARE JSON, CSV and the open databases
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -16,7 +17,11 @@ import pandas as pd
 
 from syntony.errors import InputError
 
-__all__ = ["Studyset"]
+__all__ = ["MNI152_2MM_SHAPE", "Studyset", "warn_outside_box"]
+
+#: The MNI152 2 mm grid of ALE.md: shape and the mm position of voxel (0, 0, 0).
+MNI152_2MM_SHAPE = (91, 109, 91)
+_MNI152_2MM_ORIGIN = np.array([-90.0, -126.0, -72.0])
 
 _EXPERIMENT_COLUMNS = ("study", "sample_size", "space")
 _FOCI_COLUMNS = ("experiment", "x", "y", "z")
@@ -138,16 +143,79 @@ class Studyset:
             f"{self.n_subjects:g} subjects)"
         )
 
+    def __eq__(self, other: object) -> bool:
+        """Same experiments (ids, studies, sample sizes, spaces, in order) and the same foci."""
+        if not isinstance(other, Studyset):
+            return NotImplemented
+        mine, theirs = self.experiments, other.experiments
+        return (
+            self.ids == other.ids
+            and mine["study"].astype(str).tolist() == theirs["study"].astype(str).tolist()
+            and mine["space"].astype(str).tolist() == theirs["space"].astype(str).tolist()
+            and np.array_equal(self.sample_sizes, other.sample_sizes)
+            and np.array_equal(self.focus_experiment, other.focus_experiment)
+            and np.array_equal(self.coordinates, other.coordinates)
+        )
+
+    # A Studyset holds mutable DataFrames and compares by content, so it is not hashable.
+    __hash__ = None  # type: ignore[assignment]
+
+    def outside_box(self) -> np.ndarray:
+        """Foci whose nearest MNI152 2 mm voxel lies outside the 91 x 109 x 91 grid, (n_foci,) bool.
+
+        Such foci are kept (as NiMARE keeps them); only the parts of their kernels that reach
+        into the grid contribute to ALE.
+        """
+        ijk = np.rint((self.coordinates - _MNI152_2MM_ORIGIN) / 2.0)
+        return ((ijk < 0) | (ijk >= np.array(MNI152_2MM_SHAPE))).any(axis=1)
+
+    def to_table(self) -> pd.DataFrame:
+        """One row per focus: experiment id, study, sample size, reported space, x, y, z (MNI mm).
+
+        The inverse of :func:`syntony.meta.readers.read_csv` (which reads this table back).
+        """
+        table = self.foci[["experiment", "x", "y", "z"]].copy()
+        info = self.experiments.iloc[self._index]
+        table.insert(1, "study", info["study"].to_numpy())
+        table.insert(2, "sample_size", info["sample_size"].to_numpy())
+        table.insert(3, "space", info["space"].to_numpy())
+        return table
+
+    def summary(self) -> dict[str, float | int]:
+        """Counts for reports: experiments, foci, subjects, median sample size, foci per experiment."""
+        counts = np.bincount(self._index, minlength=self.n_experiments)
+        return {
+            "n_experiments": self.n_experiments,
+            "n_studies": int(self.experiments["study"].nunique()),
+            "n_foci": self.n_foci,
+            "n_subjects": self.n_subjects,
+            "median_sample_size": float(np.median(self.sample_sizes)),
+            "median_foci_per_experiment": float(np.median(counts)),
+            "n_foci_outside_box": int(self.outside_box().sum()),
+        }
+
     # -- building new studysets ---------------------------------------------------------------
     def select(self, ids: Iterable[str], *, name: str | None = None) -> Studyset:
         """Return the studyset restricted to the experiments ``ids`` (in the given order)."""
         wanted = [str(i) for i in ids]
         unknown = [i for i in wanted if i not in self.experiments.index]
         if unknown:
-            raise InputError(f"unknown experiment id(s) {unknown[:5]}", source=self.source or self.name)
+            raise InputError(
+                f"unknown experiment id(s) {unknown[:5]}", source=self.source or self.name
+            )
         experiments = self.experiments.loc[wanted]
         foci = self.foci[self.foci["experiment"].isin(set(wanted))]
         return Studyset(experiments, foci, name=name or self.name, source=self.source)
+
+    def drop(self, ids: Iterable[str], *, name: str | None = None) -> Studyset:
+        """Return the studyset without the experiments ``ids`` (which must exist)."""
+        unwanted = {str(i) for i in ids}
+        unknown = sorted(unwanted.difference(self.experiments.index))
+        if unknown:
+            raise InputError(
+                f"unknown experiment id(s) {unknown[:5]}", source=self.source or self.name
+            )
+        return self.select([i for i in self.ids if i not in unwanted], name=name)
 
     def with_sample_size(self, sample_size: float) -> Studyset:
         """Return a copy where every experiment has the same ``sample_size``."""
@@ -160,7 +228,9 @@ class Studyset:
         """Join studysets whose experiment ids do not overlap."""
         experiments = pd.concat([p.experiments for p in parts])
         foci = pd.concat([p.foci for p in parts], ignore_index=True)
-        return cls(experiments, foci, name=name, source="; ".join(p.source for p in parts if p.source))
+        return cls(
+            experiments, foci, name=name, source="; ".join(p.source for p in parts if p.source)
+        )
 
     @classmethod
     def from_arrays(
@@ -182,6 +252,31 @@ class Studyset:
             {"study": names, "sample_size": sizes, "space": "MNI"}, index=pd.Index(names, name="id")
         )
         foci = pd.DataFrame(
-            {"experiment": np.asarray(names, dtype=object)[which], "x": xyz[:, 0], "y": xyz[:, 1], "z": xyz[:, 2]}
+            {
+                "experiment": np.asarray(names, dtype=object)[which],
+                "x": xyz[:, 0],
+                "y": xyz[:, 1],
+                "z": xyz[:, 2],
+            }
         )
         return cls(experiments, foci, name=name, source=source)
+
+
+def warn_outside_box(studyset: Studyset, *, stacklevel: int = 3) -> int:
+    """Warn, with counts, when foci lie outside the MNI152 2 mm grid; return their number.
+
+    The foci are kept, exactly as NiMARE keeps them, so results stay comparable.
+    """
+    outside = studyset.outside_box()
+    n = int(outside.sum())
+    if n:
+        n_exp = np.unique(studyset.focus_experiment[outside]).size
+        first = studyset.coordinates[outside][0]
+        warnings.warn(
+            f"{studyset.source or studyset.name}: {n} of {studyset.n_foci} foci "
+            f"(in {n_exp} experiment(s)) lie outside the MNI152 2 mm box, e.g. "
+            f"({first[0]:g}, {first[1]:g}, {first[2]:g}); they are kept, as in NiMARE",
+            UserWarning,
+            stacklevel=stacklevel,
+        )
+    return n

@@ -1,0 +1,676 @@
+"""Readers that turn coordinate files into a :class:`~syntony.meta.studyset.Studyset`.
+
+Formats
+-------
+Sleuth / GingerALE text
+    ``//Reference=MNI`` (or ``Talairach``/``TAL``), then one block per experiment: one or more
+    ``//`` name lines, a ``//Subjects=N`` line and one focus per line (x y z separated by tabs
+    or spaces). Blank lines are ignored, as in NiMARE, so a header block is the run of ``//``
+    lines between two runs of foci. A later ``//Reference=`` line switches the space for the
+    experiments that follow (files concatenated from GingerALE exports).
+NiMARE Dataset JSON
+    ``{study: {"contrasts": {contrast: {"coords": {"space", "x", "y", "z"},
+    "metadata": {"sample_sizes": [...]}}}}}``; the experiment id is ``"study-contrast"`` as in
+    NiMARE.
+CSV / TSV
+    One row per focus with columns ``experiment`` (or ``id``), ``x``, ``y``, ``z`` and optional
+    ``study``, ``sample_size`` (or ``n``) and ``space``.
+
+All readers convert Talairach foci to MNI with :func:`syntony.meta.space.tal_to_mni`
+(the inverse of Lancaster's icbm_other, the same matrix NiMARE's ``tal2mni`` uses) and warn,
+without dropping them, about foci outside the MNI 2 mm box (NiMARE keeps such foci too).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from syntony.errors import InputError
+from syntony.meta.space import tal_to_mni
+from syntony.meta.studyset import Studyset, warn_outside_box
+
+__all__ = ["parse_space", "read_csv", "read_nimare_json", "read_sleuth", "read_studyset"]
+
+PathLike = str | os.PathLike[str]
+
+_SPACE_ALIASES = {
+    "mni": "MNI",
+    "mni152": "MNI",
+    "talairach": "TAL",
+    "tal": "TAL",
+}
+_REFERENCE = re.compile(r"^reference\s*=\s*(.*)$", re.IGNORECASE)
+_SUBJECTS = re.compile(r"^subjects\s*=\s*(.*)$", re.IGNORECASE)
+_YEAR = re.compile(r"(?:19|20)\d\d")
+
+
+def parse_space(
+    value: object,
+    *,
+    source: PathLike | None = None,
+    line: int | None = None,
+    field: str | None = None,
+) -> str:
+    """Map a reference-space name to ``"MNI"`` or ``"TAL"``.
+
+    Accepted (case-insensitive): ``MNI``, ``MNI152``, ``Talairach``, ``TAL`` and NiMARE's
+    template names (``mni152_2mm``, ``ale_2mm``). Anything else is an :class:`InputError`.
+    """
+    text = str(value).strip()
+    key = text.lower().replace(" ", "")
+    if key in _SPACE_ALIASES:
+        return _SPACE_ALIASES[key]
+    if key.startswith(("mni152_", "ale_")):
+        return "MNI"
+    raise InputError(
+        f"unknown reference space {text!r}; expected MNI or Talairach (TAL)",
+        source=source,
+        line=line,
+        field=field,
+    )
+
+
+def _to_mni(xyz: np.ndarray, spaces: np.ndarray) -> np.ndarray:
+    out = np.array(xyz, dtype=float, copy=True)
+    tal = spaces == "TAL"
+    if tal.any():
+        out[tal] = tal_to_mni(out[tal])
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Sleuth
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class _Block:
+    line: int
+    space: str | None
+    names: list[str] = field(default_factory=list)
+    subjects: float | None = None
+    subjects_line: int | None = None
+    foci: list[tuple[float, float, float]] = field(default_factory=list)
+
+
+def _split_study(info: str) -> tuple[str, str]:
+    """Split a Sleuth experiment name into (study, contrast) the way NiMARE does.
+
+    The separator (``;`` or ``:``) is looked for after the first four-digit year, so that
+    ``"Smith et al., 2010; faces > shapes"`` gives ``("Smith et al., 2010", "faces > shapes")``;
+    without a year the first ``;`` then ``:`` is used; without a separator the contrast is
+    ``"analysis_1"``.
+    """
+    info = info.strip()
+    if not info:
+        return "", "analysis_1"
+    year = _YEAR.search(info)
+    if year is not None:
+        positions = [p for p in (info.find(";", year.end()), info.find(":", year.end())) if p >= 0]
+        if positions:
+            cut = min(positions)
+            study, contrast = info[:cut].strip(), info[cut + 1 :].strip()
+            return study or info, contrast or "analysis_1"
+    for sep in (";", ":"):
+        if sep in info:
+            study, _, contrast = info.partition(sep)
+            return study.strip() or info, contrast.strip() or "analysis_1"
+    return info, "analysis_1"
+
+
+def _float_or_nan(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
+
+
+def _parse_number(text: str, *, source: str, line: int, what: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError(f"malformed number {text!r} in {what}", source=source, line=line) from None
+    if not math.isfinite(value):
+        raise InputError(f"non-finite value {text!r} in {what}", source=source, line=line)
+    return value
+
+
+def read_sleuth(path: PathLike, *, name: str | None = None) -> Studyset:
+    """Read a Sleuth / GingerALE text file.
+
+    Parameters
+    ----------
+    path : path-like
+        The text file.
+    name : str, optional
+        Name of the studyset (default: the file stem).
+
+    Returns
+    -------
+    Studyset
+        Experiments in file order with ids ``"study-contrast"`` (NiMARE's ids), foci in MNI mm.
+
+    Raises
+    ------
+    InputError
+        Naming the file and line: malformed or non-finite numbers, a focus line without three
+        values, a focus before any experiment, a missing ``//Subjects=N``, an unknown reference
+        space, an experiment without foci, a repeated experiment name.
+    """
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig", errors="strict")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text ({exc.reason})", source=source) from None
+    except OSError as exc:
+        raise InputError(f"cannot read file ({exc.strerror})", source=source) from None
+
+    space: str | None = None
+    blocks: list[_Block] = []
+    current: _Block | None = None
+    in_header = False
+
+    def close(block: _Block) -> None:
+        if block.subjects is None:
+            raise InputError(
+                f"experiment {' '.join(block.names)!r} has no //Subjects=N line",
+                source=source,
+                line=block.line,
+            )
+        if not block.foci:
+            raise InputError(
+                f"experiment {' '.join(block.names)!r} has no foci",
+                source=source,
+                line=block.line,
+            )
+
+    # Universal newlines (\n, \r\n, \r) as NiMARE does; line numbers are 1-based.
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        stripped = raw.strip()
+        if not stripped:
+            continue
+        if stripped.startswith("//"):
+            content = stripped[2:].strip()
+            ref = _REFERENCE.match(content.replace(" ", ""))
+            if ref:
+                space = parse_space(ref.group(1), source=source, line=lineno)
+                continue
+            subjects = _SUBJECTS.match(content)
+            starts_new = not in_header or (current is not None and current.subjects is not None)
+            if starts_new:
+                if current is not None:
+                    close(current)
+                current = _Block(line=lineno, space=None)
+                blocks.append(current)
+                in_header = True
+            if subjects:
+                n = _parse_number(
+                    subjects.group(1).strip(), source=source, line=lineno, what="//Subjects="
+                )
+                if n <= 0:
+                    raise InputError(
+                        f"//Subjects= must be > 0, got {subjects.group(1).strip()!r}",
+                        source=source,
+                        line=lineno,
+                    )
+                current.subjects, current.subjects_line = n, lineno
+            else:
+                current.names.append(content)
+            continue
+        # A focus line.
+        if current is None:
+            raise InputError(
+                "focus before any experiment (expected '// name' and '//Subjects=N' lines first)",
+                source=source,
+                line=lineno,
+            )
+        if in_header:
+            if current.subjects is None:
+                close(current)  # raises: missing Subjects
+            current.space = space
+            if current.space is None:
+                raise InputError(
+                    "no //Reference=MNI or //Reference=Talairach line before the first experiment",
+                    source=source,
+                    line=current.line,
+                )
+            in_header = False
+        fields = stripped.split()
+        if len(fields) != 3:
+            raise InputError(
+                f"expected 3 numbers (x y z) separated by tabs or spaces, got {len(fields)} field(s)",
+                source=source,
+                line=lineno,
+            )
+        current.foci.append(
+            tuple(
+                _parse_number(f, source=source, line=lineno, what=f"coordinate {axis}")
+                for f, axis in zip(fields, "xyz", strict=True)
+            )
+        )
+    if current is not None:
+        close(current)
+    if not blocks:
+        raise InputError("no experiments found", source=source)
+
+    ids: list[str] = []
+    studies: list[str] = []
+    seen: dict[str, int] = {}
+    for block in blocks:
+        study, contrast = _split_study(" ".join(block.names))
+        exp_id = f"{study}-{contrast}"
+        if exp_id in seen:
+            raise InputError(
+                f"experiment name {' '.join(block.names)!r} repeats the one at line {seen[exp_id]}; "
+                "names must be unique (NiMARE would silently keep only the last one)",
+                source=source,
+                line=block.line,
+            )
+        seen[exp_id] = block.line
+        ids.append(exp_id)
+        studies.append(study)
+    counts = np.array([len(b.foci) for b in blocks])
+    xyz = np.array([f for b in blocks for f in b.foci], dtype=float)
+    spaces = np.repeat(np.array([b.space for b in blocks], dtype=object), counts)
+    xyz = _to_mni(xyz, spaces)
+    experiments = pd.DataFrame(
+        {
+            "study": studies,
+            "contrast": [_split_study(" ".join(b.names))[1] for b in blocks],
+            "sample_size": [b.subjects for b in blocks],
+            "space": [b.space for b in blocks],
+            "line": [b.line for b in blocks],
+        },
+        index=pd.Index(ids, name="id"),
+    )
+    foci = pd.DataFrame(
+        {
+            "experiment": np.repeat(np.array(ids, dtype=object), counts),
+            "x": xyz[:, 0],
+            "y": xyz[:, 1],
+            "z": xyz[:, 2],
+        }
+    )
+    studyset = Studyset(experiments, foci, name=name or Path(path).stem, source=source)
+    warn_outside_box(studyset)
+    return studyset
+
+
+# ---------------------------------------------------------------------------------------------
+# NiMARE Dataset JSON
+# ---------------------------------------------------------------------------------------------
+def _sample_size(
+    metadata: object, where: str, default_n: float | None, source: str
+) -> tuple[float, list[float]]:
+    sizes: object = None
+    if isinstance(metadata, dict):
+        if metadata.get("sample_sizes") is not None:
+            sizes = metadata["sample_sizes"]
+            where = f"{where}/metadata/sample_sizes"
+        elif metadata.get("sample_size") is not None:
+            sizes = metadata["sample_size"]
+            where = f"{where}/metadata/sample_size"
+    if sizes is None:
+        if default_n is None:
+            raise InputError(
+                "no sample size (metadata.sample_sizes) and no default_n given",
+                source=source,
+                field=f"{where}/metadata",
+            )
+        return float(default_n), [float(default_n)]
+    values = sizes if isinstance(sizes, list) else [sizes]
+    try:
+        numbers = [float(v) for v in values]
+    except (TypeError, ValueError):
+        raise InputError(
+            f"sample sizes must be numbers, got {sizes!r}", source=source, field=where
+        ) from None
+    if not numbers or not all(math.isfinite(v) and v > 0 for v in numbers):
+        raise InputError(
+            f"sample sizes must be numbers > 0, got {sizes!r}", source=source, field=where
+        )
+    return float(np.mean(numbers)), numbers
+
+
+def read_nimare_json(
+    path: PathLike, *, default_n: float | None = None, name: str | None = None
+) -> Studyset:
+    """Read a NiMARE Dataset JSON file.
+
+    Parameters
+    ----------
+    path : path-like
+        The JSON file.
+    default_n : float, optional
+        Sample size for contrasts without ``metadata.sample_sizes``; without it such a contrast
+        is an error.
+    name : str, optional
+        Name of the studyset (default: the file stem).
+
+    Notes
+    -----
+    The sample size of an experiment is the mean of ``sample_sizes`` (as NiMARE's ALE does);
+    the list itself is kept in the ``sample_sizes`` column. Contrasts without a ``coords``
+    entry (image-only contrasts) are not coordinate data; they are skipped with a warning that
+    counts them.
+    """
+    source = str(path)
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InputError(f"invalid JSON ({exc.msg})", source=source, line=exc.lineno) from None
+    except OSError as exc:
+        raise InputError(f"cannot read file ({exc.strerror})", source=source) from None
+    if not isinstance(data, dict):
+        raise InputError("expected a JSON object of studies at the top level", source=source)
+
+    rows: list[dict] = []
+    chunks: list[np.ndarray] = []
+    skipped = 0
+    for study, content in data.items():
+        contrasts = content.get("contrasts") if isinstance(content, dict) else None
+        if not isinstance(contrasts, dict):
+            raise InputError(
+                "expected an object with a 'contrasts' object", source=source, field=str(study)
+            )
+        for contrast, exp in contrasts.items():
+            where = f"{study}/contrasts/{contrast}"
+            if not isinstance(exp, dict):
+                raise InputError("expected an object", source=source, field=where)
+            coords = exp.get("coords")
+            if coords is None:
+                skipped += 1
+                continue
+            if not isinstance(coords, dict):
+                raise InputError(
+                    "expected an object with space, x, y, z", source=source, field=f"{where}/coords"
+                )
+            columns = []
+            for axis in "xyz":
+                values = coords.get(axis)
+                if not isinstance(values, list):
+                    raise InputError(
+                        f"expected a list of numbers for {axis!r}",
+                        source=source,
+                        field=f"{where}/coords/{axis}",
+                    )
+                wrong = [
+                    k
+                    for k, v in enumerate(values)
+                    if isinstance(v, bool) or not isinstance(v, int | float)
+                ]
+                if wrong:
+                    raise InputError(
+                        f"malformed number {values[wrong[0]]!r} at position {wrong[0]}",
+                        source=source,
+                        field=f"{where}/coords/{axis}",
+                    )
+                column = np.array(values, dtype=float)
+                bad = np.flatnonzero(~np.isfinite(column))
+                if bad.size:
+                    raise InputError(
+                        f"non-finite coordinate {values[bad[0]]!r} at position {bad[0]}",
+                        source=source,
+                        field=f"{where}/coords/{axis}",
+                    )
+                columns.append(column)
+            if len({c.size for c in columns}) != 1:
+                raise InputError(
+                    f"x, y, z have different lengths {[c.size for c in columns]}",
+                    source=source,
+                    field=f"{where}/coords",
+                )
+            if columns[0].size == 0:
+                raise InputError("experiment has no foci", source=source, field=f"{where}/coords")
+            if "space" not in coords:
+                raise InputError(
+                    "missing 'space' (MNI or TAL)", source=source, field=f"{where}/coords/space"
+                )
+            space = parse_space(coords["space"], source=source, field=f"{where}/coords/space")
+            mean_n, sizes = _sample_size(exp.get("metadata"), where, default_n, source)
+            xyz = np.column_stack(columns)
+            if space == "TAL":
+                xyz = tal_to_mni(xyz)
+            rows.append(
+                {
+                    "id": f"{study}-{contrast}",
+                    "study": str(study),
+                    "contrast": str(contrast),
+                    "sample_size": mean_n,
+                    "sample_sizes": sizes,
+                    "space": space,
+                }
+            )
+            chunks.append(xyz)
+    if skipped:
+        warnings.warn(f"{source}: skipped {skipped} contrast(s) without coordinates", stacklevel=2)
+    if not rows:
+        raise InputError("no contrasts with coordinates", source=source)
+    experiments = pd.DataFrame(rows).set_index("id")
+    counts = [c.shape[0] for c in chunks]
+    xyz = np.concatenate(chunks)
+    foci = pd.DataFrame(
+        {
+            "experiment": np.repeat(experiments.index.to_numpy(dtype=object), counts),
+            "x": xyz[:, 0],
+            "y": xyz[:, 1],
+            "z": xyz[:, 2],
+        }
+    )
+    studyset = Studyset(experiments, foci, name=name or Path(path).stem, source=source)
+    warn_outside_box(studyset)
+    return studyset
+
+
+# ---------------------------------------------------------------------------------------------
+# CSV / TSV
+# ---------------------------------------------------------------------------------------------
+_CSV_ALIASES = {"id": "experiment", "n": "sample_size", "subjects": "sample_size"}
+
+
+def read_csv(
+    path: PathLike,
+    *,
+    default_n: float | None = None,
+    space: str | None = None,
+    name: str | None = None,
+) -> Studyset:
+    """Read a table of foci, one row per focus (comma-separated, or tab-separated for .tsv).
+
+    Parameters
+    ----------
+    path : path-like
+        The table. Columns: ``experiment`` (or ``id``), ``x``, ``y``, ``z``; optional
+        ``study`` (default: the experiment), ``sample_size`` (or ``n``) and ``space``. Other
+        columns are kept on the experiments when constant within each experiment.
+    default_n : float, optional
+        Sample size used when there is no ``sample_size`` column.
+    space : {"MNI", "TAL"}, optional
+        Space of every focus when there is no ``space`` column (default MNI).
+    name : str, optional
+        Name of the studyset (default: the file stem).
+    """
+    source = str(path)
+    sep = "\t" if str(path).lower().endswith((".tsv", ".tsv.gz", ".tab")) else ","
+    try:
+        table = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, skip_blank_lines=False)
+    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        # The C parser reports "Expected 4 fields in line 7, saw 5": keep its line number.
+        raise InputError(f"cannot parse table ({str(exc).strip()})", source=source) from None
+    table.columns = [_CSV_ALIASES.get(c.strip().lower(), c.strip().lower()) for c in table.columns]
+    missing = [c for c in ("experiment", "x", "y", "z") if c not in table.columns]
+    if missing:
+        raise InputError(
+            f"missing column(s) {missing}; expected experiment, x, y, z", source=source, line=1
+        )
+    # Data rows start at line 2 of the file; drop rows that are entirely blank.
+    lines = np.arange(2, len(table) + 2)
+    blank = (table.apply(lambda c: c.str.strip()) == "").all(axis=1).to_numpy()
+    table, lines = table.loc[~blank].reset_index(drop=True), lines[~blank]
+    if table.empty:
+        raise InputError("no foci", source=source)
+
+    def numbers(column: str) -> np.ndarray:
+        # Python's float() rounds correctly; pandas' fast parser can be off in the last bit.
+        texts = table[column].str.strip().tolist()
+        values = np.array([_float_or_nan(t) for t in texts])
+        bad = np.flatnonzero(~np.isfinite(values))
+        if bad.size:
+            k = bad[0]
+            raw = texts[k]
+            parsed = raw.lower().lstrip("+-") in {"nan", "inf", "infinity"}
+            kind = "non-finite" if parsed else "malformed"
+            raise InputError(
+                f"{kind} number {raw!r}", source=source, line=int(lines[k]), field=column
+            )
+        return values
+
+    xyz = np.column_stack([numbers(a) for a in "xyz"])
+    exp = table["experiment"].str.strip()
+    if (exp == "").any():
+        k = int(np.flatnonzero(exp == "")[0])
+        raise InputError(
+            "empty experiment id", source=source, line=int(lines[k]), field="experiment"
+        )
+    if "space" in table.columns:
+        spaces = np.array(
+            [
+                parse_space(s, source=source, line=int(ln), field="space")
+                for s, ln in zip(table["space"], lines, strict=True)
+            ],
+            dtype=object,
+        )
+    else:
+        spaces = np.full(
+            len(table), parse_space(space or "MNI", source=source, field="space"), dtype=object
+        )
+    if "sample_size" in table.columns:
+        sizes = numbers("sample_size")
+        bad = np.flatnonzero(sizes <= 0)
+        if bad.size:
+            raise InputError(
+                "sample size must be > 0",
+                source=source,
+                line=int(lines[bad[0]]),
+                field="sample_size",
+            )
+    elif default_n is not None:
+        sizes = np.full(len(table), float(default_n))
+    else:
+        raise InputError("no sample_size column and no default_n given", source=source, line=1)
+
+    frame = pd.DataFrame({"experiment": exp, "sample_size": sizes, "space": spaces, "line": lines})
+    frame["study"] = table["study"].str.strip() if "study" in table.columns else exp
+    extra = [
+        c
+        for c in table.columns
+        if c not in {"experiment", "x", "y", "z", "sample_size", "space", "study"}
+    ]
+    for c in extra:
+        frame[c] = table[c]
+    # Per-experiment fields must agree across an experiment's rows: a disagreement is a typo.
+    for column in ["sample_size", "space", "study"]:
+        first = frame.groupby("experiment", sort=False)[column].transform("first")
+        differs = np.flatnonzero((frame[column] != first).to_numpy())
+        if differs.size:
+            k = differs[0]
+            raise InputError(
+                f"{column} {frame[column].iloc[k]!r} differs from {first.iloc[k]!r} given earlier for experiment {exp.iloc[k]!r}",
+                source=source,
+                line=int(lines[k]),
+                field=column,
+            )
+    grouped = frame.groupby("experiment", sort=False)
+    experiments = grouped.first()
+    experiments["line"] = grouped["line"].min()
+    constant = [c for c in extra if (grouped[c].nunique() <= 1).all()]
+    experiments = experiments[["study", "sample_size", "space", "line", *constant]]
+    experiments.index.name = "id"
+    xyz = _to_mni(xyz, spaces)
+    foci = pd.DataFrame(
+        {"experiment": exp.to_numpy(dtype=object), "x": xyz[:, 0], "y": xyz[:, 1], "z": xyz[:, 2]}
+    )
+    studyset = Studyset(
+        experiments, foci, name=name or Path(path).stem.split(".")[0], source=source
+    )
+    warn_outside_box(studyset)
+    return studyset
+
+
+# ---------------------------------------------------------------------------------------------
+# Dispatch
+# ---------------------------------------------------------------------------------------------
+def _looks_like_sleuth(path: Path) -> bool:
+    try:
+        with open(path, encoding="utf-8-sig", errors="replace") as handle:
+            for line in handle:
+                if line.strip():
+                    return line.strip().startswith("//")
+    except OSError:
+        return False
+    return False
+
+
+def read_studyset(
+    path: PathLike | Iterable[PathLike],
+    *,
+    default_n: float | None = None,
+    name: str | None = None,
+    **options: object,
+) -> Studyset:
+    """Read a studyset from a file, choosing the reader from the file.
+
+    Parameters
+    ----------
+    path : path-like or sequence of path-likes
+        ``.json``: NiMARE Dataset JSON; ``.csv``/``.tsv``: foci table; a text file whose first
+        non-blank line starts with ``//``: Sleuth. A NeuroQuery or Neurosynth folder (or its
+        ``*coordinates.tsv.gz`` file) loads the whole database (see
+        :mod:`syntony.meta.databases`; ``default_n`` is then required). Several paths are read
+        one by one and joined (their experiment ids must not overlap).
+    default_n : float, optional
+        Sample size for experiments that have none (databases, tables without ``sample_size``,
+        JSON without ``sample_sizes``). Never guessed.
+    name : str, optional
+        Name of the studyset.
+    **options
+        Passed to the reader (``space=`` for CSV; ``unknown_space=`` for Neurosynth).
+    """
+    if not isinstance(path, str | os.PathLike):
+        parts = [read_studyset(p, default_n=default_n, **options) for p in path]
+        if not parts:
+            raise InputError("no files given")
+        return Studyset.concat(parts, name=name or "+".join(p.name for p in parts))
+    p = Path(path)
+    lower = p.name.lower()
+    if p.is_dir() or lower.endswith("coordinates.tsv.gz"):
+        from syntony.meta.databases import load_database
+
+        database = load_database(p if p.is_dir() else p.parent, **options)
+        if default_n is None:
+            raise InputError(
+                f"{database.name} has no sample sizes: give default_n (e.g. 20) explicitly",
+                source=str(p),
+            )
+        return database.studyset(default_n=default_n, name=name)
+    if not p.exists():
+        raise InputError("file not found", source=str(p))
+    if lower.endswith(".json"):
+        return read_nimare_json(p, default_n=default_n, name=name, **options)
+    if lower.endswith((".csv", ".tsv", ".csv.gz", ".tsv.gz", ".tab")):
+        return read_csv(p, default_n=default_n, name=name, **options)
+    if _looks_like_sleuth(p):
+        return read_sleuth(p, name=name, **options)
+    raise InputError(
+        "unrecognised format: expected Sleuth text (first line '//Reference=...'), "
+        "NiMARE .json, .csv/.tsv, or a NeuroQuery/Neurosynth folder",
+        source=str(p),
+    )
