@@ -41,7 +41,11 @@ def difference_variance(
     si = np.asarray(sigma_i, dtype=float)
     sj = np.asarray(sigma_j, dtype=float)
     r = np.asarray(rho, dtype=float)
-    if np.any(si < 0) or np.any(sj < 0) or not (np.all(np.isfinite(si)) and np.all(np.isfinite(sj))):
+    if (
+        np.any(si < 0)
+        or np.any(sj < 0)
+        or not (np.all(np.isfinite(si)) and np.all(np.isfinite(sj)))
+    ):
         raise ParameterError("sigma", "finite variances >= 0", "a negative or non-finite value")
     if np.any(np.abs(r) > 1) or not np.all(np.isfinite(r)):
         raise ParameterError("rho", "correlations in [-1, 1]", "a value outside [-1, 1] or NaN")
@@ -114,7 +118,9 @@ def _name_entries(mask: np.ndarray, labels: list[str] | None) -> str:
     if labels is not None:
         names = [labels[k] for k in flat[:5]]
     else:
-        names = [str(np.unravel_index(k, mask.shape)) if mask.ndim > 1 else str(k) for k in flat[:5]]
+        names = [
+            str(np.unravel_index(k, mask.shape)) if mask.ndim > 1 else str(k) for k in flat[:5]
+        ]
     more = f" and {flat.size - 5} more" if flat.size > 5 else ""
     return ", ".join(names) + more
 
@@ -145,7 +151,8 @@ class SeedGain:
             worst = float(omega[unstable].max())
             raise UnstableGainError(
                 f"eq (1) is unstable{when} for {where}: omega = {worst:.6g} >= 2 "
-                "(the update no longer contracts); use gain='precision', or on_unstable='clip'"
+                "(the update no longer contracts); use PrecisionGain() (gain='precision') "
+                "or ClipGain() (on_unstable='clip')"
             )
         prior = np.broadcast_to(np.asarray(prior_precision, dtype=float), omega.shape)
         return GainResult(omega, prior.copy())
@@ -161,7 +168,9 @@ class ClipGain:
     max_gain: float = 1.0
 
     def __post_init__(self) -> None:
-        check_in_range("max_gain", self.max_gain, 0.0, 2.0, low_inclusive=False, high_inclusive=False)
+        check_in_range(
+            "max_gain", self.max_gain, 0.0, 2.0, low_inclusive=False, high_inclusive=False
+        )
 
     def __call__(
         self,
@@ -195,4 +204,6 @@ class PrecisionGain:
         omega = np.asarray(omega, dtype=float)
         prior = np.asarray(prior_precision, dtype=float)
         posterior = prior + omega
-        return GainResult(omega / posterior, np.broadcast_to(posterior, np.broadcast(omega, prior).shape).copy())
+        return GainResult(
+            omega / posterior, np.broadcast_to(posterior, np.broadcast(omega, prior).shape).copy()
+        )
