@@ -1,0 +1,330 @@
+"""Monte Carlo family-wise error correction for ALE (Eickhoff et al. 2012, 2016).
+
+Each iteration draws every focus uniformly from the mask (experiments and their kernels are
+kept), computes the ALE map and records its maximum, and, after thresholding at the
+cluster-forming ALE value, the largest cluster size and mass (6-connectivity). Iterations run
+in parallel threads (numba), each worker with its own scratch volume; iteration ``j`` always
+uses draw ``j``, so results do not depend on the number of workers.
+
+Two sources of random foci:
+
+- default: draws are made in fixed blocks of :data:`BLOCK` iterations, block ``b`` from its own
+  child of the seed's :class:`~numpy.random.SeedSequence`; memory stays bounded whatever
+  ``n_iters``.
+- ``replay_nimare=True``: NiMARE 0.22.1's exact stream for an integer seed (its
+  ``correct_fwe_montecarlo`` step), to compare null distributions draw for draw.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numba
+import numpy as np
+
+from syntony._rng import SeedLike, seed_sequence
+from syntony.errors import ParameterError
+from syntony.meta.clusters import max_cluster_stats
+from syntony.meta.kernel import accumulate_log_ma
+
+if TYPE_CHECKING:
+    from syntony.meta.ale import Layout
+
+__all__ = ["BLOCK", "EarlyStop", "FWENull", "monte_carlo_null", "nimare_draws", "null_to_p"]
+
+#: Iterations per independent random stream in the default (non-replay) mode.
+BLOCK = 64
+_NIMARE_STREAM = b"correct_fwe_montecarlo"
+
+
+@dataclass(frozen=True)
+class EarlyStop:
+    """Stop the Monte Carlo loop once the FWE thresholds have settled.
+
+    After each batch of iterations the (1 - alpha) quantiles of the max-ALE, max-size and
+    max-mass nulls are compared with those ``patience`` batches earlier; when every relative
+    change is below ``tol`` and at least ``min_iters`` iterations are done, the loop stops.
+    """
+
+    tol: float = 0.01
+    min_iters: int = 1000
+    patience: int = 3
+    alpha: float = 0.05
+
+    def __post_init__(self) -> None:
+        if not (0 < self.tol < 1):
+            raise ParameterError("early_stop.tol", "a number in (0, 1)", self.tol)
+        if self.min_iters < 2 or self.patience < 1:
+            raise ParameterError("early_stop", "min_iters >= 2 and patience >= 1", self)
+
+
+def null_to_p(values: np.typing.ArrayLike, null: np.ndarray) -> np.ndarray:
+    """Upper-tail Monte Carlo p: #(null >= value) / n, clipped to [1/n, 1 - 1/n]."""
+    null = np.sort(np.asarray(null))
+    values = np.asarray(values)
+    n = null.size
+    p = 1.0 - np.searchsorted(null, values, side="left").astype(float) / n
+    return np.clip(p, 1.0 / n, 1.0 - 1.0 / n)
+
+
+@dataclass(frozen=True, eq=False)
+class FWENull:
+    """Monte Carlo null distributions (one value per iteration).
+
+    Attributes
+    ----------
+    max_ale : ndarray float32
+        Largest ALE of each null map.
+    max_size : ndarray int64
+        Largest cluster (voxels) above the cluster-forming threshold.
+    max_mass : ndarray float64
+        Largest cluster mass (sum of ALE - threshold).
+    threshold : float
+        The cluster-forming ALE threshold used.
+    n_requested : int
+        Iterations asked for (more than were run if the loop stopped early).
+    """
+
+    max_ale: np.ndarray
+    max_size: np.ndarray
+    max_mass: np.ndarray
+    threshold: float
+    n_requested: int
+
+    @property
+    def n_iters(self) -> int:
+        return int(self.max_ale.size)
+
+    @property
+    def stopped_early(self) -> bool:
+        return self.n_iters < self.n_requested
+
+    def voxel_p(self, ale: np.typing.ArrayLike) -> np.ndarray:
+        return null_to_p(ale, self.max_ale)
+
+    def size_p(self, sizes: np.typing.ArrayLike) -> np.ndarray:
+        return null_to_p(sizes, self.max_size)
+
+    def mass_p(self, masses: np.typing.ArrayLike) -> np.ndarray:
+        return null_to_p(masses, self.max_mass)
+
+    def critical(self, alpha: float) -> dict[str, float]:
+        """(1 - alpha) quantiles: the FWE-corrected voxel, cluster-size and mass thresholds."""
+        q = 1.0 - alpha
+        return {
+            "ale": float(np.quantile(self.max_ale, q)),
+            "size": float(np.quantile(self.max_size, q)),
+            "mass": float(np.quantile(self.max_mass, q)),
+        }
+
+    def to_npz_dict(self) -> dict[str, np.ndarray]:
+        return {
+            "max_ale": self.max_ale,
+            "max_cluster_size": self.max_size,
+            "max_cluster_mass": self.max_mass,
+            "cluster_forming_threshold": np.array(self.threshold),
+        }
+
+
+def nimare_draws(
+    seed: int, n_mask_voxels: int, n_foci: int, n_iters: int, *, chunk_rows: int = 256
+) -> np.ndarray:
+    """NiMARE 0.22.1's FWE draws for an integer ``seed``: (n_foci, n_iters) in-mask indices.
+
+    The generator is seeded with ``SeedSequence([seed, stream key])`` and draws
+    ``choice(n_mask_voxels, size=(n_foci, n_iters))``; drawing row blocks gives the same
+    numbers and keeps the temporary int64 array small; the result is stored as int32.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ParameterError("random_state", "an integer seed to replay NiMARE's stream", seed)
+    key = int.from_bytes(hashlib.sha256(_NIMARE_STREAM).digest()[:8], "big")
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed) % 2**64, key]))
+    out = np.empty((n_foci, n_iters), dtype=np.int32)
+    for r0 in range(0, n_foci, chunk_rows):
+        r1 = min(n_foci, r0 + chunk_rows)
+        out[r0:r1] = rng.choice(n_mask_voxels, size=(r1 - r0, n_iters))
+    return out
+
+
+@numba.njit(parallel=True, cache=True)
+def _run_batch(
+    draws, mask_local, shape, foci_start, exp_kernel, log_values, starts, halves,
+    threshold, s_cut, clusters, n_workers, out_ale, out_size, out_mass,
+):  # fmt: skip
+    n_iter, n_foci = draws.shape
+    n_mask = mask_local.shape[0]
+    for w in numba.prange(n_workers):
+        volume = np.zeros((shape[0], shape[1], shape[2]), dtype=np.float64)
+        labels = np.full((shape[0], shape[1], shape[2]), -1, dtype=np.int64)
+        ijk = np.empty((n_foci, 3), dtype=np.int64)
+        supra_ijk = np.empty((n_mask, 3), dtype=np.int64)
+        supra_val = np.empty(n_mask, dtype=np.float64)
+        for j in range(w, n_iter, n_workers):
+            volume[:] = 0.0
+            for f in range(n_foci):
+                v = draws[j, f]
+                ijk[f, 0] = mask_local[v, 0]
+                ijk[f, 1] = mask_local[v, 1]
+                ijk[f, 2] = mask_local[v, 2]
+            accumulate_log_ma(volume, ijk, foci_start, exp_kernel, log_values, starts, halves)
+            smin = 0.0
+            n = 0
+            for t in range(n_mask):
+                x, y, z = mask_local[t, 0], mask_local[t, 1], mask_local[t, 2]
+                s = volume[x, y, z]
+                if s < smin:
+                    smin = s
+                if clusters and s < s_cut:
+                    a = np.float64(np.float32(1.0 - np.exp(s)))
+                    if a > threshold:
+                        supra_ijk[n, 0] = x
+                        supra_ijk[n, 1] = y
+                        supra_ijk[n, 2] = z
+                        supra_val[n] = a
+                        n += 1
+            out_ale[j] = np.float32(1.0 - np.exp(smin))
+            if clusters:
+                size, mass = max_cluster_stats(labels, supra_ijk, supra_val, n, threshold)
+                out_size[j] = size
+                out_mass[j] = mass
+
+
+def _default_block(
+    seq: np.random.SeedSequence, block: int, n_rows: int, n_foci: int, n_mask: int
+) -> np.ndarray:
+    child = np.random.SeedSequence(seq.entropy, spawn_key=(*seq.spawn_key, block))
+    return np.random.default_rng(child).integers(0, n_mask, size=(n_rows, n_foci), dtype=np.int64)
+
+
+def monte_carlo_null(
+    layout: Layout,
+    *,
+    n_iters: int,
+    threshold: float | None,
+    seed: SeedLike = None,
+    replay_nimare: bool = False,
+    early_stop: EarlyStop | None = None,
+    n_jobs: int | None = None,
+    progress: bool = False,
+) -> FWENull:
+    """Run the Monte Carlo FWE null for the experiments and kernels of ``layout``.
+
+    Parameters
+    ----------
+    layout : Layout
+        Grid, kernels and experiment grouping (see :class:`syntony.meta.ale.Layout`).
+    n_iters : int
+        Number of iterations (>= 2).
+    threshold : float or None
+        Cluster-forming ALE threshold; None records only the max ALE.
+    seed : int, SeedSequence or None
+        Seed; with ``replay_nimare`` it must be an int (NiMARE's ``random_state``).
+    replay_nimare : bool
+        Use NiMARE 0.22.1's random stream (see :func:`nimare_draws`).
+    early_stop : EarlyStop, optional
+        Stop once the FWE thresholds have converged.
+    n_jobs : int, optional
+        Worker threads (default: all cores).
+    progress : bool
+        Show a progress bar.
+    """
+    if n_iters < 2:
+        raise ParameterError("n_iters", "an integer >= 2", n_iters)
+    n_workers = int(n_jobs) if n_jobs else (os.cpu_count() or 1)
+    if n_workers < 1:
+        raise ParameterError("n_jobs", "a positive integer", n_jobs)
+    numba.set_num_threads(min(n_workers, numba.config.NUMBA_NUM_THREADS))
+    n_mask = layout.mask_local.shape[0]
+    n_foci = layout.n_foci
+    bank = layout.bank
+    clusters = threshold is not None
+    thr = float(threshold) if clusters else 2.0
+    # Voxels with log-sum above this cannot exceed the threshold even after float32 rounding.
+    s_cut = float(np.log1p(-thr) + 1e-6) if clusters and thr < 1 else -np.inf if clusters else 0.0
+    shape = np.asarray(layout.shape, dtype=np.int64)
+
+    out_ale = np.zeros(n_iters, dtype=np.float32)
+    out_size = np.zeros(n_iters, dtype=np.int64)
+    out_mass = np.zeros(n_iters, dtype=np.float64)
+    if replay_nimare:
+        all_draws = nimare_draws(seed, n_mask, n_foci, n_iters)  # type: ignore[arg-type]
+        seq = None
+    else:
+        all_draws = None
+        seq = seed_sequence(seed)
+    batch = BLOCK * max(1, -(-4 * n_workers // BLOCK))
+    history: list[dict[str, float]] = []
+    done = 0
+    bar = _progress(progress, n_iters)
+    try:
+        while done < n_iters:
+            stop = min(n_iters, done + batch)
+            if all_draws is not None:
+                draws = np.ascontiguousarray(all_draws[:, done:stop].T)
+            else:
+                draws = np.concatenate(
+                    [
+                        _default_block(seq, b, min(BLOCK, n_iters - b * BLOCK), n_foci, n_mask)
+                        for b in range(done // BLOCK, -(-stop // BLOCK))
+                    ]
+                )
+            # Studyset focus order -> the experiment-grouped order of the layout.
+            draws = np.ascontiguousarray(draws[:, layout.focus_order])
+            _run_batch(
+                draws, layout.mask_local, shape, layout.foci_start, bank.experiment_kernel,
+                bank.log_values, bank.starts, bank.half_widths, thr, s_cut, clusters,
+                n_workers, out_ale[done:stop], out_size[done:stop], out_mass[done:stop],
+            )  # fmt: skip
+            done = stop
+            if bar is not None:
+                bar[0].update(bar[1], completed=done)
+            if early_stop is not None and _converged(
+                early_stop, history, out_ale[:done], out_size[:done], out_mass[:done]
+            ):
+                break
+    finally:
+        if bar is not None:
+            bar[0].stop()
+    return FWENull(
+        max_ale=out_ale[:done].copy(),
+        max_size=out_size[:done].copy(),
+        max_mass=out_mass[:done].copy(),
+        threshold=float(threshold) if clusters else float("nan"),
+        n_requested=n_iters,
+    )
+
+
+def _converged(rule: EarlyStop, history: list[dict[str, float]], ale, size, mass) -> bool:
+    q = 1.0 - rule.alpha
+    now = {"ale": np.quantile(ale, q), "size": np.quantile(size, q), "mass": np.quantile(mass, q)}
+    history.append(now)
+    if ale.size < rule.min_iters or len(history) <= rule.patience:
+        return False
+    before = history[-1 - rule.patience]
+    changes = [abs(now[k] - before[k]) / max(abs(now[k]), 1e-12) for k in now]
+    return max(changes) < rule.tol
+
+
+def _progress(show: bool, total: int):
+    if not show:
+        return None
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    bar = Progress(
+        TextColumn("Monte Carlo FWE"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        transient=False,
+    )
+    bar.start()
+    return bar, bar.add_task("fwe", total=total)
