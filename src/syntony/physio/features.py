@@ -1,0 +1,326 @@
+"""Physiological features per person with NeuroKit2, on a common time grid, gaps made explicit.
+
+A feature is an object (``Respiration()``, ``ECG()``, ``EDA()``, ``Raw()``) that turns one
+person's raw 1-D signal at ``fs`` Hz into named series at the same rate. :func:`extract_features`
+applies it to every person of a group recording, processes each contiguous stretch of valid
+samples separately (NeuroKit2 cannot see NaN), resamples to a common rate and records what was
+interpolated, left missing or excluded in ``attrs``.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import xarray as xr
+from scipy.signal import hilbert
+
+from syntony._validate import check_nonnegative, check_positive
+from syntony.errors import InputError
+
+__all__ = [
+    "ECG",
+    "EDA",
+    "Feature",
+    "Raw",
+    "Respiration",
+    "SignalExclusionWarning",
+    "clean_gaps",
+    "extract_features",
+]
+
+
+class SignalExclusionWarning(UserWarning):
+    """A person was left out of the analysis because their signal had no usable samples."""
+
+
+class Feature(Protocol):
+    """What :func:`extract_features` needs from a feature strategy."""
+
+    name: str
+    units: str
+    min_duration: float
+
+    def __call__(self, signal: np.ndarray, fs: float) -> dict[str, np.ndarray]: ...
+
+
+def _phase(x: np.ndarray) -> np.ndarray:
+    return np.angle(hilbert(x - np.mean(x)))
+
+
+@dataclass(frozen=True)
+class Respiration:
+    """Breathing rate (breaths/min) and breathing phase (rad) from a respiration wave."""
+
+    method: str = "khodadad2018"
+    name: str = "breathing_rate"
+    units: str = "breaths/min"
+    min_duration: float = 20.0
+
+    def __call__(self, signal: np.ndarray, fs: float) -> dict[str, np.ndarray]:
+        import neurokit2 as nk
+
+        clean = nk.rsp_clean(signal, sampling_rate=fs, method=self.method)
+        _, info = nk.rsp_peaks(clean, sampling_rate=fs, method=self.method)
+        rate = nk.rsp_rate(clean, troughs=info["RSP_Troughs"], sampling_rate=fs, method="trough")
+        return {self.name: np.asarray(rate, float), "phase": _phase(np.asarray(clean, float))}
+
+
+@dataclass(frozen=True)
+class ECG:
+    """Heart rate (beats/min) from an ECG."""
+
+    method: str = "neurokit"
+    name: str = "heart_rate"
+    units: str = "beats/min"
+    min_duration: float = 10.0
+
+    def __call__(self, signal: np.ndarray, fs: float) -> dict[str, np.ndarray]:
+        import neurokit2 as nk
+
+        clean = nk.ecg_clean(signal, sampling_rate=fs, method=self.method)
+        _, info = nk.ecg_peaks(clean, sampling_rate=fs, method=self.method)
+        rate = nk.ecg_rate(info["ECG_R_Peaks"], sampling_rate=fs, desired_length=len(signal))
+        return {self.name: np.asarray(rate, float)}
+
+
+@dataclass(frozen=True)
+class EDA:
+    """Tonic skin-conductance level (the slow component of EDA)."""
+
+    name: str = "eda_tonic"
+    units: str = "uS"
+    min_duration: float = 10.0
+
+    def __call__(self, signal: np.ndarray, fs: float) -> dict[str, np.ndarray]:
+        import neurokit2 as nk
+
+        clean = nk.eda_clean(signal, sampling_rate=fs)
+        parts = nk.eda_phasic(clean, sampling_rate=fs, method="highpass")
+        return {self.name: parts["EDA_Tonic"].to_numpy(dtype=float)}
+
+
+@dataclass(frozen=True)
+class Raw:
+    """The signal itself (already a feature, e.g. a rate series), plus its Hilbert phase."""
+
+    name: str = "raw"
+    units: str = "a.u."
+    min_duration: float = 0.0
+
+    def __call__(self, signal: np.ndarray, fs: float) -> dict[str, np.ndarray]:
+        return {self.name: np.asarray(signal, float), "phase": _phase(signal)}
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """Start/stop indices of the runs of True in ``mask``."""
+    padded = np.concatenate([[False], mask, [False]])
+    edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
+    return list(zip(edges[::2], edges[1::2], strict=True))
+
+
+def clean_gaps(ds: xr.Dataset, *, max_gap: float = 1.0, variable: str = "signal") -> xr.Dataset:
+    """Interpolate short NaN gaps, keep long ones, and exclude persons with no valid signal.
+
+    Parameters
+    ----------
+    ds : Dataset
+        With ``variable`` of dims (time, person[, channel]) and ``attrs["sampling_rate"]``.
+    max_gap : float
+        Longest gap (seconds) bridged by linear interpolation; longer gaps stay NaN.
+
+    Returns
+    -------
+    Dataset
+        With ``attrs["gaps"]`` (JSON: per person and channel, samples interpolated and left
+        missing) and ``attrs["excluded"]`` (JSON list of persons dropped because every sample was
+        missing or the signal was constant). A :class:`SignalExclusionWarning` names each one.
+    """
+    max_gap = check_nonnegative("max_gap", max_gap)
+    fs = float(ds.attrs["sampling_rate"])
+    data = ds[variable].transpose("time", "person", ...)
+    values = data.to_numpy().copy()
+    flat = values.reshape(values.shape[0], values.shape[1], -1)
+    persons = [str(p) for p in ds.person.values]
+    report: dict[str, dict[str, int]] = {}
+    excluded: list[str] = []
+    idx = np.arange(flat.shape[0])
+    for p, person in enumerate(persons):
+        usable = False
+        for c in range(flat.shape[2]):
+            col = flat[:, p, c]
+            bad = ~np.isfinite(col)
+            filled = missing = 0
+            if bad.all():
+                continue
+            for a, b in _runs(bad):
+                # Gaps touching the ends cannot be interpolated and stay missing.
+                if (b - a) / fs <= max_gap and a > 0 and b < len(col):
+                    col[a:b] = np.interp(idx[a:b], idx[~bad], col[~bad])
+                    filled += b - a
+                else:
+                    col[a:b] = np.nan
+                    missing += b - a
+            if np.nanstd(col) > 0:
+                usable = True
+            if filled or missing:
+                report[f"{person}/{c}"] = {"interpolated": filled, "missing": missing}
+        if not usable:
+            excluded.append(person)
+            warnings.warn(
+                f"person {person!r} excluded: no valid (non-missing, non-constant) signal",
+                SignalExclusionWarning,
+                stacklevel=2,
+            )
+    if len(excluded) == len(persons):
+        raise InputError(
+            "no person has a valid signal", source=ds.attrs.get("source"), field=variable
+        )
+    out = ds.copy()
+    out[variable] = (data.dims, values)
+    out = out.sel(person=[p for p in ds.person.values if str(p) not in excluded])
+    previous = json.loads(ds.attrs.get("excluded", "[]"))
+    out.attrs = {
+        **ds.attrs,
+        "gaps": json.dumps(report),
+        "excluded": json.dumps(previous + excluded),
+    }
+    return out
+
+
+def extract_features(
+    ds: xr.Dataset,
+    feature: Feature,
+    *,
+    channel: str | None = None,
+    fs: float = 4.0,
+    max_gap: float = 1.0,
+) -> xr.Dataset:
+    """Compute ``feature`` for every person of a group recording on a common ``fs`` Hz grid.
+
+    Parameters
+    ----------
+    ds : Dataset
+        From :mod:`syntony.physio.io` (variable ``signal`` (time, person, channel)).
+    feature : Feature
+        E.g. ``Respiration()``, ``ECG()``, ``EDA()`` or ``Raw()``.
+    channel : str, optional
+        Which channel to use; required when the recording has more than one.
+    fs : float, default 4
+        Output sampling rate (Hz).
+    max_gap : float, default 1
+        NaN gaps up to this length (s) are interpolated before processing; longer ones split the
+        signal into stretches processed separately, and stay NaN in the output.
+
+    Returns
+    -------
+    Dataset
+        Variables ``feature.name`` (time, person) and, when the feature has one, ``phase``;
+        attrs ``sampling_rate``, ``units``, ``gaps``, ``excluded`` (JSON).
+    """
+    fs = check_positive("fs", fs)
+    src_fs = float(ds.attrs["sampling_rate"])
+    channels = [str(c) for c in ds.channel.values]
+    if channel is None:
+        if len(channels) > 1:
+            raise InputError(
+                f"the recording has channels {channels}; choose one (channel=, --channel)",
+                source=ds.attrs.get("source"),
+            )
+        channel = channels[0]
+    if channel not in channels:
+        raise InputError(
+            f"no channel {channel!r} (have {channels})",
+            source=ds.attrs.get("source"),
+            field=channel,
+        )
+    one = ds.sel(channel=[channel])
+    one = clean_gaps(one, max_gap=max_gap)
+    raw = one["signal"].isel(channel=0).transpose("time", "person").to_numpy()
+    t = one["time"].to_numpy()
+    n_out = int(np.floor((t[-1] - t[0]) * fs + 1e-9)) + 1
+    grid = t[0] + np.arange(n_out) / fs
+    outputs: dict[str, np.ndarray] = {}
+    excluded = json.loads(one.attrs["excluded"])
+    kept = []
+    min_len = max(int(np.ceil(feature.min_duration * src_fs)), 4)
+    for p, person in enumerate(one.person.values):
+        col = raw[:, p]
+        series: dict[str, np.ndarray] = {}
+        for a, b in _runs(np.isfinite(col)):
+            if b - a < min_len:
+                continue
+            try:
+                parts = feature(col[a:b], src_fs)
+            except Exception as exc:  # NeuroKit2 raises bare errors on unusable stretches
+                warnings.warn(
+                    f"person {person!r}: {feature.name} failed on {t[a]:g}-{t[b - 1]:g} s ({exc})",
+                    SignalExclusionWarning,
+                    stacklevel=2,
+                )
+                continue
+            for key, val in parts.items():
+                full = series.setdefault(key, np.full(len(col), np.nan))
+                full[a:b] = val
+        if not series or not np.isfinite(series[feature.name]).any():
+            excluded.append(str(person))
+            warnings.warn(
+                f"person {person!r} excluded: no stretch long enough for {feature.name}",
+                SignalExclusionWarning,
+                stacklevel=2,
+            )
+            continue
+        kept.append(str(person))
+        for key, val in series.items():
+            outputs.setdefault(key, []).append(
+                _to_grid(t, val, grid, src_fs, fs, angle=key == "phase")
+            )  # type: ignore[union-attr]
+    if not kept:
+        raise InputError(
+            f"no person has a usable {feature.name} signal", source=ds.attrs.get("source")
+        )
+    data_vars = {
+        key: (
+            ("time", "person"),
+            np.column_stack(cols),
+            {"units": feature.units if key == feature.name else "rad"},
+        )
+        for key, cols in outputs.items()
+    }
+    out = xr.Dataset(
+        data_vars,
+        coords={"time": ("time", grid, {"units": "s"}), "person": kept},
+        attrs={
+            "sampling_rate": fs,
+            "units": feature.units,
+            "feature": feature.name,
+            "channel": channel,
+            "source": str(ds.attrs.get("source", "")),
+            "gaps": one.attrs["gaps"],
+            "excluded": json.dumps(excluded),
+        },
+    )
+    return out
+
+
+def _to_grid(
+    t: np.ndarray, values: np.ndarray, grid: np.ndarray, src_fs: float, fs: float, *, angle: bool
+) -> np.ndarray:
+    """Resample one series to ``grid`` (box-averaged when downsampling); NaN stays NaN."""
+    if angle:
+        # Interpolate the unit phasor, not the wrapped angle.
+        re = _to_grid(t, np.cos(values), grid, src_fs, fs, angle=False)
+        im = _to_grid(t, np.sin(values), grid, src_fs, fs, angle=False)
+        return np.arctan2(im, re)
+    if fs < src_fs:
+        width = max(1, round(src_fs / fs))
+        kernel = np.ones(width) / width
+        # NaN-aware moving average: a bin with any NaN becomes NaN (gaps are not bridged).
+        values = np.convolve(values, kernel, mode="same")
+        half = width // 2
+        values[:half] = np.nan if not np.isfinite(values[half]) else values[half]
+        values[len(values) - half :] = values[len(values) - half - 1]
+    return np.interp(grid, t, values, left=np.nan, right=np.nan)

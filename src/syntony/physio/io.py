@@ -1,0 +1,415 @@
+"""Readers for group physiological recordings -> ``xarray.Dataset`` (time, person[, channel]).
+
+Three layouts are understood:
+
+* BIDS physio: ``sub-<label>[_...]_physio.tsv.gz`` (no header) with a JSON sidecar holding
+  ``SamplingFrequency``, ``StartTime`` and ``Columns``; several files (one per person) form a
+  group.
+* wide CSV/TSV: one time column and one column per person (the concert respiration layout).
+* long CSV/TSV: columns time, person, value (one row per person and sample).
+
+Every reader returns a Dataset with one variable ``signal`` of dims (time, person, channel), the
+sampling rate in ``attrs["sampling_rate"]`` (Hz), units per channel and the source path. Time
+must be strictly increasing and regularly sampled; anything else is an :class:`InputError`
+naming the file, line and column.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from syntony._validate import check_positive
+from syntony.errors import InputError
+
+__all__ = [
+    "read_bids_physio",
+    "read_long",
+    "read_recording",
+    "read_sessions",
+    "read_wide",
+    "resample",
+]
+
+PathLike = str | os.PathLike[str]
+
+# Sampling jitter tolerated before a series counts as irregular (relative to the median step).
+_JITTER = 0.05
+
+
+def _read_table(path: Path, *, header: int | None = "infer", names=None) -> pd.DataFrame:  # type: ignore[assignment]
+    sep = "\t" if ".tsv" in "".join(path.suffixes) else ","
+    try:
+        return pd.read_csv(path, sep=sep, header=header, names=names, compression="infer")
+    except FileNotFoundError:
+        raise InputError("file not found", source=path) from None
+    except (pd.errors.ParserError, UnicodeDecodeError, gzip.BadGzipFile, OSError) as exc:
+        raise InputError(f"cannot parse table ({exc})", source=path) from None
+    except pd.errors.EmptyDataError:
+        raise InputError("file is empty", source=path) from None
+
+
+def _numeric_column(series: pd.Series, path: Path, name: str, *, header_lines: int) -> np.ndarray:
+    values = pd.to_numeric(series, errors="coerce")
+    bad = values.isna() & series.notna() & (series.astype(str).str.strip().str.lower() != "nan")
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise InputError(
+            f"expected a number, got {series.iloc[row]!r}",
+            source=path,
+            line=row + 1 + header_lines,
+            field=str(name),
+        )
+    return values.to_numpy(dtype=float)
+
+
+def _check_time(time: np.ndarray, path: Path, field: str, *, header_lines: int) -> float:
+    """Check that time is finite, strictly increasing and regular; return the sampling rate."""
+    if time.size < 2:
+        raise InputError("need at least two samples", source=path, field=field)
+    missing = ~np.isfinite(time)
+    if missing.any():
+        row = int(np.flatnonzero(missing)[0])
+        raise InputError("time is missing", source=path, line=row + 1 + header_lines, field=field)
+    step = np.diff(time)
+    if (step <= 0).any():
+        row = int(np.flatnonzero(step <= 0)[0]) + 1
+        raise InputError(
+            f"time is not strictly increasing ({time[row - 1]!r} then {time[row]!r})",
+            source=path,
+            line=row + 1 + header_lines,
+            field=field,
+        )
+    dt = float(np.median(step))
+    irregular = np.abs(step - dt) > _JITTER * dt
+    if irregular.any():
+        row = int(np.flatnonzero(irregular)[0]) + 1
+        raise InputError(
+            f"irregular sampling: step {step[row - 1]:g} s where the median step is {dt:g} s; "
+            "resample the recording to a regular grid first",
+            source=path,
+            line=row + 1 + header_lines,
+            field=field,
+        )
+    return 1.0 / dt
+
+
+def _dataset(
+    values: np.ndarray,
+    time: np.ndarray,
+    persons: Sequence[str],
+    channels: Sequence[str],
+    *,
+    fs: float,
+    units: Sequence[str] | None,
+    source: str,
+) -> xr.Dataset:
+    units = list(units) if units is not None else ["a.u."] * len(channels)
+    ds = xr.Dataset(
+        {"signal": (("time", "person", "channel"), values)},
+        coords={
+            "time": ("time", time, {"units": "s"}),
+            "person": list(persons),
+            "channel": list(channels),
+            "units": ("channel", units),
+        },
+        attrs={"sampling_rate": float(fs), "source": source},
+    )
+    return ds
+
+
+def read_wide(
+    path: PathLike,
+    *,
+    time_column: str | int = 0,
+    channel: str = "signal",
+    units: str = "a.u.",
+    sampling_rate: float | None = None,
+) -> xr.Dataset:
+    """Read a wide table: one time column (seconds) and one column per person.
+
+    Parameters
+    ----------
+    path : path
+        CSV (``,``) or TSV (``.tsv``, ``.tsv.gz``) file with a header row.
+    time_column : str or int, default 0
+        Name or position of the time column (seconds).
+    channel : str
+        Name given to the single channel (e.g. ``"respiration"``).
+    units : str
+        Units of the values.
+    sampling_rate : float, optional
+        Expected rate; if given, the file's rate must match it within 1%.
+    """
+    path = Path(path)
+    table = _read_table(path)
+    if table.shape[1] < 2:
+        raise InputError("expected a time column and at least one person column", source=path)
+    tcol = table.columns[time_column] if isinstance(time_column, int) else time_column
+    if tcol not in table.columns:
+        raise InputError(f"no time column {tcol!r}", source=path, field=str(tcol))
+    time = _numeric_column(table[tcol], path, str(tcol), header_lines=1)
+    fs = _check_time(time, path, str(tcol), header_lines=1)
+    if sampling_rate is not None and abs(fs - sampling_rate) > 0.01 * sampling_rate:
+        raise InputError(
+            f"time column implies {fs:g} Hz but sampling_rate={sampling_rate:g} Hz was given",
+            source=path,
+            field=str(tcol),
+        )
+    persons = [c for c in table.columns if c != tcol]
+    names = [str(p) for p in persons]
+    if len(set(names)) != len(names):
+        raise InputError("duplicate person columns", source=path)
+    values = np.column_stack(
+        [_numeric_column(table[p], path, str(p), header_lines=1) for p in persons]
+    )
+    return _dataset(
+        values[:, :, None], time, names, [channel], fs=fs, units=[units], source=str(path)
+    )
+
+
+def read_long(
+    path: PathLike,
+    *,
+    time: str = "time",
+    person: str = "person",
+    value: str = "value",
+    channel: str = "signal",
+    units: str = "a.u.",
+) -> xr.Dataset:
+    """Read a long table with one row per (time, person) sample.
+
+    All persons must share one time grid (rows may come in any order); a missing sample becomes
+    NaN and is reported by :func:`syntony.physio.features.clean_gaps`, a duplicated one is an error.
+    """
+    path = Path(path)
+    table = _read_table(path)
+    for col in (time, person, value):
+        if col not in table.columns:
+            raise InputError(
+                f"missing column {col!r} (have {', '.join(map(str, table.columns))})",
+                source=path,
+                field=col,
+            )
+    t = _numeric_column(table[time], path, time, header_lines=1)
+    v = _numeric_column(table[value], path, value, header_lines=1)
+    who = table[person].astype(str).to_numpy()
+    frame = pd.DataFrame({"t": t, "p": who, "v": v})
+    dup = frame.duplicated(["t", "p"])
+    if dup.any():
+        row = int(np.flatnonzero(dup.to_numpy())[0])
+        raise InputError(
+            f"duplicate sample for person {who[row]!r} at time {t[row]:g}",
+            source=path,
+            line=row + 2,
+            field=person,
+        )
+    wide = frame.pivot(index="t", columns="p", values="v").sort_index()
+    grid = wide.index.to_numpy(dtype=float)
+    fs = _check_time(grid, path, time, header_lines=0)
+    return _dataset(
+        wide.to_numpy()[:, :, None],
+        grid,
+        [str(c) for c in wide.columns],
+        [channel],
+        fs=fs,
+        units=[units],
+        source=str(path),
+    )
+
+
+_BIDS_NAME = re.compile(r"^(?P<stem>.*)_physio\.tsv(\.gz)?$")
+_SUB = re.compile(r"(?:^|_)sub-(?P<label>[A-Za-z0-9]+)")
+
+
+def _read_bids_one(path: Path) -> tuple[str, xr.Dataset]:
+    match = _BIDS_NAME.match(path.name)
+    if match is None:
+        raise InputError("expected a BIDS file named *_physio.tsv.gz", source=path)
+    sidecar = path.with_name(match.group("stem") + "_physio.json")
+    if not sidecar.exists():
+        raise InputError(f"missing JSON sidecar {sidecar.name}", source=path)
+    try:
+        meta = json.loads(sidecar.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InputError(f"invalid JSON ({exc.msg})", source=sidecar, line=exc.lineno) from None
+    for key in ("SamplingFrequency", "StartTime", "Columns"):
+        if key not in meta:
+            raise InputError("missing required BIDS field", source=sidecar, field=key)
+    fs = meta["SamplingFrequency"]
+    if isinstance(fs, bool) or not isinstance(fs, int | float) or not fs > 0:
+        raise InputError(
+            f"expected a positive number, got {fs!r}", source=sidecar, field="SamplingFrequency"
+        )
+    start = meta["StartTime"]
+    if isinstance(start, bool) or not isinstance(start, int | float):
+        raise InputError(f"expected a number, got {start!r}", source=sidecar, field="StartTime")
+    columns = meta["Columns"]
+    if not isinstance(columns, list) or not columns or not all(isinstance(c, str) for c in columns):
+        raise InputError(
+            f"expected a non-empty list of names, got {columns!r}", source=sidecar, field="Columns"
+        )
+    table = _read_table(path, header=None)
+    if table.shape[1] != len(columns):
+        raise InputError(
+            f"{table.shape[1]} columns in the data but {len(columns)} named in the sidecar",
+            source=path,
+            field="Columns",
+        )
+    values = np.column_stack(
+        [
+            _numeric_column(table.iloc[:, k], path, name, header_lines=0)
+            for k, name in enumerate(columns)
+        ]
+    )
+    time = float(start) + np.arange(values.shape[0]) / float(fs)
+    sub = _SUB.search(match.group("stem"))
+    label = sub.group("label") if sub else match.group("stem")
+    units = [
+        str(meta.get(c, {}).get("Units", "a.u.")) if isinstance(meta.get(c), dict) else "a.u."
+        for c in columns
+    ]
+    ds = _dataset(
+        values[:, None, :], time, [label], columns, fs=float(fs), units=units, source=str(path)
+    )
+    return label, ds
+
+
+def read_bids_physio(
+    paths: PathLike | Iterable[PathLike], *, resample_to: float | None = None
+) -> xr.Dataset:
+    """Read one or several BIDS ``*_physio.tsv.gz`` files (one per person) as one group.
+
+    Files are aligned on absolute time (``StartTime``); the group keeps the time span covered by
+    every member. All files must have the same sampling rate and columns unless ``resample_to``
+    gives a common rate (Hz).
+    """
+    if isinstance(paths, str | os.PathLike):
+        paths = [paths]
+    items = [_read_bids_one(Path(p)) for p in paths]
+    if not items:
+        raise InputError("no BIDS physio files given")
+    labels = [label for label, _ in items]
+    if len(set(labels)) != len(labels):
+        raise InputError(f"the same person appears twice: {labels}", source=str(paths[0]))  # type: ignore[index]
+    first = items[0][1]
+    for _, ds in items[1:]:
+        if list(ds.channel.values) != list(first.channel.values):
+            raise InputError(
+                f"columns {list(ds.channel.values)} differ from {list(first.channel.values)}",
+                source=ds.attrs["source"],
+                field="Columns",
+            )
+    rates = {ds.attrs["sampling_rate"] for _, ds in items}
+    if resample_to is None and len(rates) > 1:
+        raise InputError(
+            f"different sampling rates {sorted(rates)} Hz; choose a common rate (resample_to=, --fs)",
+            source=items[0][1].attrs["source"],
+            field="SamplingFrequency",
+        )
+    fs = float(resample_to) if resample_to is not None else rates.pop()
+    start = max(float(ds.time[0]) for _, ds in items)
+    stop = min(float(ds.time[-1]) for _, ds in items)
+    if stop <= start:
+        raise InputError(
+            "the recordings do not overlap in time", source=items[0][1].attrs["source"]
+        )
+    grid = start + np.arange(int(np.floor((stop - start) * fs + 1e-9)) + 1) / fs
+    parts = [resample(ds, fs, time=grid) for _, ds in items]
+    group = xr.concat(parts, dim="person")
+    group.attrs = {
+        "sampling_rate": fs,
+        "source": ";".join(str(ds.attrs["source"]) for _, ds in items),
+    }
+    return group
+
+
+def resample(ds: xr.Dataset, fs: float, *, time: np.ndarray | None = None) -> xr.Dataset:
+    """Linearly interpolate ``ds`` onto a regular grid at ``fs`` Hz (or onto ``time``).
+
+    Downsampling first averages over bins of the target step so that faster fluctuations do
+    not alias into the result. NaN samples stay NaN in the bins they touch (gaps are never
+    bridged silently; see :func:`syntony.physio.features.clean_gaps`).
+    """
+    fs = check_positive("fs", fs)
+    t = ds["time"].to_numpy()
+    if time is None:
+        n = int(np.floor((t[-1] - t[0]) * fs + 1e-9)) + 1
+        time = t[0] + np.arange(n) / fs
+    src_fs = float(ds.attrs.get("sampling_rate", 1.0 / np.median(np.diff(t))))
+    data = ds["signal"]
+    if src_fs == fs and len(time) == len(t) and np.allclose(time, t):
+        out = ds.copy()
+        out.attrs = {**ds.attrs, "sampling_rate": fs}
+        return out
+    values = data.to_numpy()
+    if fs < src_fs:
+        # Boxcar pre-filter over one target step (centred), NaN-propagating.
+        width = max(1, round(src_fs / fs))
+        kernel = np.ones(width) / width
+        flat = values.reshape(values.shape[0], -1)
+        smoothed = np.apply_along_axis(
+            lambda col: np.convolve(col, kernel, mode="same"), 0, flat
+        ).reshape(values.shape)
+        # Edges of 'same' convolution are biased; restore the raw values there.
+        half = width // 2
+        smoothed[:half] = values[:half]
+        smoothed[values.shape[0] - half :] = values[values.shape[0] - half :]
+        values = smoothed
+    flat = values.reshape(values.shape[0], -1)
+    out = np.empty((len(time), flat.shape[1]))
+    for k in range(flat.shape[1]):
+        out[:, k] = np.interp(time, t, flat[:, k], left=np.nan, right=np.nan)
+    new = ds.drop_vars(["signal", "time"]).assign_coords(time=("time", time, {"units": "s"}))
+    new["signal"] = (data.dims, out.reshape((len(time), *values.shape[1:])))
+    new.attrs = {**ds.attrs, "sampling_rate": float(fs)}
+    return new
+
+
+def read_recording(path: PathLike, **kwargs) -> xr.Dataset:
+    """Read one group recording, choosing the reader from the file name and header.
+
+    ``*_physio.tsv[.gz]`` -> :func:`read_bids_physio`; a table with columns ``time``, ``person``
+    and ``value`` -> :func:`read_long`; any other table -> :func:`read_wide`. A directory is read
+    as BIDS (every ``*_physio.tsv.gz`` inside it).
+    """
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(path.rglob("*_physio.tsv.gz")) + sorted(path.rglob("*_physio.tsv"))
+        if not files:
+            raise InputError("directory holds no *_physio.tsv[.gz] files", source=path)
+        return read_bids_physio(files, **kwargs)
+    if not path.exists():
+        raise InputError("file not found", source=path)
+    if _BIDS_NAME.match(path.name):
+        return read_bids_physio([path], **kwargs)
+    header = _read_table(path).columns
+    if {"time", "person", "value"} <= {str(c).lower() for c in header}:
+        names = {str(c).lower(): str(c) for c in header}
+        return read_long(
+            path, time=names["time"], person=names["person"], value=names["value"], **kwargs
+        )
+    return read_wide(path, **kwargs)
+
+
+def read_sessions(paths: Iterable[PathLike], **kwargs) -> dict[str, xr.Dataset]:
+    """Read several sessions at once: ``{session name (file stem): Dataset}``."""
+    sessions: dict[str, xr.Dataset] = {}
+    for p in paths:
+        ds = read_recording(p, **kwargs)
+        name = Path(p).name.split(".")[0]
+        if name in sessions:
+            raise InputError("two sessions share a name", source=p)
+        ds.attrs["session"] = name
+        sessions[name] = ds
+    if not sessions:
+        raise InputError("no sessions given")
+    return sessions
