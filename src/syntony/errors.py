@@ -67,3 +67,11 @@ class OutputExistsError(SyntonyError, FileExistsError):
 
 class UnstableGainError(SyntonyError, ArithmeticError):
     """A learning rate reached the region where the update no longer contracts (gain >= 2)."""
+
+
+class ChecksumError(InputError):
+    """A data file's SHA-256 differs from the published one (corrupt or a different version)."""
+
+
+class DownloadError(SyntonyError, OSError):
+    """A public data file could not be downloaded (no network, moved upstream, ...)."""
