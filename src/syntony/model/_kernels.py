@@ -23,9 +23,13 @@ from syntony.model._noise import normal_pair
 
 N_STREAMS_BASE = 3  # eps, nu, xi; technology channels use streams 3, 4, ...
 
+#: Below this much work per step (agent entries + edge entries) the serial kernels are used:
+#: starting a parallel region costs more than it saves for small crowds, and on a busy
+#: machine much more. Serial and parallel kernels give identical numbers.
+PARALLEL_THRESHOLD = 50_000
 
-@numba.njit(parallel=True, cache=True)
-def agent_pre(
+
+def _agent_pre(
     x, sigma, obs, cue_noise, base_eps, base_nu, base_xi, mean_s, var_s, alpha, s, y, d, xi
 ):
     n, e = x.shape
@@ -52,8 +56,7 @@ def agent_pre(
             var_s[i, k] = (1.0 - alpha) * (var_s[i, k] + alpha * dd * dd)
 
 
-@numba.njit(parallel=True, cache=True)
-def edge_pass(
+def _edge_pass(
     indptr, indices, weights, cov, trust, d, var_s, sigma, y, s, defensive, obs,
     alpha, online_warm, rho0, floor, beta_threat, b_aff, learn_trust, eta, inv_2stau2,
     sum_w, sum_wy, rho_sum, omega_sum, rho_out, omega_out,
@@ -103,8 +106,7 @@ def edge_pass(
                 trust[q] = np.float32(tr + eta * (math.exp(-err * err * inv_2stau2) - tr))
 
 
-@numba.njit(parallel=True, cache=True)
-def agent_post(
+def _agent_post(
     x, s, mu, v, p, var_s, sigma, kappa, homeostasis, q_x, gamma_int, gamma_soc, q,
     hazard_def, hazard_aff, sum_w, sum_wy, xi, drive, share,
     online_warm, floor, modes, b_aff, b_def, v_aff, v_def, dt,
@@ -143,3 +145,18 @@ def agent_post(
             if has_drive:
                 dx += drive[i, k]
             x[i, k] = x[i, k] + dt * dx + noise_sd * xi[i, k]
+
+
+def _pair(func):
+    return numba.njit(cache=True)(func), numba.njit(parallel=True, cache=True)(func)
+
+
+_AGENT_PRE = _pair(_agent_pre)
+_EDGE_PASS = _pair(_edge_pass)
+_AGENT_POST = _pair(_agent_post)
+
+
+def kernels(work: int):
+    """(agent_pre, edge_pass, agent_post), serial or parallel depending on the work per step."""
+    k = int(work >= PARALLEL_THRESHOLD)
+    return _AGENT_PRE[k], _EDGE_PASS[k], _AGENT_POST[k]

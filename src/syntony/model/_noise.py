@@ -50,14 +50,19 @@ def normal_pair(base: np.uint64, pair: np.int64) -> tuple[float, float]:
     return r * np.cos(angle), r * np.sin(angle)
 
 
-@numba.njit(parallel=True, cache=True)
-def _fill(base: np.uint64, out: np.ndarray) -> None:
+def _fill_py(base: np.uint64, out: np.ndarray) -> None:
     m = out.size
     for p in numba.prange((m + 1) // 2):
         a, b = normal_pair(base, p)
         out[2 * p] = a
         if 2 * p + 1 < m:
             out[2 * p + 1] = b
+
+
+_fill_serial = numba.njit(cache=True)(_fill_py)
+_fill_parallel = numba.njit(parallel=True, cache=True)(_fill_py)
+#: Parallel filling only pays off for large arrays (thread start-up costs ~ms on a busy machine).
+_PARALLEL_SIZE = 50_000
 
 
 def counter_normals(
@@ -70,7 +75,8 @@ def counter_normals(
     if out is None:
         out = np.empty(shape, dtype=np.float64)
     # numba hands uint64 results back as Python ints; re-wrap so the kernel sees uint64.
-    _fill(np.uint64(stream_base(np.uint64(key), np.uint64(counter))), out.reshape(-1))
+    fill = _fill_parallel if out.size >= _PARALLEL_SIZE else _fill_serial
+    fill(np.uint64(stream_base(np.uint64(key), np.uint64(counter))), out.reshape(-1))
     return out
 
 

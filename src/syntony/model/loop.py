@@ -113,8 +113,9 @@ class NumbaEngine:
         warm = (state.step + 1) * params.dt >= params.tau_rho
         online_warm = bool(params.online_synchrony and warm)
         defensive = state.p > 0.5
+        agent_pre, edge_pass, agent_post = _kernels.kernels((n + adj.nnz) * e)
         s, y, d, xi = (self._buf(k, (n, e)) for k in ("s", "y", "d", "xi"))
-        _kernels.agent_pre(
+        agent_pre(
             state.x, params.sigma, params.obs, params.cue_noise, *bases,
             state.mean_s, state.var_s, params.alpha, s, y, d, xi,
         )  # fmt: skip
@@ -123,7 +124,7 @@ class NumbaEngine:
             rho_out, omega_out = np.empty((adj.nnz, e)), np.empty((adj.nnz, e))
         else:
             rho_out = omega_out = self._buf("none", (0, e))
-        _kernels.edge_pass(
+        edge_pass(
             adj.indptr, adj.indices, adj.data, state.cov, state.trust, d, state.var_s,
             params.sigma, y, s, defensive, params.obs, params.alpha, online_warm, params.rho0,
             params.floor, params.beta_threat, params.b_aff, params.learn_trust, params.eta,
@@ -140,7 +141,7 @@ class NumbaEngine:
             else np.ascontiguousarray(drive, dtype=float)
         )
         state.s = s.copy()
-        _kernels.agent_post(
+        agent_post(
             state.x, state.s, state.mu, state.v, state.p, state.var_s, params.sigma, params.kappa,
             params.homeostasis, params.q_x, params.gamma_int, params.gamma_soc, params.q,
             params.hazard_def, params.hazard_aff, sum_w, sum_wy, xi, drive_arr, share,

@@ -206,7 +206,14 @@ def from_edge_list(
     Undirected edges (the default) are mirrored; with ``directed=True`` row ``(i, j)`` means
     i perceives j.
     """
-    array = np.asarray(list(edges) if not isinstance(edges, np.ndarray) else edges, dtype=float)
+    if not isinstance(edges, np.ndarray):
+        rows = [list(r) for r in edges]
+        if any(len(r) not in (2, 3) for r in rows):
+            bad = next(k for k, r in enumerate(rows) if len(r) not in (2, 3))
+            raise ParameterError(f"edges[{bad}]", "(i, j) or (i, j, weight)", rows[bad])
+        # Rows without a weight get the default, so weighted and unweighted rows can mix.
+        edges = [r if len(r) == 3 else [*r, weight] for r in rows]
+    array = np.asarray(edges, dtype=float)
     if array.size == 0:
         array = array.reshape(0, 2)
     if array.ndim != 2 or array.shape[1] not in (2, 3):
@@ -259,10 +266,18 @@ def as_adjacency(obj: Any, n: int | None = None) -> sp.csr_matrix:
         matrix = from_networkx(obj)
     else:
         array = np.asarray(obj, dtype=float)
-        if array.ndim == 2 and array.shape[0] == array.shape[1] and array.shape[1] not in (2, 3):
+        if (
+            array.ndim == 2
+            and array.shape[0] == array.shape[1]
+            and (n is None or n == array.shape[0])
+        ):
             matrix = sp.csr_matrix(array)
-        else:
+        elif array.ndim == 2 and array.shape[1] in (2, 3):
             return from_edge_list(array, n)
+        else:
+            raise ParameterError(
+                "adjacency", "a square matrix or rows of (i, j[, weight])", f"shape {array.shape}"
+            )
     if matrix.shape[0] != matrix.shape[1]:
         raise ParameterError("adjacency", "a square matrix", f"shape {matrix.shape}")
     if n is not None and matrix.shape[0] != n:
