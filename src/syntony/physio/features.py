@@ -160,10 +160,10 @@ def clean_gaps(ds: xr.Dataset, *, max_gap: float = 1.0, variable: str = "signal"
                 # Gaps touching the ends cannot be interpolated and stay missing.
                 if (b - a) / fs <= max_gap and a > 0 and b < len(col):
                     col[a:b] = np.interp(idx[a:b], idx[~bad], col[~bad])
-                    filled += b - a
+                    filled += int(b - a)
                 else:
                     col[a:b] = np.nan
-                    missing += b - a
+                    missing += int(b - a)
             if np.nanstd(col) > 0:
                 usable = True
             if filled or missing:
@@ -316,7 +316,8 @@ def _to_grid(
         im = _to_grid(t, np.sin(values), grid, src_fs, fs, angle=False)
         return np.arctan2(im, re)
     if fs < src_fs:
-        width = max(1, round(src_fs / fs))
+        # An odd width keeps the moving average centred (no half-sample shift).
+        width = max(1, round(src_fs / fs)) | 1
         kernel = np.ones(width) / width
         # NaN-aware moving average: a bin with any NaN becomes NaN (gaps are not bridged).
         values = np.convolve(values, kernel, mode="same")

@@ -311,7 +311,7 @@ def read_bids_physio(
     rates = {ds.attrs["sampling_rate"] for _, ds in items}
     if resample_to is None and len(rates) > 1:
         raise InputError(
-            f"different sampling rates {sorted(rates)} Hz; choose a common rate (resample_to=, --fs)",
+            f"different sampling rates {sorted(rates)} Hz; choose a common rate (resample_to=, --resample)",
             source=items[0][1].attrs["source"],
             field="SamplingFrequency",
         )
@@ -353,7 +353,8 @@ def resample(ds: xr.Dataset, fs: float, *, time: np.ndarray | None = None) -> xr
     values = data.to_numpy()
     if fs < src_fs:
         # Boxcar pre-filter over one target step (centred), NaN-propagating.
-        width = max(1, round(src_fs / fs))
+        # An odd width keeps the moving average centred (no half-sample shift).
+        width = max(1, round(src_fs / fs)) | 1
         kernel = np.ones(width) / width
         flat = values.reshape(values.shape[0], -1)
         smoothed = np.apply_along_axis(
