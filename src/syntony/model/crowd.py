@@ -25,6 +25,15 @@ from scipy import linalg
 from syntony._provenance import provenance_json
 from syntony._validate import check_array, check_positive
 from syntony.errors import ParameterError
+from syntony.model.crowd_linalg import (
+    Covariance,
+    check_cov,
+    check_psd,
+    is_zero,
+    lower_solve,
+    lower_times,
+    whiten,
+)
 from syntony.model.crowd_structured import ExchangeableCov, exchangeable_filter
 
 if TYPE_CHECKING:
@@ -42,8 +51,6 @@ __all__ = [
     "prior_cov_from_synchrony",
     "steady_state_gain",
 ]
-
-Covariance = np.ndarray | ExchangeableCov
 
 
 # --------------------------------------------------------------------------- closed forms
@@ -82,7 +89,7 @@ def prior_cov_from_synchrony(
         raise ParameterError("rho", "correlations in [-1, 1]", float(np.abs(r).max()))
     root = np.sqrt(sigma)
     cov = (r + r.T) / 2.0 * root[:, None] * root[None, :]
-    _check_psd("rho", cov, what="a positive semi-definite correlation matrix")
+    check_psd("rho", cov, what="a positive semi-definite correlation matrix")
     return cov
 
 
@@ -297,14 +304,14 @@ class DiagonalisedKalman:
     def __call__(self, problem: _Problem) -> _Run:
         obs, n_steps, n = problem.observations, problem.observations.shape[0], problem.n
         factor, other, by_noise = self._whitening(problem)
-        whitened = _whiten(factor, other)
+        whitened = whiten(factor, other)
         values, basis = linalg.eigh(whitened, overwrite_a=True, check_finite=False, driver="evd")
         values = np.maximum(values, 0.0)  # rounding of a PSD matrix
         ones = np.ones(n)
         d, e = (values, ones) if by_noise else (ones, values)
-        back = _lower_times(factor, basis)  # B = L U: mode coordinates -> individuals
-        m0 = basis.T @ _lower_solve(factor, problem.prior_mean)
-        z = _lower_solve(factor, obs.T).T @ basis  # observations in mode coordinates
+        back = lower_times(factor, basis)  # B = L U: mode coordinates -> individuals
+        m0 = basis.T @ lower_solve(factor, problem.prior_mean)
+        z = lower_solve(factor, obs.T).T @ basis  # observations in mode coordinates
         np.cumsum(z, axis=0, out=z)
         count = np.arange(1, n_steps + 1, dtype=float)[:, None]
         denominator = e + count * d
@@ -351,81 +358,6 @@ class ExchangeableKalman:
         prior, noise, q = self._structured(problem)
         out = exchangeable_filter(problem.observations, problem.prior_mean, prior, noise, q)
         return _Run(out.mu, out.prior_var, out.mean_gain, out.final_cov)
-
-
-# --------------------------------------------------------------------- linear algebra
-def _lower_solve(factor: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """L^-1 x for a lower Cholesky factor (2-D) or the square root of a diagonal (1-D)."""
-    if factor.ndim == 1:
-        return x / (factor[:, None] if x.ndim == 2 else factor)
-    return linalg.solve_triangular(factor, x, lower=True, check_finite=False)
-
-
-def _lower_times(factor: np.ndarray, x: np.ndarray) -> np.ndarray:
-    if factor.ndim == 1:
-        return factor[:, None] * x
-    return factor @ x
-
-
-def _whiten(factor: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """L^-1 M L^-T for symmetric M, kept exactly symmetric."""
-    if factor.ndim == 1:
-        out = matrix / factor[:, None] / factor[None, :]
-    else:
-        half = _lower_solve(factor, matrix)  # L^-1 M
-        out = _lower_solve(factor, half.T)  # L^-1 (L^-1 M)^T = L^-1 M L^-T
-    return (out + out.T) / 2.0
-
-
-def _check_psd(name: str, matrix: np.ndarray, *, what: str) -> np.ndarray | None:
-    """Raise unless ``matrix`` is PSD; return its Cholesky factor when it is definite."""
-    n = matrix.shape[0]
-    diagonal = np.diag(matrix)
-    if np.count_nonzero(matrix) == np.count_nonzero(diagonal):  # diagonal matrix
-        if np.any(diagonal < 0):
-            raise ParameterError(name, what, f"a negative diagonal entry {diagonal.min()!r}")
-        return np.sqrt(diagonal) if np.all(diagonal > 0) else None
-    try:
-        return np.linalg.cholesky(matrix)
-    except np.linalg.LinAlgError:
-        pass
-    eigenvalues = np.linalg.eigvalsh(matrix)
-    tolerance = 100 * n * np.finfo(float).eps * max(np.abs(eigenvalues).max(), 1e-300)
-    if eigenvalues[0] < -tolerance:
-        raise ParameterError(name, what, f"a matrix with eigenvalue {eigenvalues[0]:.3g}")
-    return None
-
-
-def _check_cov(name: str, value: object, n: int | None) -> tuple[Covariance, np.ndarray | None]:
-    if isinstance(value, ExchangeableCov):
-        if n is not None and value.n != n:
-            raise ParameterError(name, f"an ExchangeableCov with n = {n}", f"n = {value.n}")
-        # The factor of an exchangeable matrix is only needed by the dense algorithms,
-        # which densify it themselves.
-        return value, None
-    matrix = check_array(name, value)
-    if matrix.ndim == 1:  # independent entries: the diagonal
-        matrix = np.diag(matrix)
-    size = n if n is not None else (matrix.shape[0] if matrix.ndim == 2 else 0)
-    if matrix.ndim != 2 or matrix.shape != (size, size):
-        raise ParameterError(
-            name,
-            f"a ({size}, {size}) covariance matrix or ExchangeableCov",
-            f"shape {matrix.shape}",
-        )
-    scale = max(float(np.abs(matrix).max(initial=0.0)), 1e-300)
-    asymmetry = float(np.abs(matrix - matrix.T).max(initial=0.0))
-    if asymmetry > 1e-10 * scale:
-        raise ParameterError(name, "a symmetric matrix", f"asymmetry {asymmetry:.3g}")
-    matrix = (matrix + matrix.T) / 2.0
-    factor = _check_psd(name, matrix, what="a positive semi-definite covariance matrix")
-    return matrix, factor
-
-
-def _is_zero(matrix: Covariance) -> bool:
-    if isinstance(matrix, ExchangeableCov):
-        return matrix.variance == 0.0 and matrix.covariance == 0.0
-    return not np.any(matrix)
 
 
 # ---------------------------------------------------------------------------- driver
@@ -491,7 +423,7 @@ class CrowdFilter:
             mean = np.full(n, float(mean))
         if mean.shape != (n,):
             raise ParameterError("prior_mean", f"a vector of length N = {n}", f"shape {mean.shape}")
-        prior, prior_factor = _check_cov("prior_cov", prior_cov, n)
+        prior, prior_factor = check_cov("prior_cov", prior_cov, n)
         h = None
         if self.observation is not None:
             h = check_array("observation", self.observation, ndim=2)
@@ -504,11 +436,11 @@ class CrowdFilter:
             raise ParameterError(
                 "observations", f"{m} columns (one per observed quantity)", f"{obs.shape[1]}"
             )
-        noise, noise_factor = _check_cov("noise_cov", self.noise_cov, m)
+        noise, noise_factor = check_cov("noise_cov", self.noise_cov, m)
         q = None
         if self.process_noise is not None:
-            q, _ = _check_cov("process_noise", self.process_noise, n)
-            if _is_zero(q):
+            q, _ = check_cov("process_noise", self.process_noise, n)
+            if is_zero(q):
                 q = None
         return _Problem(obs, mean, prior, noise, q, h, prior_factor, noise_factor)
 
