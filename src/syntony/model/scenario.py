@@ -262,7 +262,7 @@ class OutputConfig:
     every: int = _f(1, _int_min(1))
     record_edges: int = _f(0, _int_min(0))  # how many edges to store rho/omega/trust for
     threshold: float = _f(1.0)  # contagion reach: fraction with x above this
-    convergence_fraction: float = _f(0.1, _open_unit)  # D(t) <= fraction * D(0)
+    convergence_fraction: float = _f(0.1, _open_unit)  # D(t) <= fraction * peak D
 
 
 @dataclass(frozen=True)

@@ -200,21 +200,23 @@ def build_loop(scenario: Scenario, seed: SeedLike = None) -> BuiltLoop:
 
 
 def convergence_time(dispersion: np.ndarray, time: np.ndarray, fraction: float) -> np.ndarray:
-    """First time at which D(t) <= fraction * D(0) and stays there; NaN if it never does.
+    """Time at which D(t) falls to ``fraction`` of its peak and stays there; NaN if it never does.
 
-    ``dispersion`` is (T,) or (T, E); the result has one value per channel.
+    The peak is the largest dispersion seen (at t = 0 when the crowd starts divided, later when
+    an event divides it). ``dispersion`` is (T,) or (T, E); one value per channel is returned.
     """
     d = np.asarray(dispersion, dtype=float)
     d2 = d[:, None] if d.ndim == 1 else d
     out = np.full(d2.shape[1], np.nan)
     for k in range(d2.shape[1]):
-        below = d2[:, k] <= fraction * d2[0, k]
-        # last index that is above; convergence is the step after it
-        above = np.flatnonzero(~below)
-        first = 0 if above.size == 0 else above[-1] + 1
-        if first < below.size and d2[0, k] > 0:
+        peak = int(np.nanargmax(d2[:, k])) if np.any(np.isfinite(d2[:, k])) else 0
+        if not d2[peak, k] > 0:
+            continue
+        above = np.flatnonzero(d2[peak:, k] > fraction * d2[peak, k])
+        first = peak + (above[-1] + 1 if above.size else 0)
+        if first < d2.shape[0]:
             out[k] = time[first]
-    return out if d.ndim > 1 else out[:1]
+    return out
 
 
 def _agent_dataset(scenario: Scenario, record: LoopRecord, sample: np.ndarray, edges: np.ndarray | None,
@@ -286,7 +288,10 @@ def _agent_dataset(scenario: Scenario, record: LoopRecord, sample: np.ndarray, e
     ds["convergence_time"] = (
         ("channel",),
         convergence_time(s["dispersion"], full_time, scenario.output.convergence_fraction),
-        {"long_name": "first time D(t) <= convergence_fraction * D(0) for good", "units": "s"},
+        {
+            "long_name": "time when D(t) falls to convergence_fraction of its peak for good",
+            "units": "s",
+        },
     )
     return ds
 
@@ -351,7 +356,12 @@ def _simulate_crowd(scenario: Scenario, ss: np.random.SeedSequence) -> xr.Datase
     process = None if c.process_noise == 0 else c.process_noise * np.eye(n)
     observations = c.true_state + np.sqrt(c.noise) * rng.standard_normal((steps, n_obs))
     crowd = CrowdFilter(noise_cov, observation=observation, process_noise=process)
-    return crowd.run(observations, prior_mean=np.full(n, c.prior_mean), prior_cov=prior_cov)
+    return crowd.run(
+        observations,
+        prior_mean=np.full(n, c.prior_mean),
+        prior_cov=prior_cov,
+        dt=scenario.simulation.dt,
+    )
 
 
 def simulate(
