@@ -1,5 +1,26 @@
-"""The interoceptive-inference model of emotional contagion (MODEL.md)."""
+"""The interoceptive-inference model of emotional contagion (MODEL.md).
 
+Figures live in :mod:`syntony.model.plots` (imported on demand, it needs matplotlib).
+"""
+
+from syntony.model.agents import LoopParams, LoopState, TechChannel
+from syntony.model.crowd import CrowdFilter, prior_cov_from_synchrony, steady_state_gain
+from syntony.model.dyad import dyad_step, run_dyad, synchronised_signals
+from syntony.model.events import Event, EventSchedule
+from syntony.model.loop import NumbaEngine, NumpyEngine, RecordSpec, run_loop
+from syntony.model.network import (
+    as_adjacency,
+    barabasi_albert,
+    complete_graph,
+    from_edge_list,
+    from_networkx,
+    laplacian,
+    random_out_degree,
+    ring_lattice,
+    spatial_crowd,
+    stochastic_block,
+    watts_strogatz,
+)
 from syntony.model.precision import (
     ClipGain,
     GainPolicy,
@@ -9,13 +30,47 @@ from syntony.model.precision import (
     difference_variance,
     precision_weight,
 )
+from syntony.model.scenario import Scenario, builtin_names
+from syntony.model.simulate import build_loop, convergence_time, simulate, sweep
 
 __all__ = [
     "ClipGain",
+    "CrowdFilter",
+    "Event",
+    "EventSchedule",
     "GainPolicy",
     "GainResult",
+    "LoopParams",
+    "LoopState",
+    "NumbaEngine",
+    "NumpyEngine",
     "PrecisionGain",
+    "RecordSpec",
+    "Scenario",
     "SeedGain",
+    "TechChannel",
+    "as_adjacency",
+    "barabasi_albert",
+    "build_loop",
+    "builtin_names",
+    "complete_graph",
+    "convergence_time",
     "difference_variance",
+    "dyad_step",
+    "from_edge_list",
+    "from_networkx",
+    "laplacian",
     "precision_weight",
+    "prior_cov_from_synchrony",
+    "random_out_degree",
+    "ring_lattice",
+    "run_dyad",
+    "run_loop",
+    "simulate",
+    "spatial_crowd",
+    "steady_state_gain",
+    "stochastic_block",
+    "sweep",
+    "synchronised_signals",
+    "watts_strogatz",
 ]
