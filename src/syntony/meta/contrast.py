@@ -1,0 +1,665 @@
+"""ALE contrast (subtraction) of two groups of experiments by label permutation.
+
+The difference of the two groups' ALE maps is compared voxel by voxel with its distribution
+when experiments are shuffled between the groups (group sizes kept; Eickhoff et al. 2011).
+Two tests are offered, as objects passed to :class:`ALEContrast`:
+
+- :class:`InMainEffects` (default, GingerALE / Eickhoff 2011): one-sided, A > B only inside
+  the voxels significant in A's main effect, B > A only inside B's; the p map is thresholded
+  (default p < 0.001) and clusters smaller than a minimum volume are dropped.
+- :class:`AllVoxels` (NiMARE's ``ALESubtraction``): two-sided on every voxel of the mask.
+
+Each permutation costs one pass over the kernels of the smaller permuted group: the other
+group's log-sum map is the pooled log-sum minus that one (``log(1 - ALE)`` is additive over
+experiments). ``replay_nimare=True`` reproduces NiMARE 0.22.1's permutations for the same
+``random_state`` (its seeds, shuffles and summation order), so null distributions and p maps
+can be compared draw for draw.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numba
+import numpy as np
+import pandas as pd
+
+from syntony._io_utils import atomic_path, prepare_output_dir, write_json, write_text
+from syntony._provenance import provenance
+from syntony._rng import SeedLike, seed_sequence
+from syntony._validate import check_integer, check_nonnegative, check_probability
+from syntony.errors import InputError, ParameterError
+from syntony.meta.ale import Layout
+from syntony.meta.clusters import cluster_table, label_clusters
+from syntony.meta.kernel import ALEKernel, accumulate_log_ma
+from syntony.meta.null import logp_from_p, z_from_p
+from syntony.meta.space import Grid, mni152_grid
+from syntony.meta.studyset import Studyset
+
+if TYPE_CHECKING:
+    from syntony.meta.results import ALEResult
+
+__all__ = [
+    "ALEContrast",
+    "AllVoxels",
+    "ContrastResult",
+    "InMainEffects",
+    "MapBundle",
+    "permutation_seeds",
+    "significant_mask",
+]
+
+_NIMARE_STREAM = "alesubtraction_permutations"
+_BATCH = 128
+_REFERENCES = {
+    "eickhoff2011": (
+        "Eickhoff SB, Bzdok D, Laird AR, Roski C, Caspers S, Zilles K, Fox PT (2011). "
+        "Co-activation patterns distinguish cortical modules, their connectivity and "
+        "functional differentiation. NeuroImage 57:938-949. "
+        "doi:10.1016/j.neuroimage.2011.05.021"
+    ),
+    "laird2005": (
+        "Laird AR, Fox PM, Price CJ, et al. (2005). ALE meta-analysis: controlling the false "
+        "discovery rate and performing statistical contrasts. Human Brain Mapping 25:155-164. "
+        "doi:10.1002/hbm.20136"
+    ),
+    "eickhoff2012": (
+        "Eickhoff SB, Bzdok D, Laird AR, Kurth F, Fox PT (2012). Activation likelihood "
+        "estimation meta-analysis revisited. NeuroImage 59:2349-2361. "
+        "doi:10.1016/j.neuroimage.2011.09.017"
+    ),
+    "salo2023": (
+        "Salo T, Yarkoni T, Nichols TE, et al. (2023). NiMARE: Neuroimaging Meta-Analysis "
+        "Research Environment. Aperture Neuro 3:1-32. doi:10.52294/001c.87681"
+    ),
+}
+
+
+# -- tests (strategies) -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class InMainEffects:
+    """One-sided tests inside each group's significant main effect (GingerALE, Eickhoff 2011).
+
+    Parameters
+    ----------
+    p_threshold : float
+        Uncorrected permutation p below which a voxel's difference is significant.
+    min_cluster_mm3 : float
+        Clusters of significant voxels smaller than this volume are dropped.
+    """
+
+    p_threshold: float = 0.001
+    min_cluster_mm3: float = 200.0
+
+    def __post_init__(self) -> None:
+        check_probability("p_threshold", self.p_threshold)
+        check_nonnegative("min_cluster_mm3", self.min_cluster_mm3)
+
+    one_sided = True
+
+    def describe(self) -> str:
+        return (
+            "Following Eickhoff et al. (2011) as implemented in GingerALE, A > B was tested "
+            "one-sided only within voxels significant in A's main effect and B > A only within "
+            f"B's; differences were thresholded at a permutation p < {self.p_threshold:g} with "
+            f"a minimum cluster volume of {self.min_cluster_mm3:g} mm3."
+        )
+
+
+@dataclass(frozen=True)
+class AllVoxels:
+    """Two-sided test on every voxel of the mask (NiMARE's ``ALESubtraction``).
+
+    Parameters
+    ----------
+    p_threshold : float
+        Two-sided uncorrected p below which a voxel is significant.
+    min_cluster_mm3 : float
+        Clusters smaller than this volume are dropped from the thresholded maps.
+    """
+
+    p_threshold: float = 0.001
+    min_cluster_mm3: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_probability("p_threshold", self.p_threshold)
+        check_nonnegative("min_cluster_mm3", self.min_cluster_mm3)
+
+    one_sided = False
+
+    def describe(self) -> str:
+        return (
+            "As in NiMARE's ALESubtraction (Salo et al., 2023), the difference was tested "
+            "two-sided at every voxel of the mask; differences were thresholded at a two-sided "
+            f"permutation p < {self.p_threshold:g}"
+            + (
+                f" with a minimum cluster volume of {self.min_cluster_mm3:g} mm3."
+                if self.min_cluster_mm3
+                else "."
+            )
+        )
+
+
+ContrastTest = InMainEffects | AllVoxels
+
+
+# -- permutations ---------------------------------------------------------------------------------
+def permutation_seeds(random_state: SeedLike, n: int, *, replay_nimare: bool = False) -> list[Any]:
+    """Seed of each permutation (permutation ``j`` is shuffled by ``default_rng(seeds[j])``).
+
+    With ``replay_nimare`` these are NiMARE 0.22.1's: the iteration indices when
+    ``random_state`` is None, else the children of ``SeedSequence([seed, stream key])``.
+    Otherwise child ``j`` of :func:`syntony._rng.seed_sequence` (independent of how many
+    workers run).
+    """
+    if replay_nimare:
+        if random_state is None:
+            return list(range(n))
+        if isinstance(random_state, bool) or not isinstance(random_state, int | np.integer):
+            raise ParameterError(
+                "random_state", "None or an integer to replay NiMARE", random_state
+            )
+        key = int.from_bytes(hashlib.sha256(_NIMARE_STREAM.encode()).digest()[:8], "big")
+        entropy: Any = [int(random_state) % 2**64, key]
+    else:
+        seq = seed_sequence(random_state)
+        entropy = seq.entropy
+        base = tuple(seq.spawn_key)
+        return [np.random.SeedSequence(entropy, spawn_key=(*base, j)) for j in range(n)]
+    return [np.random.SeedSequence(entropy, spawn_key=(j,)) for j in range(n)]
+
+
+def _shuffles(seeds: list[Any], n_total: int, n_first: int) -> np.ndarray:
+    """Each row: the experiments of permuted group 1 then group 2, in NiMARE's sum order.
+
+    Within a permuted group, experiments that came from group 1 are summed first (in shuffled
+    order), then those from group 2, which is the order of NiMARE's partition sums.
+    """
+    out = np.empty((len(seeds), n_total), dtype=np.int64)
+    for j, seed in enumerate(seeds):
+        idx = np.arange(n_total)
+        np.random.default_rng(seed).shuffle(idx)
+        out[j] = idx
+    for lo, hi in ((0, n_first), (n_first, n_total)):
+        part = out[:, lo:hi]
+        order = np.argsort(part >= n_first, axis=1, kind="stable")
+        out[:, lo:hi] = np.take_along_axis(part, order, axis=1)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _accumulate_subset(volume, exps, ijk, foci_start, exp_kernel, log_values, starts, halves):
+    """Add log(1 - MA) of the experiments ``exps`` (in that order) to ``volume``."""
+    n_sel = exps.shape[0]
+    n_foci = 0
+    for k in range(n_sel):
+        e = exps[k]
+        n_foci += foci_start[e + 1] - foci_start[e]
+    sub_ijk = np.empty((n_foci, 3), dtype=np.int64)
+    sub_start = np.empty(n_sel + 1, dtype=np.int64)
+    sub_kernel = np.empty(n_sel, dtype=np.int64)
+    p = 0
+    for k in range(n_sel):
+        e = exps[k]
+        sub_start[k] = p
+        sub_kernel[k] = exp_kernel[e]
+        for f in range(foci_start[e], foci_start[e + 1]):
+            sub_ijk[p, 0] = ijk[f, 0]
+            sub_ijk[p, 1] = ijk[f, 1]
+            sub_ijk[p, 2] = ijk[f, 2]
+            p += 1
+    sub_start[n_sel] = p
+    accumulate_log_ma(volume, sub_ijk, sub_start, sub_kernel, log_values, starts, halves)
+
+
+@numba.njit(parallel=True, cache=True)
+def _permute_batch(
+    perms, n_first, direct, ijk, foci_start, exp_kernel, log_values, starts, halves,
+    total, shape, test_flat, observed, n_workers, out_max, upper, lower,
+):  # fmt: skip
+    """Run permutations ``perms`` (rows); count tails per tested voxel, record max |diff|."""
+    n_iter, n_total = perms.shape
+    n_test = test_flat.shape[0]
+    small_first = n_first <= n_total - n_first
+    for w in numba.prange(n_workers):
+        vol1 = np.zeros((shape[0], shape[1], shape[2]), dtype=np.float64)
+        flat1 = vol1.reshape(-1)
+        vol2 = np.zeros((shape[0], shape[1], shape[2]), dtype=np.float64)
+        flat2 = vol2.reshape(-1)
+        for j in range(w, n_iter, n_workers):
+            flat1[:] = 0.0
+            if direct:
+                flat2[:] = 0.0
+                _accumulate_subset(vol1, perms[j, :n_first], ijk, foci_start, exp_kernel,
+                                   log_values, starts, halves)  # fmt: skip
+                _accumulate_subset(vol2, perms[j, n_first:], ijk, foci_start, exp_kernel,
+                                   log_values, starts, halves)  # fmt: skip
+            elif small_first:
+                _accumulate_subset(vol1, perms[j, :n_first], ijk, foci_start, exp_kernel,
+                                   log_values, starts, halves)  # fmt: skip
+            else:
+                _accumulate_subset(vol1, perms[j, n_first:], ijk, foci_start, exp_kernel,
+                                   log_values, starts, halves)  # fmt: skip
+            biggest = 0.0
+            for t in range(n_test):
+                v = test_flat[t]
+                if direct:
+                    s1 = flat1[v]
+                    s2 = flat2[v]
+                elif small_first:
+                    s1 = flat1[v]
+                    s2 = total[v] - s1
+                else:
+                    s2 = flat1[v]
+                    s1 = total[v] - s2
+                d = (1.0 - np.exp(s1)) - (1.0 - np.exp(s2))
+                biggest = max(biggest, abs(d))
+                obs = observed[t]
+                if d >= obs:
+                    upper[w, t] += 1
+                if d <= obs:
+                    lower[w, t] += 1
+            out_max[j] = biggest
+
+
+# -- results ------------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class MapBundle:
+    """In-mask maps, tables, parameters and methods text, saved as NIfTI/TSV/JSON/Markdown.
+
+    The common shape of the contrast, conjunction and MACM results.
+    """
+
+    grid: Grid
+    maps: dict[str, np.ndarray]
+    tables: dict[str, pd.DataFrame]
+    parameters: dict[str, Any]
+    methods: str
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def image(self, name: str) -> Any:
+        """A map as a NIfTI image (int32 for integer maps, float32 otherwise)."""
+        values = self.maps[name]
+        dtype = np.int32 if np.issubdtype(values.dtype, np.integer) else np.float32
+        return self.grid.to_image(values, dtype=dtype)
+
+    def file_names(self) -> list[str]:
+        names = [f"{k}.nii.gz" for k in self.maps] + [f"{k}.tsv" for k in self.tables]
+        if self.arrays:
+            names.append("null_distributions.npz")
+        return [*names, "analysis.json", "methods.md"]
+
+    def save(self, directory: str | Path, *, force: bool = False) -> list[Path]:
+        """Write every map, table, null, the parameters and the methods text to ``directory``.
+
+        Existing files are not replaced unless ``force``; each file is written to a temporary
+        name and renamed.
+        """
+        import nibabel as nib
+
+        out = prepare_output_dir(directory, force=force, outputs=self.file_names())
+        written = []
+        for name in self.maps:
+            target = out / f"{name}.nii.gz"
+            with atomic_path(target, force=True) as tmp:
+                nib.save(self.image(name), tmp)
+            written.append(target)
+        for name, table in self.tables.items():
+            written.append(
+                write_text(out / f"{name}.tsv", table.to_csv(sep="\t", index=False), force=True)
+            )
+        if self.arrays:
+            target = out / "null_distributions.npz"
+            with atomic_path(target, force=True) as tmp:
+                with open(tmp, "wb") as stream:
+                    np.savez_compressed(stream, **self.arrays)
+            written.append(target)
+        payload = {"parameters": self.parameters, "provenance": self.provenance}
+        written.append(write_json(out / "analysis.json", payload, force=True))
+        written.append(write_text(out / "methods.md", self.methods + "\n", force=True))
+        return written
+
+    def __repr__(self) -> str:
+        tables = ", ".join(f"{k}: {len(v)} rows" for k, v in self.tables.items())
+        return f"{type(self).__name__}(maps={list(self.maps)}, tables={{{tables}}})"
+
+
+class ContrastResult(MapBundle):
+    """Result of :class:`ALEContrast`.
+
+    ``maps``: ``diff`` (ALE A - ALE B), ``p``, ``z`` (signed: > 0 where A > B), ``logp``,
+    ``z_thresholded`` (z inside surviving clusters), ``a_gt_b`` / ``b_gt_a`` (cluster
+    labels), ``ale_a``, ``ale_b``. ``tables``: ``clusters_a_gt_b``, ``clusters_b_gt_a``.
+    ``arrays``: ``max_abs_diff`` (the permutation null of max |difference|).
+    """
+
+
+def significant_mask(result: ALEResult, *, level: str = "cluster") -> np.ndarray:
+    """In-mask boolean map of a main effect's significant voxels.
+
+    ``level="cluster"`` uses the clusters significant by cluster-level FWE (needs FWE);
+    ``"voxel"`` the voxels significant by voxel-level FWE; ``"uncorrected"`` the voxels above
+    the cluster-forming threshold.
+    """
+    maps = result.maps
+    alpha = float(result.parameters.get("fwe_alpha", 0.05))
+    if level == "uncorrected":
+        return maps["ale"].astype(np.float64) > result.threshold
+    if "clusters" not in maps:
+        raise InputError(
+            "the main effect has no FWE maps (n_iters=0): use level='uncorrected' or run FWE",
+            source=str(result.parameters.get("studyset", "")),
+        )
+    if level == "cluster":
+        return maps["clusters"] > 0
+    if level == "voxel":
+        return maps["logp_voxel_fwe"] > -np.log10(alpha)
+    raise ParameterError("level", "'cluster', 'voxel' or 'uncorrected'", level)
+
+
+def _clusters_of(grid: Grid, supra: np.ndarray, min_voxels: int) -> np.ndarray:
+    """In-mask labels 1..n (by size) of 6-connected clusters of at least ``min_voxels``."""
+    labels_vol, n = label_clusters(grid.unmask(supra))
+    labels = labels_vol[grid.mask]
+    if n == 0:
+        return labels.astype(np.int32)
+    sizes = np.bincount(labels, minlength=n + 1)
+    keep = np.flatnonzero(sizes[1:] >= max(min_voxels, 1)) + 1
+    renumber = np.zeros(n + 1, dtype=np.int32)
+    renumber[keep] = np.arange(1, keep.size + 1, dtype=np.int32)
+    return renumber[labels]
+
+
+class ALEContrast:
+    """Contrast of two ALE meta-analyses by permuting experiments between groups.
+
+    Parameters
+    ----------
+    test : InMainEffects or AllVoxels
+        Which voxels are tested and how (default :class:`InMainEffects`: the published test).
+    kernel : ALEKernel, optional
+        How foci are blurred (default: sample-size dependent Eickhoff kernels).
+    grid : Grid, optional
+        Voxel grid and mask (default MNI152 2 mm).
+    n_permutations : int
+        Number of label permutations (default 10,000).
+    main_effect_level : {"cluster", "voxel", "uncorrected"}
+        Which voxels of the main effects are tested (:class:`InMainEffects` only).
+    main_effect_iters : int
+        Monte Carlo iterations of the main effects when ``fit`` has to compute them.
+    replay_nimare : bool
+        Reproduce NiMARE 0.22.1's permutations (seeds, shuffles, summation order) for the same
+        ``random_state`` (an int or None, as NiMARE takes). Each permutation then sums both
+        groups directly (about twice the work).
+    n_jobs : int, optional
+        Worker threads (default all cores); results do not depend on it.
+    random_state : int, SeedSequence or None
+        Seed of the permutations (and of the main effects' FWE when computed here).
+    progress : bool
+        Show a progress bar.
+    labeller : callable, optional
+        Maps (n, 3) MNI peaks to anatomical labels for the cluster tables.
+    """
+
+    def __init__(
+        self,
+        *,
+        test: ContrastTest | None = None,
+        kernel: ALEKernel | None = None,
+        grid: Grid | None = None,
+        n_permutations: int = 10_000,
+        main_effect_level: str = "cluster",
+        main_effect_iters: int = 5_000,
+        replay_nimare: bool = False,
+        n_jobs: int | None = None,
+        random_state: SeedLike = None,
+        progress: bool = False,
+        labeller: Any = None,
+    ) -> None:
+        self.test = test
+        self.kernel = kernel
+        self.grid = grid
+        self.n_permutations = n_permutations
+        self.main_effect_level = main_effect_level
+        self.main_effect_iters = main_effect_iters
+        self.replay_nimare = replay_nimare
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.progress = progress
+        self.labeller = labeller
+
+    def _check(self) -> ContrastTest:
+        check_integer("n_permutations", self.n_permutations, minimum=2)
+        check_integer("main_effect_iters", self.main_effect_iters, minimum=0)
+        test = self.test if self.test is not None else InMainEffects()
+        if not isinstance(test, InMainEffects | AllVoxels):
+            raise ParameterError("test", "InMainEffects() or AllVoxels()", test)
+        if self.main_effect_level not in ("cluster", "voxel", "uncorrected"):
+            raise ParameterError(
+                "main_effect_level", "'cluster', 'voxel' or 'uncorrected'", self.main_effect_level
+            )
+        return test
+
+    def fit(
+        self,
+        group_a: Studyset,
+        group_b: Studyset,
+        *,
+        main_a: ALEResult | None = None,
+        main_b: ALEResult | None = None,
+    ) -> ALEContrast:
+        """Compute the difference map and its permutation p-values.
+
+        Parameters
+        ----------
+        group_a, group_b : Studyset
+            The two groups; their experiment ids must not overlap.
+        main_a, main_b : ALEResult, optional
+            The groups' main effects (for :class:`InMainEffects`); computed here with
+            ``main_effect_iters`` Monte Carlo iterations when not given.
+
+        Returns
+        -------
+        self
+            With ``diff_``, ``p_``, ``z_``, ``null_max_``, ``tested_`` and ``result_``.
+        """
+        test = self._check()
+        for g, label in ((group_a, "group A"), (group_b, "group B")):
+            if g.n_experiments < 1:
+                raise InputError(f"{label} has no experiments", source=g.source or g.name)
+        shared = sorted(set(group_a.ids) & set(group_b.ids))
+        if shared:
+            raise InputError(
+                f"{len(shared)} experiment id(s) are in both groups (e.g. {shared[:3]}); "
+                "a contrast needs disjoint groups",
+                source=f"{group_a.name} vs {group_b.name}",
+            )
+        grid = self.grid or mni152_grid()
+        kernel = self.kernel or ALEKernel()
+        if self.replay_nimare:
+            # NiMARE's MA-map rows follow the sorted experiment ids of each dataset.
+            group_a = group_a.select(sorted(group_a.ids))
+            group_b = group_b.select(sorted(group_b.ids))
+        pooled = Studyset.concat([group_a, group_b], name=f"{group_a.name}+{group_b.name}")
+        layout = Layout.build(grid, kernel, pooled)
+        ijk = layout.local_ijk(grid.mm_to_ijk(pooled.coordinates))
+        n_a, n_total = group_a.n_experiments, pooled.n_experiments
+        bank = layout.bank
+        packed = (ijk, layout.foci_start, bank.experiment_kernel, bank.log_values_f32,
+                  bank.starts, bank.half_widths)  # fmt: skip
+        vol_a = np.zeros(layout.shape)
+        vol_b = np.zeros(layout.shape)
+        _accumulate_subset(vol_a, np.arange(n_a), *packed)
+        _accumulate_subset(vol_b, np.arange(n_a, n_total), *packed)
+        where = tuple(layout.mask_local.T)
+        ale_a = (1.0 - np.exp(vol_a[where])).astype(np.float32)
+        ale_b = (1.0 - np.exp(vol_b[where])).astype(np.float32)
+        diff = ale_a - ale_b  # float32, as NiMARE's observed difference
+
+        in_a = in_b = None
+        if test.one_sided:
+            main_a = main_a or self._main_effect(group_a, grid, kernel, 0)
+            main_b = main_b or self._main_effect(group_b, grid, kernel, 1)
+            in_a = significant_mask(main_a, level=self.main_effect_level)
+            in_b = significant_mask(main_b, level=self.main_effect_level)
+            tested = in_a | in_b
+        else:
+            tested = np.ones(grid.n_voxels, dtype=bool)
+        test_pos = np.flatnonzero(tested)
+        box_flat = np.ravel_multi_index(where, layout.shape).astype(np.int64)
+
+        n_perm = self.n_permutations
+        n_workers = int(self.n_jobs) if self.n_jobs else (os.cpu_count() or 1)
+        if n_workers < 1:
+            raise ParameterError("n_jobs", "a positive integer", self.n_jobs)
+        numba.set_num_threads(min(n_workers, numba.config.NUMBA_NUM_THREADS))
+        upper = np.zeros((n_workers, test_pos.size), dtype=np.uint32)
+        lower = np.zeros((n_workers, test_pos.size), dtype=np.uint32)
+        null_max = np.zeros(n_perm, dtype=np.float64)
+        seeds = permutation_seeds(self.random_state, n_perm, replay_nimare=self.replay_nimare)
+        total = (vol_a + vol_b).reshape(-1)
+        del vol_a, vol_b
+        bar = _progress(self.progress, n_perm)
+        try:
+            for start in range(0, n_perm, _BATCH):
+                stop = min(n_perm, start + _BATCH)
+                perms = _shuffles(seeds[start:stop], n_total, n_a)
+                _permute_batch(
+                    perms, n_a, self.replay_nimare, *packed, total,
+                    np.asarray(layout.shape, dtype=np.int64), box_flat[test_pos],
+                    diff[test_pos].astype(np.float64), n_workers, null_max[start:stop],
+                    upper, lower,
+                )  # fmt: skip
+                if bar is not None:
+                    bar[0].update(bar[1], completed=stop)
+        finally:
+            if bar is not None:
+                bar[0].stop()
+        up = np.zeros(grid.n_voxels, dtype=np.int64)
+        lo = np.zeros(grid.n_voxels, dtype=np.int64)
+        up[test_pos] = upper.sum(axis=0)
+        lo[test_pos] = lower.sum(axis=0)
+        p, sign = _p_values(test, up, lo, diff, in_a, in_b, n_perm)
+        z = (z_from_p(p) if test.one_sided else z_from_p(p / 2.0)) * sign
+
+        self.layout_ = layout
+        self.ale_a_, self.ale_b_ = ale_a, ale_b
+        self.diff_ = diff
+        self.p_ = p.astype(np.float32)
+        self.z_ = z.astype(np.float32)
+        self.tested_ = tested
+        self.upper_counts_, self.lower_counts_ = up, lo
+        self.null_max_ = null_max.astype(np.float32)
+        self.test_ = test
+        self.result_ = self._result(test, grid, kernel, group_a, group_b, tested)
+        return self
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _main_effect(self, group: Studyset, grid: Grid, kernel: ALEKernel, k: int) -> ALEResult:
+        from syntony.meta.ale import ALE
+
+        if self.main_effect_level != "uncorrected" and self.main_effect_iters < 2:
+            raise ParameterError(
+                "main_effect_iters", ">= 2 (or main_effect_level='uncorrected')",
+                self.main_effect_iters,
+            )  # fmt: skip
+        seq = seed_sequence(None if self.replay_nimare else self.random_state)
+        child = np.random.SeedSequence(seq.entropy, spawn_key=(*seq.spawn_key, 2**31 + k))
+        iters = 0 if self.main_effect_level == "uncorrected" else self.main_effect_iters
+        est = ALE(kernel=kernel, grid=grid, n_iters=iters, n_jobs=self.n_jobs,
+                  random_state=child, labeller=self.labeller)  # fmt: skip
+        return est.fit(group).result_
+
+    def _result(self, test, grid, kernel, group_a, group_b, tested) -> ContrastResult:
+        voxel_mm3 = float(np.prod(grid.voxel_size))
+        min_voxels = int(np.ceil(test.min_cluster_mm3 / voxel_mm3 - 1e-9))
+        sig = self.p_ < test.p_threshold
+        pos = _clusters_of(grid, sig & (self.z_ > 0), min_voxels)
+        neg = _clusters_of(grid, sig & (self.z_ < 0), min_voxels)
+        z_thr = np.where((pos > 0) | (neg > 0), self.z_, 0).astype(np.float32)
+        maps = {
+            "diff": self.diff_,
+            "p": self.p_,
+            "z": self.z_,
+            "logp": logp_from_p(self.p_).astype(np.float32),
+            "z_thresholded": z_thr,
+            "a_gt_b": pos,
+            "b_gt_a": neg,
+            "ale_a": self.ale_a_,
+            "ale_b": self.ale_b_,
+            "tested": tested.astype(np.int32),
+        }
+        tables = {
+            "clusters_a_gt_b": cluster_table(
+                grid, pos, self.diff_, self.z_, 0.0, labeller=self.labeller
+            ),
+            "clusters_b_gt_a": cluster_table(
+                grid, neg, -self.diff_, -self.z_, 0.0, labeller=self.labeller
+            ),
+        }
+        for t in tables.values():
+            t.rename(columns={"max_ale": "max_diff", "mass": "sum_diff"}, inplace=True)
+        parameters = {
+            "group_a": {"name": group_a.name, "source": group_a.source,
+                        "n_experiments": group_a.n_experiments, "n_foci": group_a.n_foci},
+            "group_b": {"name": group_b.name, "source": group_b.source,
+                        "n_experiments": group_b.n_experiments, "n_foci": group_b.n_foci},
+            "test": type(test).__name__,
+            "p_threshold": test.p_threshold,
+            "min_cluster_mm3": test.min_cluster_mm3,
+            "main_effect_level": self.main_effect_level if test.one_sided else None,
+            "n_tested_voxels": int(tested.sum()),
+            "n_permutations": self.n_permutations,
+            "replay_nimare": self.replay_nimare,
+            "kernel": {"fwhm": kernel.fwhm, "sample_size": kernel.sample_size},
+            "grid": repr(grid),
+        }  # fmt: skip
+        seed = self.random_state if self.replay_nimare else seed_sequence(self.random_state)
+        methods = (
+            f"ALE maps of group A ({group_a.name}: {group_a.n_experiments} experiments, "
+            f"{group_a.n_foci} foci) and group B ({group_b.name}: {group_b.n_experiments} "
+            f"experiments, {group_b.n_foci} foci) were contrasted by subtraction (Laird et al., "
+            f"2005; Eickhoff et al., 2011, 2012): the null distribution of the voxelwise "
+            f"difference was built from {self.n_permutations} random reassignments of the "
+            "pooled experiments to two groups of the original sizes. Each experiment used "
+            f"{kernel.describe()}. {test.describe()} Computed with syntony.\n\nReferences\n\n"
+            + "\n".join(f"- {r}" for r in _REFERENCES.values())
+        )
+        return ContrastResult(
+            grid=grid, maps=maps, tables=tables, parameters=parameters, methods=methods,
+            arrays={"max_abs_diff": self.null_max_},
+            provenance=provenance(parameters=parameters, seed=seed),
+        )  # fmt: skip
+
+
+def _p_values(test, up, lo, diff, in_a, in_b, n):
+    """p and sign maps from tail counts (NiMARE's formulas for both tests)."""
+    smallest = 1.0 / n
+    if not test.one_sided:
+        p = 2.0 * np.minimum(up / n, lo / n)
+        p = np.clip(p, smallest, 1.0 - smallest).astype(np.float32)
+        sign = np.sign(lo - up).astype(np.float32)
+        return p.astype(np.float64), sign
+    p = np.ones(diff.size, dtype=np.float32)
+    sign = np.zeros(diff.size, dtype=np.float32)
+    pos = in_a & (diff > 0)
+    neg = in_b & (diff < 0)
+    p[pos] = np.maximum(smallest, up[pos] / n)
+    p[neg] = np.maximum(smallest, lo[neg] / n)
+    sign[pos], sign[neg] = 1, -1
+    return p.astype(np.float64), sign
+
+
+def _progress(show: bool, total: int):
+    if not show:
+        return None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    bar = Progress(TextColumn("Permutations"), BarColumn(), MofNCompleteColumn())
+    bar.start()
+    return bar, bar.add_task("perm", total=total)
