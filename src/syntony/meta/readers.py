@@ -3,11 +3,7 @@
 Formats
 -------
 Sleuth / GingerALE text
-    ``//Reference=MNI`` (or ``Talairach``/``TAL``), then one block per experiment: one or more
-    ``//`` name lines, a ``//Subjects=N`` line and one focus per line (x y z separated by tabs
-    or spaces). Blank lines are ignored, as in NiMARE, so a header block is the run of ``//``
-    lines between two runs of foci. A later ``//Reference=`` line switches the space for the
-    experiments that follow (files concatenated from GingerALE exports).
+    See :mod:`syntony.meta.sleuth` (``read_sleuth`` and ``write_sleuth`` are re-exported here).
 NiMARE Dataset JSON
     ``{study: {"contrasts": {contrast: {"coords": {"space", "x", "y", "z"},
     "metadata": {"sample_sizes": [...]}}}}}``; the experiment id is ``"study-contrast"`` as in
@@ -15,6 +11,8 @@ NiMARE Dataset JSON
 CSV / TSV
     One row per focus with columns ``experiment`` (or ``id``), ``x``, ``y``, ``z`` and optional
     ``study``, ``sample_size`` (or ``n``) and ``space``.
+NeuroQuery / Neurosynth
+    A folder of database files, through :mod:`syntony.meta.databases` (``default_n`` required).
 
 All readers convert Talairach foci to MNI with :func:`syntony.meta.space.tal_to_mni`
 (the inverse of Lancaster's icbm_other, the same matrix NiMARE's ``tal2mni`` uses) and warn,
@@ -26,104 +24,28 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import warnings
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from syntony.errors import InputError
+from syntony.meta.sleuth import read_sleuth, write_sleuth
 from syntony.meta.space import tal_to_mni
-from syntony.meta.studyset import Studyset, warn_outside_box
+from syntony.meta.studyset import Studyset, parse_space, to_mni, warn_outside_box
 
-__all__ = ["parse_space", "read_csv", "read_nimare_json", "read_sleuth", "read_studyset"]
+__all__ = [
+    "parse_space",
+    "read_csv",
+    "read_nimare_json",
+    "read_sleuth",
+    "read_studyset",
+    "write_sleuth",
+]
 
 PathLike = str | os.PathLike[str]
-
-_SPACE_ALIASES = {
-    "mni": "MNI",
-    "mni152": "MNI",
-    "talairach": "TAL",
-    "tal": "TAL",
-}
-_REFERENCE = re.compile(r"^reference\s*=\s*(.*)$", re.IGNORECASE)
-_SUBJECTS = re.compile(r"^subjects\s*=\s*(.*)$", re.IGNORECASE)
-_YEAR = re.compile(r"(?:19|20)\d\d")
-
-
-def parse_space(
-    value: object,
-    *,
-    source: PathLike | None = None,
-    line: int | None = None,
-    field: str | None = None,
-) -> str:
-    """Map a reference-space name to ``"MNI"`` or ``"TAL"``.
-
-    Accepted (case-insensitive): ``MNI``, ``MNI152``, ``Talairach``, ``TAL`` and NiMARE's
-    template names (``mni152_2mm``, ``ale_2mm``). Anything else is an :class:`InputError`.
-    """
-    text = str(value).strip()
-    key = text.lower().replace(" ", "")
-    if key in _SPACE_ALIASES:
-        return _SPACE_ALIASES[key]
-    if key.startswith(("mni152_", "ale_")):
-        return "MNI"
-    raise InputError(
-        f"unknown reference space {text!r}; expected MNI or Talairach (TAL)",
-        source=source,
-        line=line,
-        field=field,
-    )
-
-
-def _to_mni(xyz: np.ndarray, spaces: np.ndarray) -> np.ndarray:
-    out = np.array(xyz, dtype=float, copy=True)
-    tal = spaces == "TAL"
-    if tal.any():
-        out[tal] = tal_to_mni(out[tal])
-    return out
-
-
-# ---------------------------------------------------------------------------------------------
-# Sleuth
-# ---------------------------------------------------------------------------------------------
-@dataclass
-class _Block:
-    line: int
-    space: str | None
-    names: list[str] = field(default_factory=list)
-    subjects: float | None = None
-    subjects_line: int | None = None
-    foci: list[tuple[float, float, float]] = field(default_factory=list)
-
-
-def _split_study(info: str) -> tuple[str, str]:
-    """Split a Sleuth experiment name into (study, contrast) the way NiMARE does.
-
-    The separator (``;`` or ``:``) is looked for after the first four-digit year, so that
-    ``"Smith et al., 2010; faces > shapes"`` gives ``("Smith et al., 2010", "faces > shapes")``;
-    without a year the first ``;`` then ``:`` is used; without a separator the contrast is
-    ``"analysis_1"``.
-    """
-    info = info.strip()
-    if not info:
-        return "", "analysis_1"
-    year = _YEAR.search(info)
-    if year is not None:
-        positions = [p for p in (info.find(";", year.end()), info.find(":", year.end())) if p >= 0]
-        if positions:
-            cut = min(positions)
-            study, contrast = info[:cut].strip(), info[cut + 1 :].strip()
-            return study or info, contrast or "analysis_1"
-    for sep in (";", ":"):
-        if sep in info:
-            study, _, contrast = info.partition(sep)
-            return study.strip() or info, contrast.strip() or "analysis_1"
-    return info, "analysis_1"
 
 
 def _float_or_nan(text: str) -> float:
@@ -131,177 +53,6 @@ def _float_or_nan(text: str) -> float:
         return float(text)
     except ValueError:
         return math.nan
-
-
-def _parse_number(text: str, *, source: str, line: int, what: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise InputError(f"malformed number {text!r} in {what}", source=source, line=line) from None
-    if not math.isfinite(value):
-        raise InputError(f"non-finite value {text!r} in {what}", source=source, line=line)
-    return value
-
-
-def read_sleuth(path: PathLike, *, name: str | None = None) -> Studyset:
-    """Read a Sleuth / GingerALE text file.
-
-    Parameters
-    ----------
-    path : path-like
-        The text file.
-    name : str, optional
-        Name of the studyset (default: the file stem).
-
-    Returns
-    -------
-    Studyset
-        Experiments in file order with ids ``"study-contrast"`` (NiMARE's ids), foci in MNI mm.
-
-    Raises
-    ------
-    InputError
-        Naming the file and line: malformed or non-finite numbers, a focus line without three
-        values, a focus before any experiment, a missing ``//Subjects=N``, an unknown reference
-        space, an experiment without foci, a repeated experiment name.
-    """
-    source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8-sig", errors="strict")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 text ({exc.reason})", source=source) from None
-    except OSError as exc:
-        raise InputError(f"cannot read file ({exc.strerror})", source=source) from None
-
-    space: str | None = None
-    blocks: list[_Block] = []
-    current: _Block | None = None
-    in_header = False
-
-    def close(block: _Block) -> None:
-        if block.subjects is None:
-            raise InputError(
-                f"experiment {' '.join(block.names)!r} has no //Subjects=N line",
-                source=source,
-                line=block.line,
-            )
-        if not block.foci:
-            raise InputError(
-                f"experiment {' '.join(block.names)!r} has no foci",
-                source=source,
-                line=block.line,
-            )
-
-    # Universal newlines (\n, \r\n, \r) as NiMARE does; line numbers are 1-based.
-    for lineno, raw in enumerate(text.splitlines(), start=1):
-        stripped = raw.strip()
-        if not stripped:
-            continue
-        if stripped.startswith("//"):
-            content = stripped[2:].strip()
-            ref = _REFERENCE.match(content.replace(" ", ""))
-            if ref:
-                space = parse_space(ref.group(1), source=source, line=lineno)
-                continue
-            subjects = _SUBJECTS.match(content)
-            starts_new = not in_header or (current is not None and current.subjects is not None)
-            if starts_new:
-                if current is not None:
-                    close(current)
-                current = _Block(line=lineno, space=None)
-                blocks.append(current)
-                in_header = True
-            if subjects:
-                n = _parse_number(
-                    subjects.group(1).strip(), source=source, line=lineno, what="//Subjects="
-                )
-                if n <= 0:
-                    raise InputError(
-                        f"//Subjects= must be > 0, got {subjects.group(1).strip()!r}",
-                        source=source,
-                        line=lineno,
-                    )
-                current.subjects, current.subjects_line = n, lineno
-            else:
-                current.names.append(content)
-            continue
-        # A focus line.
-        if current is None:
-            raise InputError(
-                "focus before any experiment (expected '// name' and '//Subjects=N' lines first)",
-                source=source,
-                line=lineno,
-            )
-        if in_header:
-            if current.subjects is None:
-                close(current)  # raises: missing Subjects
-            current.space = space
-            if current.space is None:
-                raise InputError(
-                    "no //Reference=MNI or //Reference=Talairach line before the first experiment",
-                    source=source,
-                    line=current.line,
-                )
-            in_header = False
-        fields = stripped.split()
-        if len(fields) != 3:
-            raise InputError(
-                f"expected 3 numbers (x y z) separated by tabs or spaces, got {len(fields)} field(s)",
-                source=source,
-                line=lineno,
-            )
-        current.foci.append(
-            tuple(
-                _parse_number(f, source=source, line=lineno, what=f"coordinate {axis}")
-                for f, axis in zip(fields, "xyz", strict=True)
-            )
-        )
-    if current is not None:
-        close(current)
-    if not blocks:
-        raise InputError("no experiments found", source=source)
-
-    ids: list[str] = []
-    studies: list[str] = []
-    seen: dict[str, int] = {}
-    for block in blocks:
-        study, contrast = _split_study(" ".join(block.names))
-        exp_id = f"{study}-{contrast}"
-        if exp_id in seen:
-            raise InputError(
-                f"experiment name {' '.join(block.names)!r} repeats the one at line {seen[exp_id]}; "
-                "names must be unique (NiMARE would silently keep only the last one)",
-                source=source,
-                line=block.line,
-            )
-        seen[exp_id] = block.line
-        ids.append(exp_id)
-        studies.append(study)
-    counts = np.array([len(b.foci) for b in blocks])
-    xyz = np.array([f for b in blocks for f in b.foci], dtype=float)
-    spaces = np.repeat(np.array([b.space for b in blocks], dtype=object), counts)
-    xyz = _to_mni(xyz, spaces)
-    experiments = pd.DataFrame(
-        {
-            "study": studies,
-            "contrast": [_split_study(" ".join(b.names))[1] for b in blocks],
-            "sample_size": [b.subjects for b in blocks],
-            "space": [b.space for b in blocks],
-            "line": [b.line for b in blocks],
-        },
-        index=pd.Index(ids, name="id"),
-    )
-    foci = pd.DataFrame(
-        {
-            "experiment": np.repeat(np.array(ids, dtype=object), counts),
-            "x": xyz[:, 0],
-            "y": xyz[:, 1],
-            "z": xyz[:, 2],
-        }
-    )
-    studyset = Studyset(experiments, foci, name=name or Path(path).stem, source=source)
-    warn_outside_box(studyset)
-    return studyset
 
 
 # ---------------------------------------------------------------------------------------------
@@ -594,7 +345,7 @@ def read_csv(
     constant = [c for c in extra if (grouped[c].nunique() <= 1).all()]
     experiments = experiments[["study", "sample_size", "space", "line", *constant]]
     experiments.index.name = "id"
-    xyz = _to_mni(xyz, spaces)
+    xyz = to_mni(xyz, spaces)
     foci = pd.DataFrame(
         {"experiment": exp.to_numpy(dtype=object), "x": xyz[:, 0], "y": xyz[:, 1], "z": xyz[:, 2]}
     )

@@ -8,6 +8,7 @@ kept for provenance. Readers for Sleuth, NiMARE JSON, CSV and the open databases
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -16,8 +17,9 @@ import numpy as np
 import pandas as pd
 
 from syntony.errors import InputError
+from syntony.meta.space import tal_to_mni
 
-__all__ = ["MNI152_2MM_SHAPE", "Studyset", "warn_outside_box"]
+__all__ = ["MNI152_2MM_SHAPE", "Studyset", "parse_space", "to_mni", "warn_outside_box"]
 
 #: The MNI152 2 mm grid of ALE.md: shape and the mm position of voxel (0, 0, 0).
 MNI152_2MM_SHAPE = (91, 109, 91)
@@ -280,3 +282,46 @@ def warn_outside_box(studyset: Studyset, *, stacklevel: int = 3) -> int:
             stacklevel=stacklevel,
         )
     return n
+
+
+_SPACE_ALIASES = {
+    "mni": "MNI",
+    "mni152": "MNI",
+    "talairach": "TAL",
+    "tal": "TAL",
+}
+
+
+def parse_space(
+    value: object,
+    *,
+    source: str | os.PathLike[str] | None = None,
+    line: int | None = None,
+    field: str | None = None,
+) -> str:
+    """Map a reference-space name to ``"MNI"`` or ``"TAL"``.
+
+    Accepted (case-insensitive): ``MNI``, ``MNI152``, ``Talairach``, ``TAL`` and NiMARE's
+    template names (``mni152_2mm``, ``ale_2mm``). Anything else is an :class:`InputError`.
+    """
+    text = str(value).strip()
+    key = text.lower().replace(" ", "")
+    if key in _SPACE_ALIASES:
+        return _SPACE_ALIASES[key]
+    if key.startswith(("mni152_", "ale_")):
+        return "MNI"
+    raise InputError(
+        f"unknown reference space {text!r}; expected MNI or Talairach (TAL)",
+        source=source,
+        line=line,
+        field=field,
+    )
+
+
+def to_mni(xyz: np.ndarray, spaces: np.ndarray) -> np.ndarray:
+    """MNI copy of ``xyz`` (n, 3): rows whose ``spaces`` entry is ``"TAL"`` are converted."""
+    out = np.array(xyz, dtype=float, copy=True)
+    tal = spaces == "TAL"
+    if tal.any():
+        out[tal] = tal_to_mni(out[tal])
+    return out
