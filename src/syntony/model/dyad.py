@@ -242,10 +242,13 @@ def dyad_step(
         Updated predictions and their precisions.
     """
     mu = np.asarray(mu, dtype=float)
-    s = np.asarray(s, dtype=float)
-    omega = np.broadcast_to(np.asarray(omega, dtype=float), np.broadcast(mu, s, omega).shape)
+    error = np.asarray(s, dtype=float) - mu
+    omega = np.asarray(omega, dtype=float)
+    if omega.shape != error.shape:
+        # One omega per updated entry, so that a policy's error names the right entries.
+        omega = np.broadcast_to(omega, np.broadcast_shapes(omega.shape, error.shape))
     result = gain(omega, np.asarray(prior_precision, dtype=float), step=step, labels=labels)
-    return mu + result.gain * (s - mu), result.posterior_precision
+    return mu + result.gain * error, result.posterior_precision
 
 
 def _agent_values(name: str, value: object, *, positive: bool = False) -> np.ndarray:

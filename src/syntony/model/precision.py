@@ -203,7 +203,5 @@ class PrecisionGain:
     ) -> GainResult:
         omega = np.asarray(omega, dtype=float)
         prior = np.asarray(prior_precision, dtype=float)
-        posterior = prior + omega
-        return GainResult(
-            omega / posterior, np.broadcast_to(posterior, np.broadcast(omega, prior).shape).copy()
-        )
+        posterior = prior + omega  # a new array with the broadcast shape already
+        return GainResult(omega / posterior, posterior)
