@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from types import SimpleNamespace
 
 import nibabel as nib
 import numpy as np
@@ -218,6 +219,8 @@ def test_experiments_with_focus_in_region(nq):
     img = nib.Nifti1Image(mask.astype(np.uint8), affine)
     assert set(nq.experiments_with_focus_in(img)) == set(found)
     assert set(nq.experiments_with_focus_in(np.argwhere(mask))) == set(found)
+    roi_like = SimpleNamespace(volume=mask, grid=SimpleNamespace(affine=affine))
+    assert set(nq.experiments_with_focus_in(roi_like)) == set(found)
     # A peak whose voxel is within 6 mm of the centre lies within 6 + sqrt(3) mm of it.
     near = nq.experiments_near([-38, 14, 0], 7.8)
     assert set(found) <= set(near)

@@ -215,8 +215,9 @@ class ReferenceDatabase:
 
         Parameters
         ----------
-        region : nibabel image, boolean ndarray or integer ndarray
-            A 3-D image (non-zero voxels are the region; its own affine maps peaks to voxels),
+        region : ROI, nibabel image, boolean ndarray or integer ndarray
+            A :class:`syntony.meta.roi.ROI` (its volume on its grid), a 3-D image (non-zero
+            voxels are the region; its own affine maps peaks to voxels),
             a boolean array on the MNI152 2 mm grid (91 x 109 x 91), or an (n, 3) array of
             voxel indices on that grid. Peaks go to the nearest voxel (round half to even,
             as NiMARE); peaks outside the image never count.
@@ -369,6 +370,10 @@ def _compile(pattern: str | re.Pattern[str], name: str) -> re.Pattern[str]:
 
 
 def _region_mask(region: object) -> tuple[np.ndarray, np.ndarray]:
+    grid = getattr(region, "grid", None)
+    if grid is not None and hasattr(region, "volume") and hasattr(grid, "affine"):
+        # A syntony.meta.roi.ROI (a boolean volume on a grid).
+        return np.asarray(region.volume, dtype=bool), np.asarray(grid.affine, dtype=float)
     if hasattr(region, "affine") and hasattr(region, "get_fdata"):
         data = np.asanyarray(region.dataobj)
         if data.ndim == 4 and data.shape[3] == 1:
