@@ -161,11 +161,6 @@ def _write(tmp_path: Path, text: str, name: str = "bad.txt") -> Path:
         ("//Reference=MNI\n//A\n//Subjects=3\n1 2 3 4\n", 4, r"expected 3 numbers.*got 4"),
         ("//Reference=MNI\n//A\n//Subjects=3\n1,2,3\n", 4, r"expected 3 numbers.*got 1"),
         ("//A\n//Subjects=3\n1 2 3\n", 1, "no //Reference="),
-        (
-            "//Reference=MNI\n//A; x\n//Subjects=3\n1 2 3\n//A; x\n//Subjects=4\n1 2 3\n",
-            5,
-            "repeats the one at line 2",
-        ),
     ],
 )
 def test_sleuth_errors_name_file_and_line(tmp_path, text, line, pattern):
@@ -174,6 +169,17 @@ def test_sleuth_errors_name_file_and_line(tmp_path, text, line, pattern):
         read_sleuth(path)
     assert str(info.value).startswith(f"{path}:{line}: ")
     assert info.value.line == line
+
+
+def test_sleuth_repeated_names_are_kept_apart(tmp_path):
+    path = _write(
+        tmp_path, "//Reference=MNI\n//A; x\n//Subjects=3\n1 2 3\n//A; x\n//Subjects=4\n4 5 6\n"
+    )
+    with pytest.warns(UserWarning, match=r"'A-x' at lines \[2, 5\]"):
+        ss = read_sleuth(path)
+    assert ss.ids == ["A-x", "A-x (2)"]
+    assert ss.sample_sizes.tolist() == [3.0, 4.0]
+    np.testing.assert_array_equal(ss.coordinates, [[1, 2, 3], [4, 5, 6]])
 
 
 def test_sleuth_missing_file_and_empty_file(tmp_path):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -102,7 +103,8 @@ def read_sleuth(path: PathLike, *, name: str | None = None) -> Studyset:
     InputError
         Naming the file and line: malformed or non-finite numbers, a focus line without three
         values, a focus before any experiment, a missing ``//Subjects=N``, an unknown reference
-        space, an experiment without foci, a repeated experiment name.
+        space, an experiment without foci. A repeated experiment name only warns: both
+        experiments are kept, the second with the id suffix ``" (2)"``.
     """
     source = str(path)
     try:
@@ -206,20 +208,26 @@ def read_sleuth(path: PathLike, *, name: str | None = None) -> Studyset:
 
     ids: list[str] = []
     studies: list[str] = []
-    seen: dict[str, int] = {}
+    seen: dict[str, list[int]] = {}
     for block in blocks:
         study, contrast = _split_study(" ".join(block.names))
         exp_id = f"{study}-{contrast}"
-        if exp_id in seen:
-            raise InputError(
-                f"experiment name {' '.join(block.names)!r} repeats the one at line {seen[exp_id]}; "
-                "names must be unique (NiMARE would silently keep only the last one)",
-                source=source,
-                line=block.line,
-            )
-        seen[exp_id] = block.line
-        ids.append(exp_id)
+        lines = seen.setdefault(exp_id, [])
+        lines.append(block.line)
+        # GingerALE treats every block as its own experiment whatever its name; NiMARE would
+        # keep only the last of two equal names. Keep both, with a visible suffix.
+        ids.append(exp_id if len(lines) == 1 else f"{exp_id} ({len(lines)})")
         studies.append(study)
+    repeated = {k: v for k, v in seen.items() if len(v) > 1}
+    if repeated:
+        first = next(iter(repeated.items()))
+        warnings.warn(
+            f"{source}: {len(repeated)} experiment name(s) used more than once, e.g. "
+            f"{first[0]!r} at lines {first[1]}; kept as separate experiments with ids "
+            f"suffixed ' (2)', ' (3)', ...",
+            UserWarning,
+            stacklevel=2,
+        )
     counts = np.array([len(b.foci) for b in blocks])
     xyz = np.array([f for b in blocks for f in b.foci], dtype=float)
     spaces = np.repeat(np.array([b.space for b in blocks], dtype=object), counts)
