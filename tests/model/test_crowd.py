@@ -107,12 +107,13 @@ def test_scalar_steady_state_gain_matches_dare_and_the_filter(q, r):
     )
     gains = scalar_kalman_gains(1.0, r, q, 20_000).gain
     assert gains[-1] == pytest.approx(dare_gain, rel=1e-6)
-    ds = CrowdFilter([[r]], process_noise=[[q]]).run(
-        np.zeros((300, 1)), prior_mean=[0.0], prior_cov=[[1.0]]
-    )
-    assert ds.attrs["algorithm"] == "dense"
-    if q >= 0.01:
-        assert ds["mean_gain"].values[-1] == pytest.approx(dare_gain, rel=1e-9)
+    for structure, name in ((None, "exchangeable"), (DenseKalman(), "dense")):
+        ds = CrowdFilter([[r]], process_noise=[[q]], structure=structure).run(
+            np.zeros((300, 1)), prior_mean=[0.0], prior_cov=[[1.0]]
+        )
+        assert ds.attrs["algorithm"] == name
+        if q >= 0.01:
+            assert ds["mean_gain"].values[-1] == pytest.approx(dare_gain, rel=1e-9)
 
 
 def test_steady_state_gain_edges():
@@ -190,10 +191,16 @@ def test_dense_and_exchangeable_agree_with_process_noise():
     q = ExchangeableCov(n, 0.05, 0.02)
     obs, m0 = rng.standard_normal((200, n)), rng.standard_normal(n)
     fast = CrowdFilter(noise, process_noise=q).run(obs, prior_mean=m0, prior_cov=prior)
-    dense = CrowdFilter(noise.to_dense(), process_noise=q.to_dense()).run(
+    dense = CrowdFilter(noise.to_dense(), process_noise=q.to_dense(), structure=DenseKalman()).run(
+        obs, prior_mean=m0, prior_cov=prior.to_dense()
+    )
+    # Exchangeable dense matrices are recognised: the O(N) algorithm is chosen for them too.
+    recognised = CrowdFilter(noise.to_dense(), process_noise=q.to_dense()).run(
         obs, prior_mean=m0, prior_cov=prior.to_dense()
     )
     assert fast.attrs["algorithm"] == "exchangeable" and dense.attrs["algorithm"] == "dense"
+    assert recognised.attrs["algorithm"] == "exchangeable"
+    np.testing.assert_allclose(recognised["mu"].values, dense["mu"].values, rtol=0, atol=1e-9)
     for var in ("mu", "prior_var", "mean_gain"):
         np.testing.assert_allclose(fast[var].values, dense[var].values, rtol=0, atol=1e-9)
     # Both settle at the steady state of their two scalar modes.

@@ -375,8 +375,8 @@ class CrowdFilter:
         Volatility Q added to Sigma before each update (EXTENSION; default 0).
     structure : DenseKalman, DiagonalisedKalman or ExchangeableKalman, optional
         Force an algorithm; by default the cheapest exact one that applies is used:
-        exchangeable (all covariances ExchangeableCov, H = I), else diagonalised (Q = 0,
-        H = I), else dense.
+        exchangeable (H = I and every covariance exchangeable, given as ExchangeableCov or
+        recognised in a dense matrix), else diagonalised (Q = 0, H = I), else dense.
 
     Examples
     --------
@@ -456,16 +456,15 @@ class CrowdFilter:
                 )
             self.structure.check(problem)
             return self.structure
-        covariances = (problem.prior_cov, problem.noise_cov, problem.process_noise)
-        if problem.observation is None and all(
-            c is None or isinstance(c, ExchangeableCov) for c in covariances
-        ):
-            return ExchangeableKalman()
-        try:
-            DiagonalisedKalman().check(problem)
-        except ParameterError:
-            return DenseKalman()
-        return DiagonalisedKalman()
+        # Cheapest first. Recognising exchangeable dense matrices costs O(N^2), nothing next
+        # to the O(N^3) it saves (and per step when there is process noise).
+        for algorithm in (ExchangeableKalman(), DiagonalisedKalman()):
+            try:
+                algorithm.check(problem)
+            except ParameterError:
+                continue
+            return algorithm
+        return DenseKalman()
 
     def run(
         self,

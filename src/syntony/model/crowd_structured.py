@@ -148,8 +148,8 @@ def scalar_kalman_gains(
         if total <= 0.0:
             raise ParameterError(
                 "noise_cov",
-                "a positive innovation variance (prior + noise > 0 in every mode)",
-                f"0 at step {t}",
+                "H Sigma H^T + noise_cov positive definite (at least one of them must be)",
+                f"a singular innovation covariance at step {t}",
             )
         gain[t] = p / total
         # p r / (p + r) rather than (1 - g) p: no cancellation when g is close to 1.
