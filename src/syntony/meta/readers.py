@@ -118,6 +118,8 @@ def read_nimare_json(
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise InputError(f"invalid JSON ({exc.msg})", source=source, line=exc.lineno) from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text ({exc.reason})", source=source) from None
     except OSError as exc:
         raise InputError(f"cannot read file ({exc.strerror})", source=source) from None
     if not isinstance(data, dict):
