@@ -181,3 +181,34 @@ def test_bad_input():
         ContagionModel(adjacency=np.ones((2, 2))).fit(np.zeros((50, 3)) + np.arange(50)[:, None])
     with pytest.raises(InputError, match="stimulus"):
         ContagionModel().fit(np.random.default_rng(0).standard_normal((50, 3)), np.zeros(10))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("gamma_soc", "coupled"), [(1.0, True), (0.0, False)])
+def test_fit_on_the_agent_model_simulator(gamma_soc, coupled):
+    """Data from syntony.model.simulate in its linear regime (no modes, static trust and rho).
+
+    With social precision (gamma_soc > 0) the bodies are pulled toward the perceived consensus
+    and c > 0 is detected; without it (gamma_soc = 0) the agents are independent and c = 0
+    is not rejected.
+    """
+    from syntony.model.scenario import Scenario
+    from syntony.model.simulate import simulate
+
+    scenario = Scenario.from_dict(
+        {
+            "simulation": {"steps": 4000, "dt": 0.1},
+            "network": {"kind": "complete"},
+            "agents": {"n": 5, "gamma_soc": gamma_soc, "q_x": 0.1, "sigma": 0.2},
+            "modes": {"enabled": False},
+            "perception": {"online_synchrony": False},
+            "trust": {"learned": False},
+        }
+    )
+    ds = simulate(scenario, seed=0)
+    s = ds["s"].isel(channel=0).transpose("time", "agent").to_numpy()[::10]  # 1 Hz
+    m = ContagionModel(dt=1.0).fit(s)
+    if coupled:
+        assert m.ci_["c"][0] > 0 and m.lrt_pvalue_ < 0.01
+    else:
+        assert m.ci_["c"][0] < 0 < m.ci_["c"][1] and m.lrt_pvalue_ > 0.05
