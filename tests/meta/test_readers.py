@@ -306,6 +306,13 @@ def test_csv_structure_errors(tmp_path):
     with pytest.raises(InputError, match="line 3"):  # wrong column count, from the parser
         read_csv(_write(tmp_path, "experiment,x,y,z\na,1,2,3\na,1,2,3,4\n", "t.csv"))
     ss = read_csv(_write(tmp_path, "id,x,y,z\na,1,2,3\n", "t.csv"), default_n=20, space="TAL")
+    text = "experiment,n,x,y,z,label,peak_z\na,,1,2,3,amygdala,3.1\na,,4,5,6,amygdala,4.2\nb,9,0,0,0,insula,5\n"
+    with pytest.raises(InputError, match=r"t.csv:2 \[sample_size\]: malformed number ''"):
+        read_csv(_write(tmp_path, text, "t.csv"))
+    mixed = read_csv(_write(tmp_path, text, "mixed.csv"), default_n=20)
+    assert mixed.sample_sizes.tolist() == [20.0, 9.0]
+    assert mixed.experiments["label"].tolist() == ["amygdala", "insula"]
+    assert mixed.foci["peak_z"].tolist() == ["3.1", "4.2", "5"]
     np.testing.assert_allclose(ss.coordinates, tal_to_mni([[1, 2, 3]]))
 
 

@@ -243,9 +243,10 @@ def read_csv(
     path : path-like
         The table. Columns: ``experiment`` (or ``id``), ``x``, ``y``, ``z``; optional
         ``study`` (default: the experiment), ``sample_size`` (or ``n``) and ``space``. Other
-        columns are kept on the experiments when constant within each experiment.
+        columns are kept: on the experiments when constant within each experiment, otherwise
+        on the foci (e.g. a per-peak statistic).
     default_n : float, optional
-        Sample size used when there is no ``sample_size`` column.
+        Sample size used when there is no ``sample_size`` column, or where its cell is blank.
     space : {"MNI", "TAL"}, optional
         Space of every focus when there is no ``space`` column (default MNI).
     name : str, optional
@@ -306,6 +307,10 @@ def read_csv(
             len(table), parse_space(space or "MNI", source=source, field="space"), dtype=object
         )
     if "sample_size" in table.columns:
+        if default_n is not None:
+            # Blank cells take the explicit default; anything else must be a number.
+            blank = table["sample_size"].str.strip() == ""
+            table.loc[blank, "sample_size"] = repr(float(default_n))
         sizes = numbers("sample_size")
         bad = np.flatnonzero(sizes <= 0)
         if bad.size:
@@ -344,13 +349,17 @@ def read_csv(
     grouped = frame.groupby("experiment", sort=False)
     experiments = grouped.first()
     experiments["line"] = grouped["line"].min()
-    constant = [c for c in extra if (grouped[c].nunique() <= 1).all()]
+    # Extra columns constant within each experiment describe it; the others describe foci.
+    constant = [c for c in extra if (grouped[c].nunique(dropna=False) <= 1).all()]
     experiments = experiments[["study", "sample_size", "space", "line", *constant]]
     experiments.index.name = "id"
     xyz = to_mni(xyz, spaces)
     foci = pd.DataFrame(
         {"experiment": exp.to_numpy(dtype=object), "x": xyz[:, 0], "y": xyz[:, 1], "z": xyz[:, 2]}
     )
+    for c in extra:
+        if c not in constant:
+            foci[c] = table[c].to_numpy()
     studyset = Studyset(
         experiments, foci, name=name or Path(path).stem.split(".")[0], source=source
     )
