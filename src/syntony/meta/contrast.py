@@ -35,7 +35,18 @@ from syntony._validate import check_integer, check_nonnegative, check_probabilit
 from syntony.errors import InputError, ParameterError
 from syntony.meta.ale import Layout
 from syntony.meta.clusters import cluster_table, label_clusters
-from syntony.meta.kernel import ALEKernel, accumulate_log_ma
+from syntony.meta.kernel import ALEKernel
+
+try:  # the engine's form with a reusable scratch volume (no allocation per call)
+    from syntony.meta.kernel import accumulate_log_ma_into as _accumulate
+except ImportError:  # older engine: same sums, without the scratch volume
+    from syntony.meta.kernel import accumulate_log_ma as _plain
+
+    @numba.njit(cache=True, nogil=True)
+    def _accumulate(volume, scratch, ijk, foci_start, exp_kernel, log_values, starts, halves):
+        _plain(volume, ijk, foci_start, exp_kernel, log_values, starts, halves)
+
+
 from syntony.meta.null import logp_from_p, z_from_p
 from syntony.meta.space import Grid, mni152_grid
 from syntony.meta.studyset import Studyset
@@ -192,7 +203,9 @@ def _shuffles(seeds: list[Any], n_total: int, n_first: int) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True)
-def _accumulate_subset(volume, exps, ijk, foci_start, exp_kernel, log_values, starts, halves):
+def _accumulate_subset(
+    volume, scratch, exps, ijk, foci_start, exp_kernel, log_values, starts, halves
+):
     """Add log(1 - MA) of the experiments ``exps`` (in that order) to ``volume``."""
     n_sel = exps.shape[0]
     n_foci = 0
@@ -213,7 +226,7 @@ def _accumulate_subset(volume, exps, ijk, foci_start, exp_kernel, log_values, st
             sub_ijk[p, 2] = ijk[f, 2]
             p += 1
     sub_start[n_sel] = p
-    accumulate_log_ma(volume, sub_ijk, sub_start, sub_kernel, log_values, starts, halves)
+    _accumulate(volume, scratch, sub_ijk, sub_start, sub_kernel, log_values, starts, halves)
 
 
 @numba.njit(parallel=True, cache=True)
@@ -230,19 +243,20 @@ def _permute_batch(
         flat1 = vol1.reshape(-1)
         vol2 = np.zeros((shape[0], shape[1], shape[2]), dtype=np.float64)
         flat2 = vol2.reshape(-1)
+        scratch = np.zeros((shape[0], shape[1], shape[2]), dtype=np.float64)
         for j in range(w, n_iter, n_workers):
             flat1[:] = 0.0
             if direct:
                 flat2[:] = 0.0
-                _accumulate_subset(vol1, perms[j, :n_first], ijk, foci_start, exp_kernel,
+                _accumulate_subset(vol1, scratch, perms[j, :n_first], ijk, foci_start, exp_kernel,
                                    log_values, starts, halves)  # fmt: skip
-                _accumulate_subset(vol2, perms[j, n_first:], ijk, foci_start, exp_kernel,
+                _accumulate_subset(vol2, scratch, perms[j, n_first:], ijk, foci_start, exp_kernel,
                                    log_values, starts, halves)  # fmt: skip
             elif small_first:
-                _accumulate_subset(vol1, perms[j, :n_first], ijk, foci_start, exp_kernel,
+                _accumulate_subset(vol1, scratch, perms[j, :n_first], ijk, foci_start, exp_kernel,
                                    log_values, starts, halves)  # fmt: skip
             else:
-                _accumulate_subset(vol1, perms[j, n_first:], ijk, foci_start, exp_kernel,
+                _accumulate_subset(vol1, scratch, perms[j, n_first:], ijk, foci_start, exp_kernel,
                                    log_values, starts, halves)  # fmt: skip
             biggest = 0.0
             for t in range(n_test):
@@ -494,8 +508,9 @@ class ALEContrast:
                   bank.starts, bank.half_widths)  # fmt: skip
         vol_a = np.zeros(layout.shape)
         vol_b = np.zeros(layout.shape)
-        _accumulate_subset(vol_a, np.arange(n_a), *packed)
-        _accumulate_subset(vol_b, np.arange(n_a, n_total), *packed)
+        scratch0 = np.zeros(layout.shape)
+        _accumulate_subset(vol_a, scratch0, np.arange(n_a), *packed)
+        _accumulate_subset(vol_b, scratch0, np.arange(n_a, n_total), *packed)
         where = tuple(layout.mask_local.T)
         ale_a = (1.0 - np.exp(vol_a[where])).astype(np.float32)
         ale_b = (1.0 - np.exp(vol_b[where])).astype(np.float32)
