@@ -59,9 +59,15 @@ def plot_fit(
     time: np.ndarray, observed: np.ndarray, predicted: np.ndarray, *, ax=None, n_persons: int = 3
 ):
     """Observed vs one-step-ahead predicted series: group mean and the first few persons."""
+    import warnings
+
     ax = _axes(ax)
-    ax.plot(time, np.nanmean(observed, axis=1), color="k", lw=1.5, label="observed group mean")
-    ax.plot(time, np.nanmean(predicted, axis=1), color="tab:red", lw=1.2, label="fitted (one-step)")
+    with warnings.catch_warnings():
+        # The first row has no one-step prediction (all NaN).
+        warnings.simplefilter("ignore", RuntimeWarning)
+        obs_mean, pred_mean = np.nanmean(observed, axis=1), np.nanmean(predicted, axis=1)
+    ax.plot(time, obs_mean, color="k", lw=1.5, label="observed group mean")
+    ax.plot(time, pred_mean, color="tab:red", lw=1.2, label="fitted (one-step)")
     for k in range(min(n_persons, observed.shape[1])):
         line = ax.plot(time, observed[:, k], lw=0.6, alpha=0.5)[0]
         ax.plot(time, predicted[:, k], lw=0.6, ls="--", color=line.get_color())

@@ -1,0 +1,183 @@
+"""``syntony sync`` and ``syntony fit`` end to end, on synthetic input and on the concert data."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from click.testing import CliRunner
+
+from syntony.cli import app
+from syntony.physio.statespace import complete_adjacency, laplacian, simulate_statespace
+
+
+def _write_group(path, seed, *, c, n=4, n_t=400, fs=1.0):
+    _, y = simulate_statespace(
+        n_t, laplacian(complete_adjacency(n)), c=c, lam=0.1, q=0.2, r=0.1, seed=seed
+    )
+    frame = pd.DataFrame(y, columns=[f"P{seed}{k}" for k in range(n)])
+    frame.insert(0, "time", np.arange(n_t) / fs)
+    frame.to_csv(path, index=False)
+    return path
+
+
+def _run(args):
+    result = CliRunner().invoke(app, args, catch_exceptions=False)
+    return result
+
+
+def test_sync_end_to_end(tmp_path):
+    group = _write_group(tmp_path / "g.csv", 1, c=0.6)
+    other = _write_group(tmp_path / "o.csv", 2, c=0.0)
+    out = tmp_path / "sync"
+    args = [
+        "sync",
+        str(group),
+        "--signal",
+        "raw",
+        "--out",
+        str(out),
+        "--fs",
+        "1",
+        "--surrogates",
+        "19",
+        "--pseudo-from",
+        str(other),
+        "--pseudo-groups",
+        "50",
+        "--seed",
+        "3",
+    ]
+    res = _run(args)
+    assert res.exit_code == 0, res.output
+    assert "circular-shift" in res.output and "pseudo-group" in res.output
+    for name in (
+        "features.nc",
+        "synchrony.nc",
+        "synchrony_windows.tsv",
+        "synchrony_pairs.tsv",
+        "synchrony_tests.tsv",
+        "synchrony.json",
+        "sync_matrix.png",
+        "group_synchrony.png",
+    ):
+        assert (out / name).stat().st_size > 0, name
+    tests = pd.read_csv(out / "synchrony_tests.tsv", sep="\t")
+    assert list(tests["method"]) == ["circular-shift", "segment-shuffle", "pseudo-group"]
+    # A coupled group beats every null.
+    assert (tests["p_value"] <= 0.05).all()
+    summary = json.loads((out / "synchrony.json").read_text())
+    with xr.open_dataset(out / "synchrony.nc") as ds:
+        assert ds.attrs["group_mean"] == pytest.approx(summary["group_synchrony"])
+        assert ds["rho"].dims == ("window", "person", "other")
+    windows = pd.read_csv(out / "synchrony_windows.tsv", sep="\t")
+    assert {"group", "circular-shift_q025", "pseudo-group_q975"} <= set(windows.columns)
+    # Same seed, same numbers.
+    again = _run([*args[:5], str(tmp_path / "sync2"), *args[6:]])
+    assert again.exit_code == 0
+    pd.testing.assert_frame_equal(
+        tests, pd.read_csv(tmp_path / "sync2" / "synchrony_tests.tsv", sep="\t")
+    )
+    # Existing outputs are not overwritten without --force.
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 2 and "--force" in res.output
+
+
+def test_fit_end_to_end_with_network_file(tmp_path):
+    group = _write_group(tmp_path / "g.csv", 4, c=0.5, n=4)
+    edges = tmp_path / "net.tsv"
+    rows = [(f"P4{i}", f"P4{j}") for i in range(4) for j in range(4) if i != j]
+    pd.DataFrame(rows, columns=["source", "target"]).to_csv(edges, sep="\t", index=False)
+    out = tmp_path / "fit"
+    res = _run(["fit", str(group), "--out", str(out), "--network", str(edges)])
+    assert res.exit_code == 0, res.output
+    summary = json.loads((out / "fit.json").read_text())
+    assert summary["c_ci_low"] < 0.5 < summary["c_ci_high"] and summary["lrt_pvalue"] < 0.01
+    params = pd.read_csv(out / "fit_params.tsv", sep="\t")
+    assert list(params["parameter"]) == ["c", "lambda", "b", "q", "r"]
+    with xr.open_dataset(out / "fitted.nc") as ds:
+        assert ds["predicted"].shape == ds["observed"].shape == (400, 4)
+    assert (out / "fit.png").stat().st_size > 0
+    # The complete network gives the same fit as the equivalent edge list.
+    res = _run(["fit", str(group), "--out", str(tmp_path / "fit2")])
+    assert json.loads((tmp_path / "fit2" / "fit.json").read_text())["c"] == pytest.approx(
+        summary["c"], rel=1e-4
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("time,a,b\n0,1,2\n2,3,4\n1,5,6\n", "g.csv:4 [time]: time is not strictly increasing"),
+        ("time,a,b\n0,1,2\n1,3,oops\n2,5,6\n", "g.csv:3 [b]: expected a number, got 'oops'"),
+    ],
+)
+def test_bad_input_is_one_line_error(tmp_path, content, message):
+    path = tmp_path / "g.csv"
+    path.write_text(content)
+    for cmd in (["sync", str(path), "--signal", "raw"], ["fit", str(path)]):
+        res = CliRunner().invoke(app, [*cmd, "--out", str(tmp_path / "o")])
+        assert res.exit_code == 2
+        lines = res.output.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("syntony: error:") and message in lines[0]
+
+
+def test_network_file_errors(tmp_path):
+    group = _write_group(tmp_path / "g.csv", 5, c=0.2, n=3, n_t=100)
+    edges = tmp_path / "net.csv"
+    edges.write_text("source,target\nP50,P51\nP50,nobody\n")
+    res = CliRunner().invoke(
+        app, ["fit", str(group), "--out", str(tmp_path / "o"), "--network", str(edges)]
+    )
+    assert res.exit_code == 2 and "net.csv:3 [target]: unknown person 'nobody'" in res.output
+
+
+@pytest.mark.slow
+def test_concert_sync_and_fit(shared_data, tmp_path):
+    data = shared_data / "concert_respiration"
+    out = tmp_path / "sync"
+    res = _run(
+        [
+            "sync",
+            str(data / "Case2_Sae1_AudResp.csv"),
+            "--signal",
+            "respiration",
+            "--out",
+            str(out),
+            "--surrogates",
+            "20",
+            "--pseudo-from",
+            str(data / "Case2_Sae2_AudResp.csv"),
+            "--pseudo-groups",
+            "200",
+            "--seed",
+            "1",
+            "-q",
+        ]
+    )
+    assert res.exit_code == 0, res.output
+    summary = json.loads((out / "synchrony.json").read_text())
+    assert summary["n_persons"] == 15 and 10 < summary["feature_median"] < 22
+    tests = {t["method"]: t for t in summary["tests"]}
+    assert set(tests) == {"circular-shift", "segment-shuffle", "pseudo-group"}
+    assert all(0 < t["p_value"] <= 1 for t in tests.values())
+    assert 0 < summary["group_synchrony"] < 1
+    out = tmp_path / "fit"
+    res = _run(
+        [
+            "fit",
+            str(data / "Case1_Saev_OtherResp.csv"),
+            "--signal",
+            "respiration",
+            "--out",
+            str(out),
+            "-q",
+        ]
+    )
+    assert res.exit_code == 0, res.output
+    fit = json.loads((out / "fit.json").read_text())
+    assert fit["converged"] and len(fit["persons"]) == 18
+    assert fit["c_ci_low"] <= fit["c"] <= fit["c_ci_high"] and 0 <= fit["lrt_pvalue"] <= 1
