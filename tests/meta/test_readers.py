@@ -255,7 +255,7 @@ def test_nimare_json_tal_default_n_and_errors(tmp_path):
         read_nimare_json(path, default_n=10)
 
 
-def test_csv_reader_round_trip_and_fields():
+def test_csv_reader_round_trip_and_fields(tmp_path):
     ss = read_csv(DATA / "foci.csv")
     assert ss.ids == ["a", "b"]
     assert ss.sample_sizes.tolist() == [12.0, 20.0]
@@ -263,7 +263,23 @@ def test_csv_reader_round_trip_and_fields():
     assert ss.experiments["space"].tolist() == ["MNI", "TAL"]
     np.testing.assert_allclose(ss.coordinates[2:], tal_to_mni([[0, 0, 0], [1.5, 2.5, 3.5]]))
     table = ss.to_table()
-    assert table.columns.tolist() == ["experiment", "study", "sample_size", "space", "x", "y", "z"]
+    assert table.columns.tolist() == [
+        "experiment",
+        "study",
+        "sample_size",
+        "space",
+        "reported_space",
+        "x",
+        "y",
+        "z",
+    ]
+    assert table["space"].tolist() == ["MNI"] * 4
+    assert table["reported_space"].tolist() == ["MNI", "MNI", "TAL", "TAL"]
+    path = tmp_path / "back.csv"
+    table.to_csv(path, index=False, float_format="%.17g")
+    back = read_csv(path)
+    np.testing.assert_array_equal(back.coordinates, ss.coordinates)
+    assert back.experiments["reported_space"].tolist() == ["MNI", "TAL"]
 
 
 def test_csv_round_trip_through_to_table(tmp_path, shared_data):
@@ -271,7 +287,6 @@ def test_csv_round_trip_through_to_table(tmp_path, shared_data):
         warnings.simplefilter("ignore")
         ss = read_sleuth(shared_data / "nimare" / "semantic_knowledge_children.txt")
     table = ss.to_table()
-    table["space"] = "MNI"  # coordinates in the table are already MNI
     path = tmp_path / "foci.tsv"
     table.to_csv(path, sep="\t", index=False, float_format="%.17g")
     back = read_studyset(path)
@@ -397,3 +412,44 @@ def test_sleuth_cp1252_names(tmp_path):
         "//Reference=MNI\n//M\u00fcller 2010: faces\n//Subjects=9\n1 2 3\n".encode("cp1252")
     )
     assert read_sleuth(path).ids == ["M\u00fcller 2010-faces"]
+
+
+_SLEUTH_TOKENS = [
+    "//",
+    "// ",
+    "Reference=MNI",
+    "Reference=Talairach",
+    "Reference=SPM",
+    "Subjects=",
+    "Subjects = 12",
+    "12",
+    "-3.5",
+    "1e3",
+    "nan",
+    "inf",
+    "x",
+    ";",
+    ":",
+    " ",
+    "\t",
+    "\n",
+    "\r\n",
+    "\n\n",
+    "Smith 2010",
+]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from(_SLEUTH_TOKENS), max_size=60))
+def test_sleuth_reader_fails_only_with_input_error(tmp_path_factory, tokens):
+    path = tmp_path_factory.mktemp("fuzz") / "f.txt"
+    path.write_text("//Reference=MNI\n" + "".join(tokens))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ss = read_sleuth(path)
+    except InputError as exc:
+        assert str(exc).startswith(str(path))
+    else:
+        assert ss.n_foci >= ss.n_experiments >= 1
+        assert np.isfinite(ss.coordinates).all()

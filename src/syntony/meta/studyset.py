@@ -172,15 +172,21 @@ class Studyset:
         return ((ijk < 0) | (ijk >= np.array(MNI152_2MM_SHAPE))).any(axis=1)
 
     def to_table(self) -> pd.DataFrame:
-        """One row per focus: experiment id, study, sample size, reported space, x, y, z (MNI mm).
+        """One row per focus: experiment, study, sample_size, space ("MNI"), reported_space, x, y, z.
+
+        Extra per-focus columns (a peak statistic read from a CSV, ...) follow.
 
         The inverse of :func:`syntony.meta.readers.read_csv` (which reads this table back).
         """
-        table = self.foci[["experiment", "x", "y", "z"]].copy()
+        extra = [c for c in self.foci.columns if c not in _FOCI_COLUMNS]
+        table = self.foci[["experiment", "x", "y", "z", *extra]].copy()
         info = self.experiments.iloc[self._index]
         table.insert(1, "study", info["study"].to_numpy())
         table.insert(2, "sample_size", info["sample_size"].to_numpy())
-        table.insert(3, "space", info["space"].to_numpy())
+        # The coordinates are MNI whatever the experiment reported, so the table says so and
+        # keeps the reported space beside it; read_csv then reads it back without converting.
+        table.insert(3, "space", "MNI")
+        table.insert(4, "reported_space", info["space"].to_numpy())
         return table
 
     def summary(self) -> dict[str, float | int]:
