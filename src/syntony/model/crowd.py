@@ -201,6 +201,7 @@ class _Problem:
     observation: np.ndarray | None  # (m, N) or None for H = I
     prior_factor: np.ndarray | None  # lower Cholesky (2-D) or sqrt of a diagonal (1-D)
     noise_factor: np.ndarray | None
+    want_cov: bool = True  # whether the final Sigma is needed (an extra O(N^3) for some)
 
     @property
     def n(self) -> int:
@@ -215,7 +216,7 @@ class _Run(NamedTuple):
     mu: np.ndarray
     prior_var: np.ndarray
     mean_gain: np.ndarray
-    final_cov: Covariance
+    final_cov: Covariance | None
 
 
 class CrowdAlgorithm(Protocol):
@@ -321,8 +322,11 @@ class DiagonalisedKalman:
         prior_var = var @ (back * back).T
         # K(t) acts on mode k with gain d / (e + (t+1) d); its trace is basis-independent.
         mean_gain = (d / denominator).sum(axis=1) / n
-        final = (back * var[-1]) @ back.T
-        return _Run(mu, prior_var, mean_gain, (final + final.T) / 2.0)
+        final = None
+        if problem.want_cov:
+            final = (back * var[-1]) @ back.T
+            final = (final + final.T) / 2.0
+        return _Run(mu, prior_var, mean_gain, final)
 
 
 @dataclass(frozen=True)
@@ -410,7 +414,7 @@ class CrowdFilter:
             parts.append(f"structure={self.structure!r}")
         return f"CrowdFilter({', '.join(parts)})"
 
-    def _problem(self, observations, prior_mean, prior_cov) -> _Problem:
+    def _problem(self, observations, prior_mean, prior_cov, want_cov) -> _Problem:
         obs = check_array("observations", observations, ndim=2)
         if obs.shape[0] < 1:
             raise ParameterError("observations", "at least one time step", "no rows")
@@ -442,7 +446,7 @@ class CrowdFilter:
             q, _ = check_cov("process_noise", self.process_noise, n)
             if is_zero(q):
                 q = None
-        return _Problem(obs, mean, prior, noise, q, h, prior_factor, noise_factor)
+        return _Problem(obs, mean, prior, noise, q, h, prior_factor, noise_factor, want_cov)
 
     def _algorithm(self, problem: _Problem) -> CrowdAlgorithm:
         if self.structure is not None:
@@ -501,7 +505,7 @@ class CrowdFilter:
         import xarray as xr
 
         dt = check_positive("dt", dt)
-        problem = self._problem(observations, prior_mean, prior_cov)
+        problem = self._problem(observations, prior_mean, prior_cov, bool(return_cov))
         algorithm = self._algorithm(problem)
         result = algorithm(problem)
         n_steps, n = problem.observations.shape[0], problem.n
