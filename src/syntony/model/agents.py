@@ -145,10 +145,11 @@ class LoopState:
 class StepOutput:
     """Per-step by-products used for summaries and edge recordings."""
 
-    rho_sum: np.ndarray  # (N, E): sum over i's edges of rho, for R(t)
+    rho_sum: np.ndarray | None  # (N, E): sum over i's edges of rho, for R(t)
     social_share: np.ndarray  # (N, E): weight of the shared prior in the update
     rho: np.ndarray | None = None  # (nnz, E) when edges are recorded
     omega: np.ndarray | None = None
+    sums: dict[str, np.ndarray] | None = None  # crowd totals, when the engine computed them
 
 
 def initial_state(

@@ -86,6 +86,7 @@ class NumbaEngine:
     runs on the reference engine.
     """
 
+    threshold: float = 1.0  # contagion-reach threshold, summed inside the kernel
     _buffers: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     _fallback: NumpyEngine = field(default_factory=NumpyEngine, repr=False)
 
@@ -114,21 +115,25 @@ class NumbaEngine:
         online_warm = bool(params.online_synchrony and warm)
         defensive = state.p > 0.5
         agent_pre, edge_pass, agent_post = _kernels.kernels((n + adj.nnz) * e)
-        s, y, d, xi = (self._buf(k, (n, e)) for k in ("s", "y", "d", "xi"))
+        s, xi = self._buf("s", (n, e)), self._buf("xi", (n, e))
+        nb = self._buf("nb", (n, e, 4))
         agent_pre(
             state.x, params.sigma, params.obs, params.cue_noise, *bases,
-            state.mean_s, state.var_s, params.alpha, s, y, d, xi,
+            state.mean_s, state.var_s, params.alpha, online_warm, s, xi, nb,
         )  # fmt: skip
-        sum_w, sum_wy, rho_sum, omega_sum = (self._buf(k, (n, e)) for k in ("w", "wy", "rs", "os"))
+        sum_w, sum_wy = self._buf("w", (n, e)), self._buf("wy", (n, e))
+        n_blocks = -(-n // _kernels.BLOCK)
+        rho_partial = self._buf("rho_partial", (n_blocks, e))
+        partial = self._buf("partial", (n_blocks, 5 * e + 2))
         if want_edges:
             rho_out, omega_out = np.empty((adj.nnz, e)), np.empty((adj.nnz, e))
         else:
             rho_out = omega_out = self._buf("none", (0, e))
         edge_pass(
-            adj.indptr, adj.indices, adj.data, state.cov, state.trust, d, state.var_s,
-            params.sigma, y, s, defensive, params.obs, params.alpha, online_warm, params.rho0,
-            params.floor, params.beta_threat, params.b_aff, params.learn_trust, params.eta,
-            1.0 / (2.0 * params.s_tau**2), sum_w, sum_wy, rho_sum, omega_sum, rho_out, omega_out,
+            adj.indptr, adj.indices, adj.data, state.cov, state.trust, nb, s, defensive,
+            params.obs, params.alpha, online_warm, params.rho0, params.floor, params.beta_threat,
+            params.b_aff, params.learn_trust, params.eta, 1.0 / (2.0 * params.s_tau**2),
+            sum_w, sum_wy, rho_partial, rho_out, omega_out,
         )  # fmt: skip
         if params.technology:
             tw, twy = technology_evidence(params, state.x, _tech_noise(params, key, state.step))
@@ -140,17 +145,29 @@ class NumbaEngine:
             if drive is None
             else np.ascontiguousarray(drive, dtype=float)
         )
-        state.s = s.copy()
+        # The step's s becomes the state's; the old state array is reused as next step's buffer.
+        self._buffers["s"], state.s = state.s, s
         agent_post(
             state.x, state.s, state.mu, state.v, state.p, state.var_s, params.sigma, params.kappa,
             params.homeostasis, params.q_x, params.gamma_int, params.gamma_soc, params.q,
             params.hazard_def, params.hazard_aff, sum_w, sum_wy, xi, drive_arr, share,
             online_warm, params.floor, params.modes, params.b_aff, params.b_def, params.v_aff,
-            params.v_def, params.dt,
+            params.v_def, params.dt, self.threshold, partial,
         )  # fmt: skip
         state.step += 1
+        totals = partial.sum(axis=0)
+        sums = {
+            "rho": rho_partial.sum(axis=0),
+            "mu": totals[0 : 5 * e : 5],
+            "mu2": totals[1 : 5 * e : 5],
+            "x": totals[2 : 5 * e : 5],
+            "above": totals[3 : 5 * e : 5],
+            "share": totals[4 : 5 * e : 5],
+            "p": totals[5 * e],
+            "defensive": totals[5 * e + 1],
+        }
         return StepOutput(
-            rho_sum, share, rho_out if want_edges else None, omega_out if want_edges else None
+            None, share, rho_out if want_edges else None, omega_out if want_edges else None, sums
         )
 
 
@@ -181,16 +198,27 @@ class LoopRecord:
 def _summaries(
     state: LoopState, out: StepOutput | None, params: LoopParams, threshold: float
 ) -> dict[str, np.ndarray]:
-    nnz = max(params.adjacency.nnz, 1)
+    n, nnz = params.n_agents, params.adjacency.nnz
+    e = params.n_channels
+    if out is not None and out.sums is not None:
+        # Sums accumulated by the fused kernels, block by block.
+        sums = out.sums
+        mean_mu = sums["mu"] / n
+        return {
+            "synchrony": sums["rho"] / nnz if nnz else np.full(e, np.nan),
+            "dispersion": np.maximum(sums["mu2"] / n - mean_mu**2, 0.0),
+            "reach": sums["above"] / n,
+            "mean_x": sums["x"] / n,
+            "mean_mu": mean_mu,
+            "social_share_mean": sums["share"] / n,
+            "mean_p_defensive": np.asarray(sums["p"] / n),
+            "fraction_defensive": np.asarray(sums["defensive"] / n),
+        }
     if out is None:
-        synchrony = np.full(params.n_channels, params.rho0 if params.adjacency.nnz else np.nan)
-        share = np.full(params.n_channels, np.nan)
+        synchrony = np.full(e, params.rho0 if nnz else np.nan)
+        share = np.full(e, np.nan)
     else:
-        synchrony = (
-            out.rho_sum.sum(axis=0) / nnz
-            if params.adjacency.nnz
-            else np.full(params.n_channels, np.nan)
-        )
+        synchrony = out.rho_sum.sum(axis=0) / nnz if nnz else np.full(e, np.nan)
         share = out.social_share.mean(axis=0)
     return {
         "synchrony": synchrony,
@@ -216,7 +244,9 @@ def run_loop(
     progress: Callable[[int], None] | None = None,
 ) -> LoopRecord:
     """Run ``n_steps`` steps from ``state`` (modified in place) and collect the record."""
-    engine = engine if engine is not None else NumbaEngine()
+    engine = engine if engine is not None else NumbaEngine(threshold=record.threshold)
+    if isinstance(engine, NumbaEngine) and engine.threshold != record.threshold:
+        engine = NumbaEngine(threshold=record.threshold)
     sample = np.asarray(record.agents, dtype=np.int64)
     edges = None if record.edges is None else np.asarray(record.edges, dtype=np.int64)
     rec_steps = [0, *range(record.every, n_steps + 1, record.every)]

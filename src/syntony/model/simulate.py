@@ -312,7 +312,11 @@ def _simulate_agents(
         count = min(out.record_edges, params.adjacency.nnz)
         edges = np.sort(pick.choice(params.adjacency.nnz, count, replace=False))
     spec = RecordSpec(agents=sample, every=out.every, edges=edges, threshold=out.threshold)
-    engine = NumbaEngine() if scenario.simulation.engine == "numba" else NumpyEngine()
+    engine = (
+        NumbaEngine(threshold=out.threshold)
+        if scenario.simulation.engine == "numba"
+        else NumpyEngine()
+    )
     record = run_loop(params, state, scenario.simulation.steps, key=key, drive=schedule, record=spec,
                       engine=engine, progress=progress)  # fmt: skip
     return _agent_dataset(scenario, record, sample, edges, params, hurt)
