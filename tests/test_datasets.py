@@ -29,7 +29,7 @@ def _no_overrides(monkeypatch, tmp_path):
 def test_registries_match_the_shared_copies(shared_data):
     for source in (NEUROQUERY, NEUROSYNTH):
         folder = shared_data / source.name
-        assert set(source.files) == {p.name for p in folder.iterdir()}
+        assert set(source.files) == {p.name for p in folder.iterdir()} - {"README.md"}
         assert verify(source, folder) == folder
         assert source.url(next(iter(source.files))).startswith("https://github.com/")
 
@@ -63,7 +63,7 @@ def test_bad_checksum_and_missing_file(shared_data, tmp_path):
         fetch_neurosynth(copy)
     with pytest.raises(InputError, match="does not exist"):
         fetch_neurosynth(tmp_path / "nowhere")
-    # The README is optional in a local copy; the licence is not.
+    # The licence must travel with the data.
     copy = _copy(shared_data / "neuroquery", tmp_path / "nq")
     (copy / "README.md").unlink()
     assert fetch_neuroquery(copy) == copy
@@ -104,7 +104,7 @@ def test_download_into_cache_once(shared_data, tmp_path):
     fetch_neuroquery(downloader=down)
     assert len(down.urls) == len(NEUROQUERY.files)  # cached: nothing downloaded again
     # A cached file that was damaged is downloaded again.
-    (folder / "README.md").write_text("tampered")
+    (folder / "LICENSE").write_text("tampered")
     fetch_neuroquery(downloader=down)
     assert len(down.urls) == len(NEUROQUERY.files) + 1
 

@@ -7,7 +7,8 @@ Two sources, each a fixed set of files from its public GitHub repository:
 * Neurosynth, version 7 (github.com/neurosynth/neurosynth-data, Open Database License 1.0):
   coordinates, metadata and the LDA-50 topic model (weights, vocabulary, keys).
 
-The licence and README of each repository are fetched with the data and kept beside it.
+The licence file of each repository is fetched with the data and kept beside it (the READMEs
+are not: they are edited upstream from time to time and would fail their checksum).
 
 Where the files live, in order of precedence:
 
@@ -58,8 +59,6 @@ class DataSource:
         URL prefix; a file's URL is ``base_url + remote path``.
     files : mapping of str to (str, str)
         Local file name -> (path in the repository, SHA-256 hex digest).
-    optional : frozenset of str
-        Local names that an existing local copy may lack (documentation only).
     env_var : str
         Environment variable naming an existing local copy.
     licence : str
@@ -69,7 +68,6 @@ class DataSource:
     name: str
     base_url: str
     files: Mapping[str, tuple[str, str]]
-    optional: frozenset[str]
     env_var: str
     licence: str
 
@@ -85,10 +83,6 @@ NEUROQUERY = DataSource(
     base_url="https://github.com/neuroquery/neuroquery_data/raw/master/",
     files={
         "LICENSE": ("LICENSE", "f2448f4467b33827570df47be6173d64bca5c8a45c1b1815793321f47571fd3d"),
-        "README.md": (
-            "README.md",
-            "84beadc50859f7b7419b93f5fcc9c353bd75470c8b6b4eae312be7f6525ae3a1",
-        ),
         "data-neuroquery_version-1_coordinates.tsv.gz": (
             "data/data-neuroquery_version-1_coordinates.tsv.gz",
             "b97cf50346dc8a6f78b3c02c8a19680679d7dbdf35f760a1032e46c2cad3666c",
@@ -114,7 +108,6 @@ NEUROQUERY = DataSource(
             "ae4a13380451797735d3df142fb8b4b3792056fbf79471454aa40e12bec7717b",
         ),
     },
-    optional=frozenset({"README.md"}),
     env_var="SYNTONY_NEUROQUERY_DIR",
     licence="BSD-3-Clause",
 )
@@ -126,7 +119,6 @@ NEUROSYNTH = DataSource(
         name: (name, digest)
         for name, digest in {
             "LICENSE.txt": "54e5da85f76242bab005c8a5e6792468aa53498e417b0557801fcdd9c87e8074",
-            "README.md": "09b2460267087690861c7633afacf4c68eaca9d0ff59b09820cb4776506be0c1",
             "data-neurosynth_version-7_coordinates.tsv.gz": "17135be3e08a0ab045896c77217e8463086543a0817d52a6a88c8e32c1161616",
             "data-neurosynth_version-7_metadata.tsv.gz": "8acde7de2a14ee2a12b406e50a8805e83288b0bc78924ddb36879d496dfb757b",
             "data-neurosynth_version-7_vocab-LDA50_keys.tsv": "7d2c872af784eb0bb96e7f2d63ba5c699cd002d3f58baa60353d9450c9431bac",
@@ -135,7 +127,6 @@ NEUROSYNTH = DataSource(
             "data-neurosynth_version-7_vocab-LDA50_vocabulary.txt": "57a5fba4d3ee97cfcbf73a13d0631a1d9709a53c5a1fdf6d173f04ac8bb8f302",
         }.items()
     },
-    optional=frozenset({"README.md"}),
     env_var="SYNTONY_NEUROSYNTH_DIR",
     licence="ODbL-1.0",
 )
@@ -171,8 +162,6 @@ def verify(source: DataSource, folder: str | os.PathLike[str]) -> Path:
     for local, (_, expected) in source.files.items():
         path = root / local
         if not path.exists():
-            if local in source.optional:
-                continue
             raise InputError(f"missing {source.name} file {local!r}", source=str(root))
         actual = _sha256(path)
         if actual != expected:
