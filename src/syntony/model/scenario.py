@@ -10,22 +10,27 @@ out-of-range values raise :class:`~syntony.errors.ParameterError` naming the dot
 
 from __future__ import annotations
 
-import dataclasses
-import numbers
 import tomllib
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from syntony._validate import (
-    check_choice,
-    check_in_range,
-    check_integer,
-    check_nonnegative,
-    check_positive,
-)
 from syntony.errors import InputError, ParameterError
+from syntony.model._config import (
+    _choice,
+    _corr,
+    _int_min,
+    _nonneg,
+    _open_corr,
+    _open_unit,
+    _pos,
+    _prob,
+    apply_overrides,
+    build,
+    parse_override,
+    plain,
+)
+from syntony.model._config import field_with_check as _f
 from syntony.model.precision import ClipGain, GainPolicy, PrecisionGain, SeedGain
 
 __all__ = [
@@ -47,49 +52,6 @@ __all__ = [
     "apply_overrides",
     "parse_override",
 ]
-
-
-# ----------------------------------------------------------------------------- field helpers
-
-
-def _pos(name: str, v: Any) -> None:
-    check_positive(name, v)
-
-
-def _nonneg(name: str, v: Any) -> None:
-    check_nonnegative(name, v)
-
-
-def _prob(name: str, v: Any) -> None:
-    check_in_range(name, v, 0.0, 1.0)
-
-
-def _open_unit(name: str, v: Any) -> None:
-    check_in_range(name, v, 0.0, 1.0, low_inclusive=False)
-
-
-def _corr(name: str, v: Any) -> None:
-    check_in_range(name, v, -1.0, 1.0)
-
-
-def _int_min(minimum: int) -> Any:
-    def check(name: str, v: Any) -> None:
-        check_integer(name, v, minimum=minimum)
-
-    return check
-
-
-def _choice(*options: str) -> Any:
-    def check(name: str, v: Any) -> None:
-        check_choice(name, v, options)
-
-    return check
-
-
-def _f(default: Any, check: Any = None) -> Any:
-    if isinstance(default, (list, dict)):
-        raise TypeError("use tuples for defaults")
-    return field(default=default, metadata={"check": check})
 
 
 NETWORK_KINDS = (
@@ -278,9 +240,7 @@ class DyadConfig:
 
     rho: float = _f(0.5, _corr)
     variances: tuple[float, ...] = _f((1.0, 1.0))
-    autocorrelation: float = _f(
-        0.0, lambda n, v: check_in_range(n, v, -1.0, 1.0, low_inclusive=False, high_inclusive=False)
-    )
+    autocorrelation: float = _f(0.0, _open_corr)
     window: int = _f(50, _int_min(2))
     mu0: float = _f(0.0)
     prior_precision0: float = _f(1.0, _pos)
@@ -330,7 +290,7 @@ class Scenario:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Scenario:
         """Validate ``data`` (nested dicts/lists, as read from TOML/YAML) into a Scenario."""
-        scenario = _build(cls, data, "")
+        scenario = build(cls, data, "")
         scenario._check_consistency()
         return scenario
 
@@ -402,7 +362,7 @@ class Scenario:
     # -- serialisation ---------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dicts/lists (``None`` values are left out: TOML has no null)."""
-        return _plain(self)
+        return plain(self)
 
     def to_toml(self) -> str:
         import tomli_w
@@ -476,140 +436,6 @@ def _check_network(net: NetworkConfig, n: int, name: str) -> None:
                 raise ParameterError(f"{name}.edges[{row}]", "a weight > 0", list(edge))
     if net.kind == "barabasi_albert" and net.m >= n:
         raise ParameterError(f"{name}.m", f"an integer < agents.n = {n}", net.m)
-
-
-# ----------------------------------------------------------------------------- generic (de)serialisation
-
-
-def _type_name(hint: Any) -> str:
-    if hint is float:
-        return "a number"
-    if hint is int:
-        return "an integer"
-    if hint is bool:
-        return "true or false"
-    if hint is str:
-        return "a string"
-    return "a list" if typing.get_origin(hint) is tuple else "a table"
-
-
-def _convert(hint: Any, value: Any, name: str) -> Any:
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if (
-        origin in (typing.Union, getattr(__import__("types"), "UnionType", None))
-        and type(None) in args
-    ):
-        if value is None:
-            return None
-        (inner,) = [a for a in args if a is not type(None)]
-        return _convert(inner, value, name)
-    if dataclasses.is_dataclass(hint):
-        return _build(hint, value, name)
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise ParameterError(name, "a list", value)
-        inner = args[0]
-        return tuple(_convert(inner, item, f"{name}[{i}]") for i, item in enumerate(value))
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise ParameterError(name, "true or false", value)
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-            raise ParameterError(name, "an integer", value)
-        return int(value)
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise ParameterError(name, "a number", value)
-        return float(value)
-    if hint is str:
-        if not isinstance(value, str):
-            raise ParameterError(name, "a string", value)
-        return value
-    raise TypeError(f"unsupported field type {hint!r}")  # pragma: no cover - programming error
-
-
-def _build(cls: type, data: Any, prefix: str) -> Any:
-    where = prefix or "scenario"
-    if not isinstance(data, dict):
-        raise ParameterError(where, "a table of keys", data)
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    for key in data:
-        if key not in fields:
-            dotted = f"{prefix}.{key}" if prefix else str(key)
-            raise ParameterError(dotted, "a known key (" + ", ".join(fields) + ")", "unknown key")
-    kwargs = {}
-    for name, f in fields.items():
-        if name not in data:
-            continue
-        dotted = f"{prefix}.{name}" if prefix else name
-        value = _convert(hints[name], data[name], dotted)
-        check = f.metadata.get("check")
-        if check is not None and value is not None:
-            check(dotted, value)
-        kwargs[name] = value
-    return cls(**kwargs)
-
-
-def _plain(obj: Any) -> Any:
-    if dataclasses.is_dataclass(obj):
-        return {
-            f.name: _plain(getattr(obj, f.name))
-            for f in dataclasses.fields(obj)
-            if getattr(obj, f.name) is not None
-        }
-    if isinstance(obj, tuple):
-        return [_plain(item) for item in obj]
-    return obj
-
-
-# ----------------------------------------------------------------------------- overrides
-
-
-def parse_override(text: str) -> tuple[str, Any]:
-    """Split ``key=value``; the value is read as a TOML value (``2``, ``0.5``, ``true``,
-    ``[1, 2]``, ``"text"``), or kept as a bare string if it is not valid TOML."""
-    if "=" not in text:
-        raise ParameterError("--set", "key=value", text)
-    key, raw = text.split("=", 1)
-    key, raw = key.strip(), raw.strip()
-    if not key:
-        raise ParameterError("--set", "key=value with a non-empty key", text)
-    try:
-        value = tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = raw
-    return key, value
-
-
-def apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    """Return a copy of ``data`` with each dotted key set (``events.0.onset`` indexes lists)."""
-    import copy
-
-    out = copy.deepcopy(data)
-    for dotted, value in overrides.items():
-        parts = dotted.split(".")
-        node: Any = out
-        for depth, part in enumerate(parts):
-            last = depth == len(parts) - 1
-            here = ".".join(parts[: depth + 1])
-            if isinstance(node, list):
-                if not part.isdigit() or int(part) >= len(node):
-                    raise ParameterError(here, f"a list index below {len(node)}", part)
-                if last:
-                    node[int(part)] = value
-                else:
-                    node = node[int(part)]
-                continue
-            if not isinstance(node, dict):
-                raise ParameterError(here, "a key inside a table", dotted)
-            if last:
-                node[part] = value
-            else:
-                node = node.setdefault(part, {})
-    return out
 
 
 def builtin_names() -> list[str]:
