@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import xarray as xr
 from numpy.lib.stride_tricks import sliding_window_view
@@ -150,6 +151,7 @@ def wlcc_peaks(
     *,
     peak: str = "max",
     block_bytes: float = 64e6,
+    dtype: type = np.float64,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Peak correlation over lags for every pair and window (vectorised, blocked over windows).
 
@@ -162,6 +164,8 @@ def wlcc_peaks(
     peak : {"max", "absmax"}
     block_bytes : float
         Memory budget of the lagged segments of one block of windows.
+    dtype : numpy float type, default float64
+        Precision of the products; ``np.float32`` is about twice as fast and agrees to ~1e-6.
 
     Returns
     -------
@@ -190,26 +194,40 @@ def wlcc_peaks(
     lag_out = np.empty((len(starts), n_p, n_p))
     for b0 in range(0, len(starts), block):
         s = starts[b0 : b0 + block]
-        xw = _standardise(stats, s)
-        yw = _standardise(stats, s[:, None] + lags[None, :])
+        xw = _standardise(stats, s).astype(dtype, copy=False)
+        yw = _standardise(stats, s[:, None] + lags[None, :]).astype(dtype, copy=False)
         # (B, K, P_other, W) @ (B, 1, W, P) -> r[b, k, j, i]: each slice is one contiguous
         # BLAS product; the (j, i) order is swapped back after the peak is picked.
         r = np.matmul(yw, np.swapaxes(xw, -1, -2)[:, None])
-        key = np.abs(r) if peak == "absmax" else r
-        if all_valid:
-            best = np.argmax(key, axis=1)  # (B, P, P)
-            picked = np.take_along_axis(r, best[:, None], axis=1)[:, 0]
-            undefined = np.zeros(picked.shape, bool)
-        else:
-            finite = np.isfinite(r)
-            best = np.argmax(np.where(finite, key, -np.inf), axis=1)
-            picked = np.take_along_axis(r, best[:, None], axis=1)[:, 0]
-            # A pair with a missing/constant segment at any lag has no defined peak.
-            undefined = ~finite.all(axis=1)
-        picked = np.where(undefined, np.nan, np.clip(picked, -1.0, 1.0))
-        r_out[b0 : b0 + len(s)] = np.swapaxes(picked, 1, 2)
+        picked, best, undefined = _pick_peaks(r, peak == "absmax", not all_valid)
+        r_out[b0 : b0 + len(s)] = np.swapaxes(np.where(undefined, np.nan, picked), 1, 2)
         lag_out[b0 : b0 + len(s)] = np.swapaxes(np.where(undefined, np.nan, lags[best]), 1, 2)
     return r_out, lag_out, starts
+
+
+@numba.njit(cache=True)
+def _pick_peaks(r, use_abs, check_nan):  # pragma: no cover - compiled
+    """Peak over axis 1 of r (B, K, P, P) in one pass: value (clipped to [-1, 1]), index, and
+    whether any lag was NaN (then the pair has no defined peak)."""
+    n_b, n_k, n_p, n_q = r.shape
+    value = np.empty((n_b, n_p, n_q))
+    index = np.zeros((n_b, n_p, n_q), dtype=np.int64)
+    key = np.full((n_b, n_p, n_q), -np.inf)
+    bad = np.zeros((n_b, n_p, n_q), dtype=np.bool_)
+    for b in range(n_b):
+        for k in range(n_k):
+            for i in range(n_p):
+                for j in range(n_q):
+                    v = r[b, k, i, j]
+                    if check_nan and not np.isfinite(v):
+                        bad[b, i, j] = True
+                        continue
+                    kv = abs(v) if use_abs else v
+                    if kv > key[b, i, j]:
+                        key[b, i, j] = kv
+                        value[b, i, j] = min(1.0, max(-1.0, v))
+                        index[b, i, j] = k
+    return value, index, bad
 
 
 def fisher_z(r: np.ndarray) -> np.ndarray:
