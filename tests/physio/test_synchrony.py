@@ -70,7 +70,7 @@ def test_equals_brute_force(peak):
 
 def test_float32_agrees_with_float64():
     x = _signals(5, n_t=400, n_p=6)
-    r64, lag64, _ = wlcc_peaks(x, 40, 20, 5)
+    r64, _, _ = wlcc_peaks(x, 40, 20, 5)
     r32, _, _ = wlcc_peaks(x, 40, 20, 5, dtype=np.float32)
     np.testing.assert_allclose(r32, r64, atol=1e-5)
 
