@@ -181,3 +181,39 @@ def test_concert_sync_and_fit(shared_data, tmp_path):
     fit = json.loads((out / "fit.json").read_text())
     assert fit["converged"] and len(fit["persons"]) == 18
     assert fit["c_ci_low"] <= fit["c"] <= fit["c_ci_high"] and 0 <= fit["lrt_pvalue"] <= 1
+
+
+def test_fit_with_stimulus_recovers_its_effect(tmp_path):
+    n_t = 400
+    u = np.sin(np.arange(n_t) / 8)
+    _, y = simulate_statespace(
+        n_t, laplacian(complete_adjacency(4)), c=0.3, lam=0.1, beta=0.8, q=0.2, r=0.1, u=u, seed=7
+    )
+    frame = pd.DataFrame(y, columns=list("abcd"))
+    frame.insert(0, "time", np.arange(n_t, dtype=float))
+    frame.to_csv(tmp_path / "g.csv", index=False)
+    pd.DataFrame({"time": np.arange(n_t, dtype=float), "music": u}).to_csv(
+        tmp_path / "u.csv", index=False
+    )
+    out = tmp_path / "fit"
+    res = _run(
+        [
+            "fit",
+            str(tmp_path / "g.csv"),
+            "--out",
+            str(out),
+            "--stimulus",
+            str(tmp_path / "u.csv"),
+            "-q",
+        ]
+    )
+    assert res.exit_code == 0, res.output
+    fit = json.loads((out / "fit.json").read_text())
+    assert fit["beta_ci_low"] < 0.8 < fit["beta_ci_high"]
+    short = tmp_path / "short.csv"
+    pd.DataFrame({"time": [0.0, 1.0], "music": [0.0, 1.0]}).to_csv(short, index=False)
+    res = CliRunner().invoke(
+        app,
+        ["fit", str(tmp_path / "g.csv"), "--out", str(tmp_path / "f2"), "--stimulus", str(short)],
+    )
+    assert res.exit_code == 2 and "does not cover" in res.output

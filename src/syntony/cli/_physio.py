@@ -71,6 +71,32 @@ def _aligned(a, b, variable: str):
     return np.asarray(xa[:n]), np.asarray(xb[:n])
 
 
+def _progress(quiet: bool):
+    """A rich progress display on stderr (a no-op when quiet)."""
+    import contextlib
+
+    if quiet:
+        return contextlib.nullcontext(None)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+
+
+def _advance(bar, label: str, total: int):
+    if bar is None:
+        return None
+    task = bar.add_task(label, total=total)
+    return lambda n: bar.advance(task, n)
+
+
 def _write_fig(path: Path, draw, force: bool) -> None:
     import matplotlib
 
@@ -210,18 +236,21 @@ def sync_command(
     tests, bands = [], {}
     w_s = config.samples(fs)
     if surrogates > 0:
-        shift = surrogate_test(
-            x, fs, config, n_surrogates=surrogates, seed=rng_shift, method="circular-shift"
-        )
-        shuffle = surrogate_test(
-            x,
-            fs,
-            config,
-            surrogate=segment_shuffle(w_s[0]),
-            n_surrogates=surrogates,
-            seed=rng_shuffle,
-            method="segment-shuffle",
-        )
+        with _progress(quiet) as bar:
+            shift = surrogate_test(
+                x,
+                fs,
+                config,
+                n_surrogates=surrogates,
+                seed=rng_shift,
+                method="circular-shift",
+                progress=_advance(bar, "circular-shift surrogates", surrogates),
+            )
+            shuffle = surrogate_test(
+                x, fs, config, surrogate=segment_shuffle(w_s[0]), n_surrogates=surrogates,
+                seed=rng_shuffle, method="segment-shuffle",
+                progress=_advance(bar, "segment-shuffle surrogates", surrogates),
+            )  # fmt: skip
         tests += [shift.summary(), shuffle.summary()]
         bands["circular-shift"] = shift.null_windows
         bands["segment-shuffle"] = shuffle.null_windows
@@ -462,15 +491,17 @@ def fit_command(
             )
         other, _ = _load(pseudo_from, signal, fs, channel, resample)
         ya, yb = _aligned(feats, other, variable)
-        pseudo = pseudo_group_fit_test(
-            ya,
-            yb,
-            n_groups=pseudo_groups,
-            dt=1.0 / fs,
-            u=u[: len(ya)] if u is not None else None,
-            seed=ss.spawn(1)[0],
-            fitted=model if len(ya) == len(y) else None,
-        )
+        with _progress(quiet) as bar:
+            pseudo = pseudo_group_fit_test(
+                ya,
+                yb,
+                n_groups=pseudo_groups,
+                dt=1.0 / fs,
+                u=u[: len(ya)] if u is not None else None,
+                seed=ss.spawn(1)[0],
+                fitted=model if len(ya) == len(y) else None,
+                progress=_advance(bar, "pseudo-group fits", pseudo_groups),
+            )
         summary["pseudo_group"] = {k: v for k, v in pseudo.items() if k != "c_pseudo"}
         _write_table(out / "fit_pseudo.tsv", pd.DataFrame({"c_pseudo": pseudo["c_pseudo"]}), force)
     params = {

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 from scipy import optimize, stats
@@ -342,6 +343,7 @@ def pseudo_group_fit_test(
     u: np.ndarray | None = None,
     seed: SeedLike = None,
     fitted: ContagionModel | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> dict:
     """Compare the real group's ``c`` with ``c`` fitted to pseudo-groups (complete network).
 
@@ -365,7 +367,7 @@ def pseudo_group_fit_test(
     rng = check_random_state(seed)
     values = np.empty(n_groups)
     with _one_blas_thread():
-        _fit_pseudo_groups(values, pool, session, n_a, dt, uu, rng)
+        _fit_pseudo_groups(values, pool, session, n_a, dt, uu, rng, progress)
     p = (1.0 + np.sum(values >= c_real)) / (1.0 + n_groups)
     sd = np.std(values, ddof=1) if n_groups > 1 else np.nan
     return {
@@ -380,7 +382,7 @@ def pseudo_group_fit_test(
     }
 
 
-def _fit_pseudo_groups(values, pool, session, n_a, dt, u, rng) -> None:
+def _fit_pseudo_groups(values, pool, session, n_a, dt, u, rng, progress) -> None:
     for g in range(values.size):
         while True:
             members = rng.choice(pool.shape[1], size=n_a, replace=False)
@@ -392,3 +394,5 @@ def _fit_pseudo_groups(values, pool, session, n_a, dt, u, rng) -> None:
         alt = start.copy()
         alt[0] = 0.0
         values[g] = model._optimise([start, alt], None).x[0]
+        if progress is not None:
+            progress(1)

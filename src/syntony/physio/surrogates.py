@@ -144,6 +144,7 @@ def surrogate_test(
     n_surrogates: int = 200,
     seed: SeedLike = None,
     method: str = "circular-shift",
+    progress: Callable[[int], None] | None = None,
 ) -> SurrogateResult:
     """Test the group's mean pairwise synchrony against surrogates of its own signals.
 
@@ -157,6 +158,10 @@ def surrogate_test(
         one window plus the maximum lag.
     n_surrogates : int
     seed : int, Generator or None
+    method : str
+        Label stored in the result.
+    progress : callable, optional
+        Called with 1 after each surrogate (e.g. to advance a progress bar).
     """
     n_surrogates = check_integer("n_surrogates", n_surrogates, minimum=1)
     w, s, lag = config.samples(fs)
@@ -169,6 +174,8 @@ def surrogate_test(
     for _ in range(n_surrogates):
         rs, _, _ = wlcc_peaks(surrogate(x, rng), w, s, lag, peak=config.peak)
         windows.append(group_synchrony(rs))
+        if progress is not None:
+            progress(1)
     null_windows = np.array(windows)
     null = np.tanh(np.nanmean(fisher_z(null_windows), axis=1))
     p, effect = _compare(observed, null)
