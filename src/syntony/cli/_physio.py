@@ -68,7 +68,8 @@ def _aligned(a, b, variable: str):
     xa = a[variable].sel(time=slice(start - 0.5 / fs_a, stop + 0.5 / fs_a)).to_numpy()
     xb = b[variable].sel(time=slice(start - 0.5 / fs_a, stop + 0.5 / fs_a)).to_numpy()
     n = min(len(xa), len(xb))
-    return np.asarray(xa[:n]), np.asarray(xb[:n])
+    offset = round((start - float(a.time[0])) * fs_a)  # samples of ``a`` before the common span
+    return np.asarray(xa[:n]), np.asarray(xb[:n]), offset
 
 
 def _progress(quiet: bool):
@@ -257,11 +258,18 @@ def sync_command(
     if pseudo_from is not None:
         other, other_notes = _load(pseudo_from, signal, fs, channel, resample)
         notes += [f"pseudo session: {n}" for n in other_notes]
-        xa, xb = _aligned(feats, other, variable)
+        xa, xb, offset = _aligned(feats, other, variable)
         pseudo = pseudo_group_test(xa, xb, fs, config, n_groups=pseudo_groups, seed=rng_pseudo)
         tests.append(pseudo.summary())
-        if pseudo.null_windows.shape[1] == result.sizes["window"]:
-            bands["pseudo-group"] = pseudo.null_windows
+        # Pseudo-groups use the sessions' common span; its windows coincide with the real
+        # group's when the span starts a whole number of steps in (then they are a run of them).
+        n_win = result.sizes["window"]
+        if offset % w_s[1] == 0:
+            first = offset // w_s[1]
+            band = np.full((pseudo.null_windows.shape[0], n_win), np.nan)
+            k = max(0, min(n_win - first, pseudo.null_windows.shape[1]))
+            band[:, first : first + k] = pseudo.null_windows[:, :k]
+            bands["pseudo-group"] = band
     windows = pd.DataFrame(
         {"window": result.window.values, "time": result.time.values, "group": result.group.values}
     )
@@ -490,7 +498,7 @@ def fit_command(
                 "the pseudo-group test uses the complete network; drop --network", field="network"
             )
         other, _ = _load(pseudo_from, signal, fs, channel, resample)
-        ya, yb = _aligned(feats, other, variable)
+        ya, yb, _ = _aligned(feats, other, variable)
         with _progress(quiet) as bar:
             pseudo = pseudo_group_fit_test(
                 ya,
