@@ -17,7 +17,7 @@ import numpy as np
 from syntony._rng import SeedLike, seed_sequence
 from syntony._validate import check_integer, check_probability
 from syntony.errors import InputError, ParameterError
-from syntony.meta.kernel import ALEKernel, KernelBank, accumulate_log_ma
+from syntony.meta.kernel import ALEKernel, KernelBank, accumulate_log_ma_into
 from syntony.meta.null import BIN_STEP, HistogramNull, histogram_null, logp_from_p, z_from_p
 from syntony.meta.space import Grid, mni152_grid
 
@@ -77,8 +77,9 @@ class Layout:
         """
         volume = np.zeros(self.shape, dtype=np.float64)
         bank = self.bank
-        accumulate_log_ma(
-            volume, local_ijk, self.foci_start, bank.experiment_kernel, bank.log_values_f32,
+        scratch = np.zeros(self.shape, dtype=np.float64)
+        accumulate_log_ma_into(
+            volume, scratch, local_ijk, self.foci_start, bank.experiment_kernel, bank.log_values_f32,
             bank.starts, bank.half_widths,
         )  # fmt: skip
         return volume

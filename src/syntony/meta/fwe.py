@@ -28,7 +28,7 @@ import numpy as np
 from syntony._rng import SeedLike, seed_sequence
 from syntony.errors import ParameterError
 from syntony.meta.clusters import max_cluster_stats
-from syntony.meta.kernel import accumulate_log_ma
+from syntony.meta.kernel import accumulate_log_ma_into
 
 if TYPE_CHECKING:
     from syntony.meta.ale import Layout
@@ -151,38 +151,40 @@ def nimare_draws(
 
 @numba.njit(parallel=True, cache=True)
 def _run_batch(
-    draws, mask_local, shape, foci_start, exp_kernel, log_values, starts, halves,
+    draws, mask_local, mask_flat, shape, foci_start, exp_kernel, log_values, starts, halves,
     threshold, s_cut, clusters, n_workers, out_ale, out_size, out_mass,
 ):  # fmt: skip
     n_iter, n_foci = draws.shape
     n_mask = mask_local.shape[0]
     for w in numba.prange(n_workers):
         volume = np.zeros((shape[0], shape[1], shape[2]), dtype=np.float64)
+        flat = volume.reshape(-1)
+        scratch = np.zeros((shape[0], shape[1], shape[2]), dtype=np.float64)
         labels = np.full((shape[0], shape[1], shape[2]), -1, dtype=np.int64)
         ijk = np.empty((n_foci, 3), dtype=np.int64)
         supra_ijk = np.empty((n_mask, 3), dtype=np.int64)
         supra_val = np.empty(n_mask, dtype=np.float64)
         for j in range(w, n_iter, n_workers):
-            volume[:] = 0.0
+            flat[:] = 0.0
             for f in range(n_foci):
                 v = draws[j, f]
                 ijk[f, 0] = mask_local[v, 0]
                 ijk[f, 1] = mask_local[v, 1]
                 ijk[f, 2] = mask_local[v, 2]
-            accumulate_log_ma(volume, ijk, foci_start, exp_kernel, log_values, starts, halves)
+            accumulate_log_ma_into(
+                volume, scratch, ijk, foci_start, exp_kernel, log_values, starts, halves
+            )
             smin = 0.0
             n = 0
             for t in range(n_mask):
-                x, y, z = mask_local[t, 0], mask_local[t, 1], mask_local[t, 2]
-                s = volume[x, y, z]
-                if s < smin:
-                    smin = s
+                s = flat[mask_flat[t]]
+                smin = min(smin, s)
                 if clusters and s < s_cut:
                     a = np.float64(np.float32(1.0 - np.exp(s)))
                     if a > threshold:
-                        supra_ijk[n, 0] = x
-                        supra_ijk[n, 1] = y
-                        supra_ijk[n, 2] = z
+                        supra_ijk[n, 0] = mask_local[t, 0]
+                        supra_ijk[n, 1] = mask_local[t, 1]
+                        supra_ijk[n, 2] = mask_local[t, 2]
                         supra_val[n] = a
                         n += 1
             out_ale[j] = np.float32(1.0 - np.exp(smin))
@@ -245,6 +247,7 @@ def monte_carlo_null(
     # Voxels with log-sum above this cannot exceed the threshold even after float32 rounding.
     s_cut = float(np.log1p(-thr) + 1e-6) if clusters and thr < 1 else -np.inf if clusters else 0.0
     shape = np.asarray(layout.shape, dtype=np.int64)
+    mask_flat = np.ravel_multi_index(tuple(layout.mask_local.T), layout.shape).astype(np.int64)
 
     out_ale = np.zeros(n_iters, dtype=np.float32)
     out_size = np.zeros(n_iters, dtype=np.int64)
@@ -263,7 +266,7 @@ def monte_carlo_null(
         while done < n_iters:
             stop = min(n_iters, done + batch)
             if all_draws is not None:
-                draws = np.ascontiguousarray(all_draws[:, done:stop].T)
+                draws = all_draws[:, done:stop].T.astype(np.int64)
             else:
                 draws = np.concatenate(
                     [
@@ -274,7 +277,7 @@ def monte_carlo_null(
             # Studyset focus order -> the experiment-grouped order of the layout.
             draws = np.ascontiguousarray(draws[:, layout.focus_order])
             _run_batch(
-                draws, layout.mask_local, shape, layout.foci_start, bank.experiment_kernel,
+                draws, layout.mask_local, mask_flat, shape, layout.foci_start, bank.experiment_kernel,
                 bank.log_values, bank.starts, bank.half_widths, thr, s_cut, clusters,
                 n_workers, out_ale[done:stop], out_size[done:stop], out_mass[done:stop],
             )  # fmt: skip

@@ -21,6 +21,7 @@ __all__ = [
     "ALEKernel",
     "KernelBank",
     "accumulate_log_ma",
+    "accumulate_log_ma_into",
     "ale_fwhm",
     "gaussian_kernel",
 ]
@@ -207,19 +208,30 @@ class ALEKernel:
 
 @numba.njit(cache=True, nogil=True)
 def accumulate_log_ma(volume, ijk, foci_start, exp_kernel, log_values, starts, halves):
+    """Add ``log(1 - MA_e)`` of every experiment to ``volume`` (see :func:`accumulate_log_ma_into`)."""
+    scratch = np.zeros(volume.shape, dtype=np.float64)
+    accumulate_log_ma_into(volume, scratch, ijk, foci_start, exp_kernel, log_values, starts, halves)
+
+
+@numba.njit(cache=True, nogil=True)
+def accumulate_log_ma_into(
+    volume, scratch, ijk, foci_start, exp_kernel, log_values, starts, halves
+):
     """Add ``log(1 - MA_e)`` of every experiment to ``volume`` (in place).
 
     ``MA_e`` is the voxelwise maximum of experiment ``e``'s kernels (Turkeltaub 2012), so
-    ``log(1 - MA_e)`` is the minimum of the precomputed ``log1p(-kernel)`` values. Each focus
-    adds its kernel's log values directly to the volume except where another focus of the same
-    experiment reaches a voxel with a smaller log (or an equal one and a lower index): there
-    that other focus owns the voxel. Every voxel thus receives its experiment's minimum exactly
-    once, in experiment order, without a scratch volume to clear. ``1 - exp(volume)`` is ALE.
+    ``log(1 - MA_e)`` is the minimum of the precomputed ``log1p(-kernel)`` values. A focus whose
+    kernel overlaps no other focus of its experiment adds its logs straight into the volume;
+    overlapping foci first take their minimum in ``scratch`` (all zeros on entry and on exit),
+    which is then added once and cleared. Every voxel thus receives each experiment's minimum
+    exactly once, in experiment order (adding 0.0 elsewhere changes nothing), which is the sum
+    NiMARE forms. ``1 - exp(volume)`` is ALE.
 
     Parameters
     ----------
-    volume : float64 array (nx, ny, nz)
-        Running sum of logs; kernels are clipped to its box.
+    volume, scratch : float64 arrays (nx, ny, nz)
+        Running sum of logs; zero-filled scratch of the same shape. Kernels are clipped to the
+        box.
     ijk : int array (n_foci, 3)
         Focus voxels in the volume's index space (may lie outside it).
     foci_start : int array (n_experiments + 1,)
@@ -228,58 +240,66 @@ def accumulate_log_ma(volume, ijk, foci_start, exp_kernel, log_values, starts, h
         The packed :class:`KernelBank`.
     """
     nx, ny, nz = volume.shape
+    flat = volume.reshape(-1)
+    low = scratch.reshape(-1)
     max_foci = 1
     for e in range(foci_start.shape[0] - 1):
         max_foci = max(max_foci, foci_start[e + 1] - foci_start[e])
-    max_side = 1
-    for k in range(halves.shape[0]):
-        max_side = max(max_side, 2 * halves[k, 2] + 1)
     others = np.empty(max_foci, dtype=np.int64)
-    row = np.empty(max_side, dtype=np.float64)
     for e in range(foci_start.shape[0] - 1):
         k = exp_kernel[e]
         base = starts[k]
         hx, hy, hz = halves[k, 0], halves[k, 1], halves[k, 2]
         sy, sz = 2 * hy + 1, 2 * hz + 1
         f0, f1 = foci_start[e], foci_start[e + 1]
-        for p in range(f0, f1):
-            cx, cy, cz = ijk[p, 0], ijk[p, 1], ijk[p, 2]
-            n_other = 0
-            for q in range(f0, f1):
-                if (
-                    q != p
-                    and abs(ijk[q, 0] - cx) <= 2 * hx
-                    and abs(ijk[q, 1] - cy) <= 2 * hy
-                    and abs(ijk[q, 2] - cz) <= 2 * hz
-                ):
-                    others[n_other] = q
-                    n_other += 1
-            xlo, xhi = max(cx - hx, 0), min(cx + hx, nx - 1)
-            ylo, yhi = max(cy - hy, 0), min(cy + hy, ny - 1)
-            zlo, zhi = max(cz - hz, 0), min(cz + hz, nz - 1)
-            if xlo > xhi or ylo > yhi or zlo > zhi:
-                continue
-            width = zhi - zlo + 1
-            for x in range(xlo, xhi + 1):
-                for y in range(ylo, yhi + 1):
-                    kb = base + ((x - cx + hx) * sy + (y - cy + hy)) * sz + (zlo - cz + hz)
-                    if n_other == 0:
-                        for t in range(width):
-                            volume[x, y, zlo + t] += log_values[kb + t]
-                        continue
-                    for t in range(width):
-                        row[t] = log_values[kb + t]
-                    for o in range(n_other):
-                        q = others[o]
-                        qx, qy, qz = ijk[q, 0], ijk[q, 1], ijk[q, 2]
-                        if abs(x - qx) > hx or abs(y - qy) > hy:
-                            continue
-                        a, b = max(zlo, qz - hz), min(zhi, qz + hz)
-                        qb = base + ((x - qx + hx) * sy + (y - qy + hy)) * sz + (a - qz + hz)
-                        for z in range(a, b + 1):
-                            w = log_values[qb + z - a]
-                            r = row[z - zlo]
-                            if w < r or (w == r and q < p):
-                                row[z - zlo] = 0.0  # the other focus owns this voxel
-                    for t in range(width):
-                        volume[x, y, zlo + t] += row[t]
+        # stage 0: add each focus's logs where no other focus of the experiment reaches, and
+        # take the minimum in scratch over the span of the row that others reach;
+        # stage 1: add that span's minimum once and clear it.
+        for stage in range(2):
+            for p in range(f0, f1):
+                cx, cy, cz = ijk[p, 0], ijk[p, 1], ijk[p, 2]
+                n_other = 0
+                for q in range(f0, f1):
+                    if (
+                        q != p
+                        and abs(ijk[q, 0] - cx) <= 2 * hx
+                        and abs(ijk[q, 1] - cy) <= 2 * hy
+                        and abs(ijk[q, 2] - cz) <= 2 * hz
+                    ):
+                        others[n_other] = q
+                        n_other += 1
+                if stage == 1 and n_other == 0:
+                    continue
+                xlo, xhi = max(cx - hx, 0), min(cx + hx, nx - 1)
+                ylo, yhi = max(cy - hy, 0), min(cy + hy, ny - 1)
+                zlo, zhi = max(cz - hz, 0), min(cz + hz, nz - 1)
+                if xlo > xhi or ylo > yhi or zlo > zhi:
+                    continue
+                for x in range(xlo, xhi + 1):
+                    for y in range(ylo, yhi + 1):
+                        # The hull of the z-ranges that other foci reach on this row. Voxels in
+                        # it go through scratch for every focus covering them, so each voxel
+                        # gets the experiment's minimum exactly once.
+                        a, b = zhi + 1, zlo - 1
+                        for o in range(n_other):
+                            q = others[o]
+                            if abs(x - ijk[q, 0]) <= hx and abs(y - ijk[q, 1]) <= hy:
+                                a = min(a, max(zlo, ijk[q, 2] - hz))
+                                b = max(b, min(zhi, ijk[q, 2] + hz))
+                        kb = base + ((x - cx + hx) * sy + (y - cy + hy)) * sz + (zlo - cz + hz)
+                        vb = (x * ny + y) * nz + zlo
+                        if stage == 0:
+                            if a > b:
+                                for t in range(zhi - zlo + 1):
+                                    flat[vb + t] += log_values[kb + t]
+                                continue
+                            for t in range(a - zlo):
+                                flat[vb + t] += log_values[kb + t]
+                            for t in range(a - zlo, b - zlo + 1):
+                                low[vb + t] = min(low[vb + t], log_values[kb + t])
+                            for t in range(b - zlo + 1, zhi - zlo + 1):
+                                flat[vb + t] += log_values[kb + t]
+                        else:
+                            for t in range(a - zlo, b - zlo + 1):
+                                flat[vb + t] += low[vb + t]
+                                low[vb + t] = 0.0
