@@ -45,6 +45,7 @@ def test_bids_group_aligned_on_start_time(tmp_path):
     assert list(ds.channel.values) == ["cardiac", "respiratory"]
     assert ds.attrs["sampling_rate"] == 50.0
     assert list(ds["units"].values) == ["a.u.", "mV"]
+    assert json.loads(ds.attrs["units"]) == {"cardiac": "a.u.", "respiratory": "mV"}
     # Common span: 0.5 s .. 9.98 s; person 01 starts 25 samples into its file.
     assert ds.time.values[0] == pytest.approx(0.5)
     np.testing.assert_allclose(ds["signal"].sel(person="01").values[:10], a[25:35], atol=1e-6)

@@ -121,7 +121,14 @@ def _dataset(
             "channel": list(channels),
             "units": ("channel", units),
         },
-        attrs={"sampling_rate": float(fs), "source": source},
+        attrs={
+            "sampling_rate": float(fs),
+            "source": source,
+            # Per channel in the ``units`` coordinate; here as one string for NetCDF readers.
+            "units": units[0]
+            if len(units) == 1
+            else json.dumps(dict(zip(channels, units, strict=True))),
+        },
     )
     return ds
 
@@ -326,6 +333,7 @@ def read_bids_physio(
     parts = [resample(ds, fs, time=grid) for _, ds in items]
     group = xr.concat(parts, dim="person")
     group.attrs = {
+        **first.attrs,
         "sampling_rate": fs,
         "source": ";".join(str(ds.attrs["source"]) for _, ds in items),
     }
