@@ -217,3 +217,30 @@ def test_fit_with_stimulus_recovers_its_effect(tmp_path):
         ["fit", str(tmp_path / "g.csv"), "--out", str(tmp_path / "f2"), "--stimulus", str(short)],
     )
     assert res.exit_code == 2 and "does not cover" in res.output
+
+
+def test_sync_on_bids_folder_needs_channel_and_common_rate(tmp_path):
+    import gzip
+
+    rng = np.random.default_rng(8)
+    shared = np.convolve(rng.standard_normal(1300), np.ones(5) / 5, mode="same")
+    for k, fs in enumerate((10.0, 10.0, 20.0)):
+        n = 1200 if fs == 10.0 else 2400
+        t = np.arange(n) / fs
+        resp = np.interp(t, np.arange(1300) / 10.0, shared) + 0.3 * rng.standard_normal(n)
+        data = np.column_stack([rng.standard_normal(n), resp])
+        with gzip.open(tmp_path / f"sub-{k:02d}_task-x_physio.tsv.gz", "wt") as fh:
+            np.savetxt(fh, data, delimiter="\t")
+        meta = {"SamplingFrequency": fs, "StartTime": 0.0, "Columns": ["cardiac", "respiratory"]}
+        (tmp_path / f"sub-{k:02d}_task-x_physio.json").write_text(json.dumps(meta))
+    base = ["sync", str(tmp_path), "--signal", "raw", "--fs", "2", "--surrogates", "9", "-q"]
+    res = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "a")])
+    assert res.exit_code == 2 and "different sampling rates" in res.output
+    res = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "b"), "--resample", "10"])
+    assert res.exit_code == 2 and "choose one" in res.output
+    res = _run(
+        [*base, "--out", str(tmp_path / "c"), "--resample", "10", "--channel", "respiratory"]
+    )
+    assert res.exit_code == 0, res.output
+    summary = json.loads((tmp_path / "c" / "synchrony.json").read_text())
+    assert summary["n_persons"] == 3 and summary["group_synchrony"] > 0.5
