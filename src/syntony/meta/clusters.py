@@ -177,7 +177,9 @@ def cluster_table(
         if mass_p is not None:
             row["p_fwe_mass"] = float(mass_p[c - 1])
         if contributions is not None:
-            shares = contributions[c - 1]
+            # Experiments whose kernels only graze the cluster (< 0.05 %) are not listed,
+            # as in GingerALE's report; the full shares are in ``contributions``.
+            shares = {k: v for k, v in contributions[c - 1].items() if v >= 0.05}
             row["n_experiments"] = len(shares)
             row["contributions"] = "; ".join(f"{k} ({v:.1f}%)" for k, v in shares.items())
         rows.append(row)
