@@ -217,6 +217,13 @@ def test_fit_with_stimulus_recovers_its_effect(tmp_path):
         ["fit", str(tmp_path / "g.csv"), "--out", str(tmp_path / "f2"), "--stimulus", str(short)],
     )
     assert res.exit_code == 2 and "does not cover" in res.output
+    res = _run(["fit", str(tmp_path / "g.csv"), "--out", str(tmp_path / "f3"), "--stimulus", str(short),
+                "--tmin", "0", "--tmax", "0.5", "-q"])  # fmt: skip
+    assert res.exit_code == 2 and "fewer than 10 samples" in res.output
+    res = _run(
+        ["fit", str(tmp_path / "g.csv"), "--out", str(tmp_path / "f4"), "--tmax", "199", "-q"]
+    )
+    assert json.loads((tmp_path / "f4" / "fit.json").read_text())["n_obs"] == 4 * 199
 
 
 def test_sync_on_bids_folder_needs_channel_and_common_rate(tmp_path):

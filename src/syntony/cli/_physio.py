@@ -436,6 +436,8 @@ def _read_network(spec: str, persons: list[str]):
     help="Another session for the pseudo-group test of c.",
 )
 @click.option("--pseudo-groups", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--tmin", type=float, default=None, help="Analyse from this time (s) on.")
+@click.option("--tmax", type=float, default=None, help="Analyse up to this time (s).")
 @seed_option
 @force_option
 @quiet_option
@@ -450,6 +452,8 @@ def fit_command(
     stimulus,
     pseudo_from,
     pseudo_groups,
+    tmin,
+    tmax,
     seed,
     force,
     quiet,
@@ -470,6 +474,10 @@ def fit_command(
     out = prepare_output_dir(out_dir, force=force, outputs=FIT_OUTPUTS)
     ss = seed_sequence(seed)
     feats, notes = _load(input_path, signal, fs, channel, resample)
+    if tmin is not None or tmax is not None:
+        feats = feats.sel(time=slice(tmin, tmax))
+        if feats.sizes["time"] < 10:
+            raise InputError(f"fewer than 10 samples between --tmin {tmin} and --tmax {tmax}")
     variable = feats.attrs["feature"]
     persons = [str(p) for p in feats.person.values]
     y = feats[variable].transpose("time", "person").to_numpy()
@@ -498,6 +506,7 @@ def fit_command(
                 "the pseudo-group test uses the complete network; drop --network", field="network"
             )
         other, _ = _load(pseudo_from, signal, fs, channel, resample)
+        other = other.sel(time=slice(tmin, tmax))
         ya, yb, _ = _aligned(feats, other, variable)
         with _progress(quiet) as bar:
             pseudo = pseudo_group_fit_test(
@@ -520,6 +529,8 @@ def fit_command(
         "stimulus": str(stimulus) if stimulus else None,
         "pseudo_from": str(pseudo_from) if pseudo_from else None,
         "pseudo_groups": pseudo_groups,
+        "tmin": tmin,
+        "tmax": tmax,
     }
     summary["persons"] = persons
     summary["notes"] = notes
