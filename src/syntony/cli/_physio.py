@@ -556,7 +556,13 @@ def fit_command(
     write_json(out / "fit.json", summary, force=force)
     _write_table(out / "fit_params.tsv", pd.DataFrame(rows), force)
     _write_nc(out / "fitted.nc", fitted, force)
-    _write_fig(out / "fit.png", lambda ax: plots.plot_fit(t, y, model.predicted_, ax=ax), force)
+    _write_fig(
+        out / "fit.png",
+        lambda ax: plots.plot_fit(
+            t, y, model.predicted_, ax=ax, ylabel=f"{variable} ({feats.attrs['units']})"
+        ),
+        force,
+    )
     if not quiet:
         lo, hi = model.ci_["c"]
         click.echo(

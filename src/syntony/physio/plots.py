@@ -56,7 +56,13 @@ def plot_group_synchrony(
 
 
 def plot_fit(
-    time: np.ndarray, observed: np.ndarray, predicted: np.ndarray, *, ax=None, n_persons: int = 3
+    time: np.ndarray,
+    observed: np.ndarray,
+    predicted: np.ndarray,
+    *,
+    ax=None,
+    n_persons: int = 3,
+    ylabel: str = "",
 ):
     """Observed vs one-step-ahead predicted series: group mean and the first few persons."""
     import warnings
@@ -72,5 +78,7 @@ def plot_fit(
         line = ax.plot(time, observed[:, k], lw=0.6, alpha=0.5)[0]
         ax.plot(time, predicted[:, k], lw=0.6, ls="--", color=line.get_color())
     ax.set_xlabel("time (s)")
+    ax.set_ylabel(ylabel)
+    ax.set_title("Observed (solid) and one-step-ahead fitted (dashed) series")
     ax.legend(fontsize=8)
     return ax
