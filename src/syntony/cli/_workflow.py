@@ -143,6 +143,14 @@ def _with(options):
     show_default=True,
     help="Monte Carlo iterations of the main effects (gingerale test).",
 )
+@click.option(
+    "--main-effect",
+    type=click.Choice(["cluster", "voxel", "uncorrected"]),
+    default="cluster",
+    show_default=True,
+    help="gingerale test: which main-effect voxels are tested (cluster- or voxel-level FWE, "
+    "or above the cluster-forming threshold).",
+)
 @click.option("--replay-nimare", is_flag=True, help="Permute exactly as NiMARE 0.22.1 does.")
 @default_n_option
 @database_dir_option
@@ -152,7 +160,7 @@ def _with(options):
 @force_option
 @quiet_option
 def contrast_command(group_a, group_b, out, test, p_threshold, min_cluster_mm3, n_permutations,
-                     n_iters, replay_nimare, default_n, database_dir, atlas, seed, jobs, force,
+                     n_iters, main_effect, replay_nimare, default_n, database_dir, atlas, seed, jobs, force,
                      quiet):  # fmt: skip
     """Contrast (subtraction) of A and B by label permutation: A > B and B > A.
 
@@ -170,7 +178,7 @@ def contrast_command(group_a, group_b, out, test, p_threshold, min_cluster_mm3, 
     labeller = _labeller(atlas)
     est = ALEContrast(
         test=_test(test, p_threshold, min_cluster_mm3), n_permutations=n_permutations,
-        main_effect_iters=n_iters, replay_nimare=replay_nimare, n_jobs=jobs, random_state=seed,
+        main_effect_iters=n_iters, main_effect_level=main_effect, replay_nimare=replay_nimare, n_jobs=jobs, random_state=seed,
         progress=not quiet, labeller=labeller,
     )  # fmt: skip
     result = est.fit(a, b).result_
@@ -277,13 +285,13 @@ def macm_command(rois, database, out, default_n, database_dir, n_iters, min_expe
 
     if default_n is None:
         raise InputError("the reference databases have no sample sizes: give --default-n")
-    dbs = _databases(database_dir)
-    db = dbs.get(database)
+    # Check the cheap inputs before loading (or downloading) the database.
     labeller = _labeller(atlas)
     regions = [_parse_roi(r, atlas) for r in rois]
     names = [r.name for r in regions]
     if len(set(names)) != len(names):
         raise InputError(f"two regions have the same name: {names}")
+    db = _databases(database_dir).get(database)
     say = _say(quiet)
     results = []
     for k, roi in enumerate(regions):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -523,6 +524,13 @@ class ALEContrast:
             in_a = significant_mask(main_a, level=self.main_effect_level)
             in_b = significant_mask(main_b, level=self.main_effect_level)
             tested = in_a | in_b
+            if not tested.any():
+                warnings.warn(
+                    "no voxel is significant in either main effect: nothing is tested "
+                    "(consider main_effect_level='uncorrected' or more FWE iterations)",
+                    UserWarning,
+                    stacklevel=2,
+                )
         else:
             tested = np.ones(grid.n_voxels, dtype=bool)
         test_pos = np.flatnonzero(tested)
