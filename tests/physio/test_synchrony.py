@@ -75,7 +75,7 @@ def test_float32_agrees_with_float64():
     np.testing.assert_allclose(r32, r64, atol=1e-5)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=12, deadline=None)
 @given(
     seed=st.integers(0, 10_000),
     window=st.integers(3, 30),

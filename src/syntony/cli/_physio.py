@@ -215,6 +215,7 @@ def sync_command(
 ):
     """Windowed lagged synchrony of a group recording, against surrogate and pseudo-group nulls."""
     import json
+    import warnings
 
     import numpy as np
     import pandas as pd
@@ -276,10 +277,11 @@ def sync_command(
     for key in ("kuramoto", "cluster_phase"):
         if key in result:
             windows[key] = result[key].values
-    for label, band in bands.items():
-        windows[f"{label}_q025"], windows[f"{label}_q975"] = np.nanquantile(
-            band, [0.025, 0.975], axis=0
-        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # windows without a pseudo band
+        for label, band in bands.items():
+            lo, hi = np.nanquantile(band, [0.025, 0.975], axis=0)
+            windows[f"{label}_q025"], windows[f"{label}_q975"] = lo, hi
     with np.errstate(invalid="ignore"):
         zbar = np.nanmean(fisher_z(result["rho"].to_numpy()), axis=0)
         lag = np.nanmedian(result["lag"].to_numpy(), axis=0)

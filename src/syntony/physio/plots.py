@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import xarray as xr
 
@@ -46,7 +48,9 @@ def plot_group_synchrony(
     for (label, windows), colour in zip(
         (null_windows or {}).items(), ("0.6", "tab:orange", "tab:green"), strict=False
     ):
-        lo, hi = np.nanquantile(windows, [0.025, 0.975], axis=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # windows without a band
+            lo, hi = np.nanquantile(windows, [0.025, 0.975], axis=0)
         ax.fill_between(t, lo, hi, color=colour, alpha=0.35, label=f"{label} 95% band")
     ax.plot(t, sync["group"].to_numpy(), color="k", lw=1.5, label="real group")
     ax.set_xlabel("time (s, window centre)")
@@ -65,8 +69,6 @@ def plot_fit(
     ylabel: str = "",
 ):
     """Observed vs one-step-ahead predicted series: group mean and the first few persons."""
-    import warnings
-
     ax = _axes(ax)
     with warnings.catch_warnings():
         # The first row has no one-step prediction (all NaN).
