@@ -92,3 +92,28 @@ def test_pseudo_groups_separate_stimulus_from_social_coupling():
     c = 0.6 * stimulus + 0.5 * _ar1(rng, 300, 5)
     alone = pseudo_group_test(c, b, 1.0, CFG, n_groups=200, seed=1)
     assert alone.p_value > 0.05
+
+
+def test_phase_surrogates_detect_locking_only():
+    from syntony.physio.surrogates import phase_surrogate_test
+    from syntony.physio.synchrony import cluster_phase
+
+    rng = np.random.default_rng(7)
+    t = np.arange(0, 300, 0.25)
+    drift = np.cumsum(rng.normal(0, 0.05, (t.size, 1)), axis=0)
+    locked = 2 * np.pi * 0.25 * t[:, None] + drift + rng.normal(0, 0.6, (t.size, 6))
+    res = phase_surrogate_test(locked, n_surrogates=99, seed=1)
+    assert res.p_value == pytest.approx(0.01) and res.effect_size > 3
+    assert res.summary()["null_mean"] == pytest.approx(res.null.mean())
+    # Independent oscillators with their own rates and drifts: no locking.
+    free = 2 * np.pi * rng.uniform(0.2, 0.3, 6) * t[:, None] + np.cumsum(
+        rng.normal(0, 0.05, (t.size, 6)), axis=0
+    )
+    pvals = [
+        phase_surrogate_test(
+            free + rng.uniform(0, 2 * np.pi, 6), n_surrogates=49, seed=k,
+            statistic=lambda ph: float(np.nanmean(cluster_phase(ph)[0])),
+        ).p_value
+        for k in range(5)
+    ]  # fmt: skip
+    assert min(pvals) > 0.01

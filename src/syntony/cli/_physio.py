@@ -224,13 +224,18 @@ def sync_command(
     from syntony._provenance import provenance, provenance_json
     from syntony._rng import seed_sequence, spawn_generators
     from syntony.physio import plots
-    from syntony.physio.surrogates import pseudo_group_test, segment_shuffle, surrogate_test
-    from syntony.physio.synchrony import SyncConfig, fisher_z, synchrony
+    from syntony.physio.surrogates import (
+        phase_surrogate_test,
+        pseudo_group_test,
+        segment_shuffle,
+        surrogate_test,
+    )
+    from syntony.physio.synchrony import SyncConfig, cluster_phase, fisher_z, synchrony
 
     config = SyncConfig(window=window, step=step, max_lag=max_lag, peak=peak)
     out = prepare_output_dir(out_dir, force=force, outputs=SYNC_OUTPUTS)
     ss = seed_sequence(seed)
-    rng_shift, rng_shuffle, rng_pseudo = spawn_generators(ss, 3)
+    rng_shift, rng_shuffle, rng_pseudo, rng_phase = spawn_generators(ss, 4)
     feats, notes = _load(input_path, signal, fs, channel, resample)
     variable = feats.attrs["feature"]
     result = synchrony(feats, config)
@@ -254,6 +259,20 @@ def sync_command(
                 progress=_advance(bar, "segment-shuffle surrogates", surrogates),
             )  # fmt: skip
         tests += [shift.summary(), shuffle.summary()]
+        if "phase" in feats:
+            # Phase synchrony (Kuramoto, cluster phase) against circular shifts of the phases.
+            phase = feats["phase"].transpose("time", "person").to_numpy()
+            for label, stat in (
+                ("kuramoto circular-shift", None),
+                (
+                    "cluster-phase circular-shift",
+                    lambda ph: float(np.nanmean(cluster_phase(ph)[0])),
+                ),
+            ):
+                res = phase_surrogate_test(
+                    phase, statistic=stat, n_surrogates=surrogates, seed=rng_phase, method=label
+                )
+                tests.append(res.summary())
         bands["circular-shift"] = shift.null_windows
         bands["segment-shuffle"] = shuffle.null_windows
     if pseudo_from is not None:
