@@ -36,7 +36,7 @@ def test_p1_synchrony_speeds_up_convergence():
             "channels": [{"name": "arousal", "cue_noise": 0.05}],
             "perception": {"online_synchrony": False},
             "modes": {"enabled": False},
-            "simulation": {"steps": 200, "engine": "numpy"},
+            "simulation": {"steps": 200},
         }
     )
     ratios = []
