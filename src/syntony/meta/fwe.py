@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -194,6 +196,55 @@ def _run_batch(
                 out_mass[j] = mass
 
 
+@numba.njit(cache=True, nogil=True)
+def _one_iteration(
+    draw, mask_local, mask_flat, foci_start, exp_kernel, log_values, starts, halves,
+    threshold, s_cut, clusters, volume, scratch, labels, ijk, supra_ijk, supra_val,
+):  # fmt: skip
+    """One Monte Carlo iteration on caller-owned scratch (released GIL: one per thread)."""
+    flat = volume.reshape(-1)
+    flat[:] = 0.0
+    for f in range(draw.shape[0]):
+        v = draw[f]
+        ijk[f, 0] = mask_local[v, 0]
+        ijk[f, 1] = mask_local[v, 1]
+        ijk[f, 2] = mask_local[v, 2]
+    accumulate_log_ma_into(volume, scratch, ijk, foci_start, exp_kernel, log_values, starts, halves)
+    smin = 0.0
+    n = 0
+    for t in range(mask_flat.shape[0]):
+        s = flat[mask_flat[t]]
+        smin = min(smin, s)
+        if clusters and s < s_cut:
+            a = np.float64(np.float32(1.0 - np.exp(s)))
+            if a > threshold:
+                supra_ijk[n, 0] = mask_local[t, 0]
+                supra_ijk[n, 1] = mask_local[t, 1]
+                supra_ijk[n, 2] = mask_local[t, 2]
+                supra_val[n] = a
+                n += 1
+    size, mass = 0, 0.0
+    if clusters:
+        size, mass = max_cluster_stats(labels, supra_ijk, supra_val, n, threshold)
+    return np.float32(1.0 - np.exp(smin)), size, mass
+
+
+class _ThreadScratch(threading.local):
+    """Per-thread volumes, allocated on a thread's first iteration."""
+
+    def get(self, shape: tuple[int, int, int], n_foci: int, n_mask: int) -> tuple[np.ndarray, ...]:
+        if getattr(self, "buffers", None) is None or self.buffers[0].shape != shape:
+            self.buffers = (
+                np.zeros(shape),
+                np.zeros(shape),
+                np.full(shape, -1, dtype=np.int64),
+                np.empty((n_foci, 3), dtype=np.int64),
+                np.empty((n_mask, 3), dtype=np.int64),
+                np.empty(n_mask),
+            )
+        return self.buffers
+
+
 def _default_block(
     seq: np.random.SeedSequence, block: int, n_rows: int, n_foci: int, n_mask: int
 ) -> np.ndarray:
@@ -246,7 +297,6 @@ def monte_carlo_null(
     thr = float(threshold) if clusters else 2.0
     # Voxels with log-sum above this cannot exceed the threshold even after float32 rounding.
     s_cut = float(np.log1p(-thr) + 1e-6) if clusters and thr < 1 else -np.inf if clusters else 0.0
-    shape = np.asarray(layout.shape, dtype=np.int64)
     mask_flat = np.ravel_multi_index(tuple(layout.mask_local.T), layout.shape).astype(np.int64)
 
     out_ale = np.zeros(n_iters, dtype=np.float32)
@@ -262,6 +312,8 @@ def monte_carlo_null(
     history: list[dict[str, float]] = []
     done = 0
     bar = _progress(progress, n_iters)
+    scratch = _ThreadScratch()
+    pool = ThreadPoolExecutor(max_workers=n_workers)
     try:
         while done < n_iters:
             stop = min(n_iters, done + batch)
@@ -276,11 +328,17 @@ def monte_carlo_null(
                 )
             # Studyset focus order -> the experiment-grouped order of the layout.
             draws = np.ascontiguousarray(draws[:, layout.focus_order])
-            _run_batch(
-                draws, layout.mask_local, mask_flat, shape, layout.foci_start, bank.experiment_kernel,
-                bank.log_values, bank.starts, bank.half_widths, thr, s_cut, clusters,
-                n_workers, out_ale[done:stop], out_size[done:stop], out_mass[done:stop],
-            )  # fmt: skip
+
+            # Dynamic scheduling over threads (the compiled iteration releases the GIL): a
+            # worker slowed by other load on the machine does not hold the others back.
+            def run(j: int, draws: np.ndarray = draws, offset: int = done) -> None:
+                buffers = scratch.get(layout.shape, n_foci, n_mask)
+                out_ale[offset + j], out_size[offset + j], out_mass[offset + j] = _one_iteration(
+                    draws[j], layout.mask_local, mask_flat, layout.foci_start, bank.experiment_kernel,
+                    bank.log_values, bank.starts, bank.half_widths, thr, s_cut, clusters, *buffers,
+                )  # fmt: skip
+
+            list(pool.map(run, range(stop - done)))
             done = stop
             if bar is not None:
                 bar[0].update(bar[1], completed=done)
@@ -289,6 +347,7 @@ def monte_carlo_null(
             ):
                 break
     finally:
+        pool.shutdown(wait=True)
         if bar is not None:
             bar[0].stop()
     return FWENull(

@@ -206,6 +206,23 @@ class ALEKernel:
         )
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _add_window(
+    flat, log_values, base, cx, cy, cz, hx, hy, hz, xlo, xhi, ylo, yhi, zlo, zhi, ny, nz
+):
+    sz = 2 * hz + 1
+    sy = 2 * hy + 1
+    width = zhi - zlo + 1
+    for x in range(xlo, xhi + 1):
+        kx = base + (x - cx + hx) * sy * sz + (zlo - cz + hz)
+        vx = x * ny * nz + zlo
+        for y in range(ylo, yhi + 1):
+            kb = kx + (y - cy + hy) * sz
+            vb = vx + y * nz
+            for t in range(width):
+                flat[vb + t] += log_values[kb + t]
+
+
 @numba.njit(cache=True, nogil=True)
 def accumulate_log_ma(volume, ijk, foci_start, exp_kernel, log_values, starts, halves):
     """Add ``log(1 - MA_e)`` of every experiment to ``volume`` (see :func:`accumulate_log_ma_into`)."""
@@ -246,6 +263,13 @@ def accumulate_log_ma_into(
     for e in range(foci_start.shape[0] - 1):
         max_foci = max(max_foci, foci_start[e + 1] - foci_start[e])
     others = np.empty(max_foci, dtype=np.int64)
+    max_x = 1
+    max_y = 1
+    for k in range(halves.shape[0]):
+        max_x = max(max_x, 2 * halves[k, 0] + 1)
+        max_y = max(max_y, 2 * halves[k, 1] + 1)
+    hull_a = np.empty((max_x, max_y), dtype=np.int64)
+    hull_b = np.empty((max_x, max_y), dtype=np.int64)
     for e in range(foci_start.shape[0] - 1):
         k = exp_kernel[e]
         base = starts[k]
@@ -275,17 +299,45 @@ def accumulate_log_ma_into(
                 zlo, zhi = max(cz - hz, 0), min(cz + hz, nz - 1)
                 if xlo > xhi or ylo > yhi or zlo > zhi:
                     continue
+                if n_other == 0:  # the common case: a plain strided add of the kernel
+                    _add_window(
+                        flat,
+                        log_values,
+                        base,
+                        cx,
+                        cy,
+                        cz,
+                        hx,
+                        hy,
+                        hz,
+                        xlo,
+                        xhi,
+                        ylo,
+                        yhi,
+                        zlo,
+                        zhi,
+                        ny,
+                        nz,
+                    )
+                    continue
+                # The hull of the z-ranges that other foci reach on each row (x, y). Voxels in
+                # it go through scratch for every focus covering them, so each voxel gets
+                # the experiment's minimum exactly once.
+                for x in range(xhi - xlo + 1):
+                    for y in range(yhi - ylo + 1):
+                        hull_a[x, y] = zhi + 1
+                        hull_b[x, y] = zlo - 1
+                for o in range(n_other):
+                    q = others[o]
+                    qx, qy, qz = ijk[q, 0], ijk[q, 1], ijk[q, 2]
+                    za, zb = max(zlo, qz - hz), min(zhi, qz + hz)
+                    for x in range(max(xlo, qx - hx), min(xhi, qx + hx) + 1):
+                        for y in range(max(ylo, qy - hy), min(yhi, qy + hy) + 1):
+                            hull_a[x - xlo, y - ylo] = min(hull_a[x - xlo, y - ylo], za)
+                            hull_b[x - xlo, y - ylo] = max(hull_b[x - xlo, y - ylo], zb)
                 for x in range(xlo, xhi + 1):
                     for y in range(ylo, yhi + 1):
-                        # The hull of the z-ranges that other foci reach on this row. Voxels in
-                        # it go through scratch for every focus covering them, so each voxel
-                        # gets the experiment's minimum exactly once.
-                        a, b = zhi + 1, zlo - 1
-                        for o in range(n_other):
-                            q = others[o]
-                            if abs(x - ijk[q, 0]) <= hx and abs(y - ijk[q, 1]) <= hy:
-                                a = min(a, max(zlo, ijk[q, 2] - hz))
-                                b = max(b, min(zhi, ijk[q, 2] + hz))
+                        a, b = hull_a[x - xlo, y - ylo], hull_b[x - xlo, y - ylo]
                         kb = base + ((x - cx + hx) * sy + (y - cy + hy)) * sz + (zlo - cz + hz)
                         vb = (x * ny + y) * nz + zlo
                         if stage == 0:
