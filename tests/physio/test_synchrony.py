@@ -68,6 +68,14 @@ def test_equals_brute_force(peak):
     assert (~defined).any() and defined.any()
 
 
+def test_threads_do_not_change_the_result():
+    x = _signals(6, n_t=600, n_p=5)
+    one = wlcc_peaks(x, 40, 10, 5, n_jobs=1, block_bytes=1e4)
+    two = wlcc_peaks(x, 40, 10, 5, n_jobs=2)
+    for a, b in zip(one, two, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_float32_agrees_with_float64():
     x = _signals(5, n_t=400, n_p=6)
     r64, _, _ = wlcc_peaks(x, 40, 20, 5)
