@@ -4,8 +4,17 @@ Figures live in :mod:`syntony.model.plots` (imported on demand, it needs matplot
 """
 
 from syntony.model.agents import LoopParams, LoopState, TechChannel
-from syntony.model.crowd import CrowdFilter, prior_cov_from_synchrony, steady_state_gain
-from syntony.model.dyad import dyad_step, run_dyad, synchronised_signals
+from syntony.model.crowd import (
+    CrowdFilter,
+    DenseKalman,
+    DiagonalisedKalman,
+    ExchangeableKalman,
+    crowd_step,
+    prior_cov_from_synchrony,
+    steady_state_gain,
+)
+from syntony.model.crowd_structured import ExchangeableCov
+from syntony.model.dyad import dyad_step, run_dyad, synchronised_signals, window_statistics
 from syntony.model.events import Event, EventSchedule
 from syntony.model.loop import NumbaEngine, NumpyEngine, RecordSpec, run_loop
 from syntony.model.network import (
@@ -22,6 +31,7 @@ from syntony.model.network import (
     watts_strogatz,
 )
 from syntony.model.precision import (
+    DEFAULT_VARIANCE_FLOOR,
     ClipGain,
     GainPolicy,
     GainResult,
@@ -34,10 +44,15 @@ from syntony.model.scenario import Scenario, builtin_names
 from syntony.model.simulate import build_loop, convergence_time, simulate, sweep
 
 __all__ = [
+    "DEFAULT_VARIANCE_FLOOR",
     "ClipGain",
     "CrowdFilter",
+    "DenseKalman",
+    "DiagonalisedKalman",
     "Event",
     "EventSchedule",
+    "ExchangeableCov",
+    "ExchangeableKalman",
     "GainPolicy",
     "GainResult",
     "LoopParams",
@@ -55,6 +70,7 @@ __all__ = [
     "builtin_names",
     "complete_graph",
     "convergence_time",
+    "crowd_step",
     "difference_variance",
     "dyad_step",
     "from_edge_list",
@@ -73,4 +89,5 @@ __all__ = [
     "sweep",
     "synchronised_signals",
     "watts_strogatz",
+    "window_statistics",
 ]
