@@ -195,8 +195,11 @@ def wlcc_peaks(
     n_p = x.shape[1]
     per_window = len(lags) * n_p * (window + n_p) * 8.0
     block = max(1, int(block_bytes // per_window))
-    # Enough blocks to keep every thread busy.
-    block = max(1, min(block, -(-len(starts) // (4 * (n_jobs or os.cpu_count() or 1)))))
+    # Thread pools and BLAS limits pay off only on big problems (not in surrogate loops);
+    # there, cut enough blocks to keep every thread busy.
+    big = n_jobs is not None or len(starts) * len(lags) * n_p * n_p * window >= 5e7
+    if big:
+        block = max(1, min(block, -(-len(starts) // (4 * (n_jobs or os.cpu_count() or 1)))))
     r_out = np.empty((len(starts), n_p, n_p))
     lag_out = np.empty((len(starts), n_p, n_p))
 
@@ -216,6 +219,11 @@ def wlcc_peaks(
     # Each block writes its own slice, so the result does not depend on the number of threads.
     firsts = range(0, len(starts), block)
     workers = max(1, min(n_jobs or os.cpu_count() or 1, len(firsts)))
+    if not big:
+        # Small problems: the BLAS calls are tiny and limiting threads costs more than it saves.
+        for b0 in firsts:
+            run(b0)
+        return r_out, lag_out, starts
     with _single_threaded_blas():
         if workers == 1:
             for b0 in firsts:
