@@ -327,16 +327,48 @@ def accumulate_log_ma_into(
                     for y in range(yhi - ylo + 1):
                         hull_a[x, y] = zhi + 1
                         hull_b[x, y] = zlo - 1
+                # Rows outside the rectangle [rx0, rx1] x [ry0, ry1] meet no other focus.
+                rx0, rx1, ry0, ry1 = xhi + 1, xlo - 1, yhi + 1, ylo - 1
                 for o in range(n_other):
                     q = others[o]
                     qx, qy, qz = ijk[q, 0], ijk[q, 1], ijk[q, 2]
                     za, zb = max(zlo, qz - hz), min(zhi, qz + hz)
-                    for x in range(max(xlo, qx - hx), min(xhi, qx + hx) + 1):
-                        for y in range(max(ylo, qy - hy), min(yhi, qy + hy) + 1):
+                    x0, x1 = max(xlo, qx - hx), min(xhi, qx + hx)
+                    y0, y1 = max(ylo, qy - hy), min(yhi, qy + hy)
+                    if za > zb or x0 > x1 or y0 > y1:
+                        continue
+                    rx0, rx1, ry0, ry1 = min(rx0, x0), max(rx1, x1), min(ry0, y0), max(ry1, y1)
+                    for x in range(x0, x1 + 1):
+                        for y in range(y0, y1 + 1):
                             hull_a[x - xlo, y - ylo] = min(hull_a[x - xlo, y - ylo], za)
                             hull_b[x - xlo, y - ylo] = max(hull_b[x - xlo, y - ylo], zb)
-                for x in range(xlo, xhi + 1):
-                    for y in range(ylo, yhi + 1):
+                if rx0 > rx1:  # the others' windows end outside the box: nothing shared here
+                    if stage == 0:
+                        _add_window(
+                            flat,
+                            log_values,
+                            base,
+                            cx,
+                            cy,
+                            cz,
+                            hx,
+                            hy,
+                            hz,
+                            xlo,
+                            xhi,
+                            ylo,
+                            yhi,
+                            zlo,
+                            zhi,
+                            ny,
+                            nz,
+                        )
+                    continue
+                lx0, lx1, ly0, ly1 = xlo, xhi, ylo, yhi
+                if stage == 1:  # only the rows that others reach
+                    lx0, lx1, ly0, ly1 = rx0, rx1, ry0, ry1
+                for x in range(lx0, lx1 + 1):
+                    for y in range(ly0, ly1 + 1):
                         a, b = hull_a[x - xlo, y - ylo], hull_b[x - xlo, y - ylo]
                         kb = base + ((x - cx + hx) * sy + (y - cy + hy)) * sz + (zlo - cz + hz)
                         vb = (x * ny + y) * nz + zlo
