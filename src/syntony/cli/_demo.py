@@ -31,7 +31,9 @@ def demo_command(out: Path, seed: int, n_iters: int, force: bool, quiet: bool) -
     audience, and run an ALE meta-analysis of 21 pain experiments; write DIR/index.html."""
     from syntony.demo import run_demo
 
-    run_demo(out, seed=seed, n_iters=n_iters, force=force, log=(lambda _: None) if quiet else click.echo)
+    run_demo(
+        out, seed=seed, n_iters=n_iters, force=force, log=(lambda _: None) if quiet else click.echo
+    )
 
 
 def register(app: click.Group) -> None:

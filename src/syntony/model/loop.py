@@ -280,10 +280,15 @@ def run_loop(
 
     keep(0, None)
     summarise(None)
+    # The external drive averaged over agents: the common stimulus that fitting methods take
+    # as an input. Row t + 1 holds the drive applied between steps t and t + 1.
+    mean_drive = np.zeros((n_steps + 1, e))
     row = 1
     for t in range(n_steps):
         want = edges is not None and (t + 1) % record.every == 0
         u = drive(t) if drive is not None else None
+        if u is not None:
+            mean_drive[t + 1] = u.mean(axis=0)
         out = engine.step(params, state, key, u, want)
         summarise(out)
         if (t + 1) % record.every == 0:
@@ -295,5 +300,5 @@ def run_loop(
         steps=np.asarray(rec_steps),
         agent=agent,
         edge=edge,
-        summary={k: np.stack(v) for k, v in summary.items()},
+        summary={**{k: np.stack(v) for k, v in summary.items()}, "mean_drive": mean_drive},
     )

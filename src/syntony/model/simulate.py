@@ -283,6 +283,11 @@ def _agent_dataset(scenario: Scenario, record: LoopRecord, sample: np.ndarray, e
     ds["mean_x"] = ((tdim, "channel"), s["mean_x"])
     ds["mean_mu"] = ((tdim, "channel"), s["mean_mu"])
     ds["mean_social_share"] = ((tdim, "channel"), s["social_share_mean"])
+    ds["mean_drive"] = (
+        (tdim, "channel"),
+        s["mean_drive"],
+        {"long_name": "external drive u(t) averaged over agents (the common stimulus)"},
+    )
     ds["mean_p_defensive"] = ((tdim,), s["mean_p_defensive"])
     ds["fraction_defensive"] = ((tdim,), s["fraction_defensive"])
     ds["convergence_time"] = (
