@@ -127,3 +127,17 @@ def test_default_cache_location(monkeypatch):
 
     monkeypatch.delenv("SYNTONY_DATA_DIR")
     assert datasets.data_dir() == Path(pooch.os_cache("syntony"))
+
+
+def test_cli_fetch_verifies_a_local_copy_and_reports_a_bad_one(shared_data, tmp_path):
+    from click.testing import CliRunner
+
+    from syntony.cli import app
+
+    runner = CliRunner()
+    ok = runner.invoke(app, ["fetch", "neuroquery", "--path", str(shared_data / "neuroquery")])
+    assert ok.exit_code == 0, ok.output
+    assert "verified" in ok.output
+    bad = runner.invoke(app, ["fetch", "neurosynth", "--path", str(tmp_path)])
+    assert bad.exit_code == 2
+    assert bad.output.startswith("syntony: error:") and "missing" in bad.output
