@@ -230,47 +230,87 @@ def _accumulate_subset(
     _accumulate(volume, scratch, sub_ijk, sub_start, sub_kernel, log_values, starts, halves)
 
 
+def _experiment_entries(layout: Layout, packed: tuple, test_flat: np.ndarray):
+    """Each experiment's log(1 - MA) at the tested voxels, as CSR rows (ptr, pos, val).
+
+    ``pos`` indexes the tested voxels; ``val`` holds the float32 logs (exact: they are float32
+    numbers). Entries of an experiment are in voxel order, and summing the rows of a group in
+    experiment order gives, voxel by voxel, the same float64 sums as accumulating its kernels.
+    """
+    shape = np.asarray(layout.shape)
+    where_test = np.full(int(np.prod(shape)), -1, dtype=np.int64)
+    where_test[test_flat] = np.arange(test_flat.size)
+    ijk, starts_f, exp_kernel = packed[0], packed[1], packed[2]
+    halves = packed[5]
+    vol = np.zeros(layout.shape)
+    scratch = np.zeros(layout.shape)
+    ptr = [0]
+    pos_parts, val_parts = [], []
+    for e in range(starts_f.size - 1):
+        foci = ijk[starts_f[e] : starts_f[e + 1]]
+        half = halves[exp_kernel[e]]
+        lo = np.maximum(foci.min(axis=0) - half, 0)
+        hi = np.minimum(foci.max(axis=0) + half, shape - 1)
+        if np.any(lo > hi):
+            ptr.append(ptr[-1])
+            continue
+        _accumulate_subset(vol, scratch, np.array([e]), *packed)
+        box = tuple(slice(int(a), int(b) + 1) for a, b in zip(lo, hi, strict=True))
+        sub = vol[box]
+        local = np.nonzero(sub)
+        flat = np.ravel_multi_index(tuple(c + a for c, a in zip(local, lo, strict=True)),
+                                    layout.shape)  # fmt: skip
+        pos = where_test[flat]
+        keep = pos >= 0
+        pos_parts.append(pos[keep].astype(np.int32))
+        val_parts.append(sub[local][keep].astype(np.float32))
+        sub[...] = 0.0
+        ptr.append(ptr[-1] + int(keep.sum()))
+    pos = np.concatenate(pos_parts) if pos_parts else np.zeros(0, np.int32)
+    val = np.concatenate(val_parts) if val_parts else np.zeros(0, np.float32)
+    return np.asarray(ptr, dtype=np.int64), pos, val
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _add_rows(sums, exps, ptr, pos, val):
+    for k in range(exps.shape[0]):
+        e = exps[k]
+        for t in range(ptr[e], ptr[e + 1]):
+            sums[pos[t]] += np.float64(val[t])
+
+
 @numba.njit(parallel=True, cache=True)
 def _permute_batch(
-    perms, n_first, direct, ijk, foci_start, exp_kernel, log_values, starts, halves,
-    total, shape, test_flat, observed, n_workers, out_max, upper, lower,
+    perms, n_first, direct, ptr, pos, val, total, observed, n_workers, out_max, upper, lower,
 ):  # fmt: skip
     """Run permutations ``perms`` (rows); count tails per tested voxel, record max |diff|."""
     n_iter, n_total = perms.shape
-    n_test = test_flat.shape[0]
+    n_test = total.shape[0]
     small_first = n_first <= n_total - n_first
     for w in numba.prange(n_workers):
-        vol1 = np.zeros((shape[0], shape[1], shape[2]), dtype=np.float64)
-        flat1 = vol1.reshape(-1)
-        vol2 = np.zeros((shape[0], shape[1], shape[2]), dtype=np.float64)
-        flat2 = vol2.reshape(-1)
-        scratch = np.zeros((shape[0], shape[1], shape[2]), dtype=np.float64)
+        sums1 = np.zeros(n_test, dtype=np.float64)
+        sums2 = np.zeros(n_test, dtype=np.float64)
         for j in range(w, n_iter, n_workers):
-            flat1[:] = 0.0
+            sums1[:] = 0.0
             if direct:
-                flat2[:] = 0.0
-                _accumulate_subset(vol1, scratch, perms[j, :n_first], ijk, foci_start, exp_kernel,
-                                   log_values, starts, halves)  # fmt: skip
-                _accumulate_subset(vol2, scratch, perms[j, n_first:], ijk, foci_start, exp_kernel,
-                                   log_values, starts, halves)  # fmt: skip
+                sums2[:] = 0.0
+                _add_rows(sums1, perms[j, :n_first], ptr, pos, val)
+                _add_rows(sums2, perms[j, n_first:], ptr, pos, val)
             elif small_first:
-                _accumulate_subset(vol1, scratch, perms[j, :n_first], ijk, foci_start, exp_kernel,
-                                   log_values, starts, halves)  # fmt: skip
+                _add_rows(sums1, perms[j, :n_first], ptr, pos, val)
             else:
-                _accumulate_subset(vol1, scratch, perms[j, n_first:], ijk, foci_start, exp_kernel,
-                                   log_values, starts, halves)  # fmt: skip
+                _add_rows(sums1, perms[j, n_first:], ptr, pos, val)
             biggest = 0.0
             for t in range(n_test):
-                v = test_flat[t]
                 if direct:
-                    s1 = flat1[v]
-                    s2 = flat2[v]
+                    s1 = sums1[t]
+                    s2 = sums2[t]
                 elif small_first:
-                    s1 = flat1[v]
-                    s2 = total[v] - s1
+                    s1 = sums1[t]
+                    s2 = total[t] - s1
                 else:
-                    s2 = flat1[v]
-                    s1 = total[v] - s2
+                    s2 = sums1[t]
+                    s1 = total[t] - s2
                 d = (1.0 - np.exp(s1)) - (1.0 - np.exp(s2))
                 biggest = max(biggest, abs(d))
                 obs = observed[t]
@@ -545,18 +585,18 @@ class ALEContrast:
         lower = np.zeros((n_workers, test_pos.size), dtype=np.uint32)
         null_max = np.zeros(n_perm, dtype=np.float64)
         seeds = permutation_seeds(self.random_state, n_perm, replay_nimare=self.replay_nimare)
-        total = (vol_a + vol_b).reshape(-1)
+        total = (vol_a + vol_b).reshape(-1)[box_flat[test_pos]]
         del vol_a, vol_b
+        ptr, pos, val = _experiment_entries(layout, packed, box_flat[test_pos])
+        observed = diff[test_pos].astype(np.float64)
         bar = _progress(self.progress, n_perm)
         try:
             for start in range(0, n_perm, _BATCH):
                 stop = min(n_perm, start + _BATCH)
                 perms = _shuffles(seeds[start:stop], n_total, n_a)
                 _permute_batch(
-                    perms, n_a, self.replay_nimare, *packed, total,
-                    np.asarray(layout.shape, dtype=np.int64), box_flat[test_pos],
-                    diff[test_pos].astype(np.float64), n_workers, null_max[start:stop],
-                    upper, lower,
+                    perms, n_a, self.replay_nimare, ptr, pos, val, total, observed, n_workers,
+                    null_max[start:stop], upper, lower,
                 )  # fmt: skip
                 if bar is not None:
                     bar[0].update(bar[1], completed=stop)
