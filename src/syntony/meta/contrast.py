@@ -9,9 +9,11 @@ Two tests are offered, as objects passed to :class:`ALEContrast`:
   (default p < 0.001) and clusters smaller than a minimum volume are dropped.
 - :class:`AllVoxels` (NiMARE's ``ALESubtraction``): two-sided on every voxel of the mask.
 
-Each permutation costs one pass over the kernels of the smaller permuted group: the other
-group's log-sum map is the pooled log-sum minus that one (``log(1 - ALE)`` is additive over
-experiments). ``replay_nimare=True`` reproduces NiMARE 0.22.1's permutations for the same
+Each experiment's ``log(1 - MA)`` at the tested voxels is computed once (sparse rows); a
+permutation then adds the rows of the smaller permuted group only, and the other group's
+log-sum map is the pooled log-sum minus that one (``log(1 - ALE)`` is additive over
+experiments). Only the tested voxels are touched, so the one-sided test inside the main
+effects is cheaper still. ``replay_nimare=True`` reproduces NiMARE 0.22.1's permutations for the same
 ``random_state`` (its seeds, shuffles and summation order), so null distributions and p maps
 can be compared draw for draw.
 """
