@@ -377,12 +377,12 @@ def accumulate_log_ma_into(
                                 for t in range(zhi - zlo + 1):
                                     flat[vb + t] += log_values[kb + t]
                                 continue
-                            for t in range(a - zlo):
-                                flat[vb + t] += log_values[kb + t]
-                            for t in range(a - zlo, b - zlo + 1):
-                                low[vb + t] = min(low[vb + t], log_values[kb + t])
-                            for t in range(b - zlo + 1, zhi - zlo + 1):
-                                flat[vb + t] += log_values[kb + t]
+                            ta, tb = a - zlo, b - zlo
+                            for t in range(zhi - zlo + 1):
+                                v = log_values[kb + t]
+                                shared_voxel = ta <= t <= tb
+                                low[vb + t] = min(low[vb + t], v) if shared_voxel else low[vb + t]
+                                flat[vb + t] += 0.0 if shared_voxel else v
                         else:
                             for t in range(a - zlo, b - zlo + 1):
                                 flat[vb + t] += low[vb + t]
