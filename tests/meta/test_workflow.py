@@ -96,7 +96,7 @@ def run(shared_data, neuroquery):
     a = read_studyset(folder / "semantic_knowledge_children.txt")
     b = read_studyset(folder / "semantic_relatedness_children.txt")
     config = Fu2025Config(
-        n_iters=30, n_permutations=30, macm_iters=4, fwe_alpha=0.5, cluster_p=0.01,
+        n_iters=20, n_permutations=20, macm_iters=4, fwe_alpha=0.5, cluster_p=0.01,
         contrast=AllVoxels(p_threshold=0.05), max_rois=1, macm_min_experiments=2,
         default_n=20,
     )  # fmt: skip
