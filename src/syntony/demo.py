@@ -145,13 +145,17 @@ def _physio_part(out: Path, seed: int, n_surrogates: int, n_pseudo: int) -> dict
 
 
 def _meta_part(out: Path, seed: int, n_iters: int) -> dict[str, Any]:
+    from functools import partial
+
     from syntony.meta.ale import ALE
+    from syntony.meta.atlas import label_coordinates
     from syntony.meta.readers import read_studyset
 
     source = resources.files("syntony") / "examples" / "nidm_pain_dset.json"
     with resources.as_file(source) as path:
         studyset = read_studyset(path)
-    estimator = ALE(n_iters=n_iters, random_state=seed).fit(studyset)
+    labeller = partial(label_coordinates, atlas="harvard_oxford")
+    estimator = ALE(n_iters=n_iters, random_state=seed, labeller=labeller).fit(studyset)
     result = estimator.result_
     result.save(out, force=True)
     clusters = result.clusters
