@@ -19,6 +19,7 @@ import math
 import numba
 import numpy as np
 
+from syntony._numba import serial_and_parallel
 from syntony.model._noise import normal_pair
 
 N_STREAMS_BASE = 3  # eps, nu, xi; technology channels use streams 3, 4, ...
@@ -206,13 +207,9 @@ def _agent_post(
         partial[b, :] = acc
 
 
-def _pair(func):
-    return numba.njit(cache=True)(func), numba.njit(parallel=True, cache=True)(func)
-
-
-_AGENT_PRE = _pair(_agent_pre)
-_EDGE_PASS = _pair(_edge_pass)
-_AGENT_POST = _pair(_agent_post)
+_AGENT_PRE = serial_and_parallel(_agent_pre)
+_EDGE_PASS = serial_and_parallel(_edge_pass)
+_AGENT_POST = serial_and_parallel(_agent_post)
 
 
 def kernels(work: int):

@@ -13,6 +13,8 @@ import math
 import numba
 import numpy as np
 
+from syntony._numba import serial_and_parallel
+
 __all__ = ["counter_normals", "noise_key"]
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -71,8 +73,7 @@ def _fill_py(base: np.uint64, out: np.ndarray) -> None:
             out[2 * p + 1] = b
 
 
-_fill_serial = numba.njit(cache=True)(_fill_py)
-_fill_parallel = numba.njit(parallel=True, cache=True)(_fill_py)
+_fill_serial, _fill_parallel = serial_and_parallel(_fill_py)
 #: Parallel filling only pays off for large arrays (thread start-up costs ~ms on a busy machine).
 _PARALLEL_SIZE = 50_000
 

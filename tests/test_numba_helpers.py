@@ -1,0 +1,34 @@
+"""The serial and parallel builds of a kernel never share a numba cache entry."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from syntony._numba import serial_and_parallel
+from syntony.model import _kernels, _noise
+
+
+def _double(out):
+    for i in numba.prange(out.size):
+        out[i] = 2.0 * i
+
+
+def test_twins_compute_the_same_and_have_distinct_cache_identities():
+    serial, parallel = serial_and_parallel(_double)
+    a, b = np.empty(1000), np.empty(1000)
+    serial(a)
+    parallel(b)
+    assert np.array_equal(a, b)
+    # numba names cache files after the qualified name: distinct names, distinct entries
+    assert serial.py_func.__qualname__ != parallel.py_func.__qualname__
+    assert parallel.targetoptions.get("parallel") is True
+    assert not serial.targetoptions.get("parallel")
+
+
+def test_model_kernels_use_distinct_parallel_twins():
+    pairs = [_kernels._AGENT_PRE, _kernels._EDGE_PASS, _kernels._AGENT_POST]
+    pairs.append((_noise._fill_serial, _noise._fill_parallel))
+    for serial, parallel in pairs:
+        assert serial.py_func.__qualname__ != parallel.py_func.__qualname__
+        assert parallel.targetoptions.get("parallel") is True
