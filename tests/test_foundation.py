@@ -75,7 +75,7 @@ def test_atomic_write_refuses_to_overwrite_without_force(tmp_path):
 def test_prepare_output_dir_protects_existing_results(tmp_path):
     out = prepare_output_dir(tmp_path / "run")
     (out / "simulation.nc").write_text("x")
-    with pytest.raises(OutputExistsError, match="simulation.nc.*--force"):
+    with pytest.raises(OutputExistsError, match=r"simulation\.nc.*--force"):
         prepare_output_dir(out)
     assert prepare_output_dir(out, outputs=["other.nc"]) == out
     assert prepare_output_dir(out, force=True) == out

@@ -25,7 +25,9 @@ def atomic_path(path: str | os.PathLike[str], *, force: bool = True) -> Iterator
     """
     target = Path(path)
     if target.exists() and not force:
-        raise OutputExistsError(f"{target}: already exists; pass force=True (--force) to replace it")
+        raise OutputExistsError(
+            f"{target}: already exists; pass force=True (--force) to replace it"
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
     # Keep the real suffix last so that writers which infer the format from it still work.
     handle, tmp_name = tempfile.mkstemp(

@@ -33,7 +33,9 @@ def seed_sequence(seed: SeedLike) -> np.random.SeedSequence:
         return seed.bit_generator.seed_seq  # type: ignore[return-value]
     if isinstance(seed, numbers.Integral) and not isinstance(seed, bool) and seed >= 0:
         return np.random.SeedSequence(int(seed))
-    raise ParameterError("seed", "None, a non-negative integer, a SeedSequence or a Generator", seed)
+    raise ParameterError(
+        "seed", "None, a non-negative integer, a SeedSequence or a Generator", seed
+    )
 
 
 def check_random_state(seed: SeedLike) -> np.random.Generator:

@@ -56,9 +56,7 @@ def check_in_range(
     high_inclusive: bool = True,
 ) -> float:
     """Return ``value`` as float if it lies in the interval between ``low`` and ``high``."""
-    expected = (
-        f"a number in {'[' if low_inclusive else '('}{low:g}, {high:g}{']' if high_inclusive else ')'}"
-    )
+    expected = f"a number in {'[' if low_inclusive else '('}{low:g}, {high:g}{']' if high_inclusive else ')'}"
     number = _as_real(name, value, expected)
     above = number >= low if low_inclusive else number > low
     below = number <= high if high_inclusive else number < high
