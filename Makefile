@@ -24,8 +24,13 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 
+# Every benchmark except the 5,000-article MACM, which is still too slow to run routinely
+# (see docs/benchmarks.md); run it on its own with `python benchmarks/bench_macm.py`.
 bench: $(STAMP)
-	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
+	for b in benchmarks/bench_*.py; do \
+	  case $$b in *bench_macm.py) continue;; esac; \
+	  $(BIN)/python $$b || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache .ruff_cache
