@@ -23,15 +23,12 @@ from __future__ import annotations
 import hashlib
 import os
 import warnings
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numba
 import numpy as np
-import pandas as pd
 
-from syntony._io_utils import atomic_path, prepare_output_dir, write_json, write_text
 from syntony._provenance import provenance
 from syntony._rng import SeedLike, seed_sequence
 from syntony._validate import check_integer, check_nonnegative, check_probability
@@ -51,6 +48,7 @@ except ImportError:  # older engine: same sums, without the scratch volume
 
 
 from syntony.meta.null import logp_from_p, z_from_p
+from syntony.meta.results import MapBundle
 from syntony.meta.space import Grid, mni152_grid
 from syntony.meta.studyset import Studyset
 
@@ -324,68 +322,6 @@ def _permute_batch(
 
 
 # -- results ------------------------------------------------------------------------------------
-@dataclass(frozen=True, eq=False)
-class MapBundle:
-    """In-mask maps, tables, parameters and methods text, saved as NIfTI/TSV/JSON/Markdown.
-
-    The common shape of the contrast, conjunction and MACM results.
-    """
-
-    grid: Grid
-    maps: dict[str, np.ndarray]
-    tables: dict[str, pd.DataFrame]
-    parameters: dict[str, Any]
-    methods: str
-    arrays: dict[str, np.ndarray] = field(default_factory=dict)
-    provenance: dict[str, Any] = field(default_factory=dict)
-
-    def image(self, name: str) -> Any:
-        """A map as a NIfTI image (int32 for integer maps, float32 otherwise)."""
-        values = self.maps[name]
-        dtype = np.int32 if np.issubdtype(values.dtype, np.integer) else np.float32
-        return self.grid.to_image(values, dtype=dtype)
-
-    def file_names(self) -> list[str]:
-        names = [f"{k}.nii.gz" for k in self.maps] + [f"{k}.tsv" for k in self.tables]
-        if self.arrays:
-            names.append("null_distributions.npz")
-        return [*names, "analysis.json", "methods.md"]
-
-    def save(self, directory: str | Path, *, force: bool = False) -> list[Path]:
-        """Write every map, table, null, the parameters and the methods text to ``directory``.
-
-        Existing files are not replaced unless ``force``; each file is written to a temporary
-        name and renamed.
-        """
-        import nibabel as nib
-
-        out = prepare_output_dir(directory, force=force, outputs=self.file_names())
-        written = []
-        for name in self.maps:
-            target = out / f"{name}.nii.gz"
-            with atomic_path(target, force=True) as tmp:
-                nib.save(self.image(name), tmp)
-            written.append(target)
-        for name, table in self.tables.items():
-            written.append(
-                write_text(out / f"{name}.tsv", table.to_csv(sep="\t", index=False), force=True)
-            )
-        if self.arrays:
-            target = out / "null_distributions.npz"
-            with atomic_path(target, force=True) as tmp:
-                with open(tmp, "wb") as stream:
-                    np.savez_compressed(stream, **self.arrays)
-            written.append(target)
-        payload = {"parameters": self.parameters, "provenance": self.provenance}
-        written.append(write_json(out / "analysis.json", payload, force=True))
-        written.append(write_text(out / "methods.md", self.methods + "\n", force=True))
-        return written
-
-    def __repr__(self) -> str:
-        tables = ", ".join(f"{k}: {len(v)} rows" for k, v in self.tables.items())
-        return f"{type(self).__name__}(maps={list(self.maps)}, tables={{{tables}}})"
-
-
 class ContrastResult(MapBundle):
     """Result of :class:`ALEContrast`.
 

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from syntony.meta.space import Grid
     from syntony.meta.studyset import Studyset
 
-__all__ = ["REFERENCES", "ALEResult", "build_result", "contributions"]
+__all__ = ["REFERENCES", "ALEResult", "MapBundle", "build_result", "contributions"]
 
 REFERENCES = {
     "eickhoff2009": (
@@ -107,6 +107,68 @@ def contributions(
 
 
 @dataclass(frozen=True, eq=False)
+class MapBundle:
+    """In-mask maps, tables, parameters and methods text, saved as NIfTI/TSV/JSON/Markdown.
+
+    The common shape of the contrast, conjunction and MACM results.
+    """
+
+    grid: Grid
+    maps: dict[str, np.ndarray]
+    tables: dict[str, pd.DataFrame]
+    parameters: dict[str, Any]
+    methods: str
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def image(self, name: str) -> Any:
+        """A map as a NIfTI image (int32 for integer maps, float32 otherwise)."""
+        values = self.maps[name]
+        dtype = np.int32 if np.issubdtype(values.dtype, np.integer) else np.float32
+        return self.grid.to_image(values, dtype=dtype)
+
+    def file_names(self) -> list[str]:
+        names = [f"{k}.nii.gz" for k in self.maps] + [f"{k}.tsv" for k in self.tables]
+        if self.arrays:
+            names.append("null_distributions.npz")
+        return [*names, "analysis.json", "methods.md"]
+
+    def save(self, directory: str | Path, *, force: bool = False) -> list[Path]:
+        """Write every map, table, null, the parameters and the methods text to ``directory``.
+
+        Existing files are not replaced unless ``force``; each file is written to a temporary
+        name and renamed.
+        """
+        import nibabel as nib
+
+        out = prepare_output_dir(directory, force=force, outputs=self.file_names())
+        written = []
+        for name in self.maps:
+            target = out / f"{name}.nii.gz"
+            with atomic_path(target, force=True) as tmp:
+                nib.save(self.image(name), tmp)
+            written.append(target)
+        for name, table in self.tables.items():
+            written.append(
+                write_text(out / f"{name}.tsv", table.to_csv(sep="\t", index=False), force=True)
+            )
+        if self.arrays:
+            target = out / "null_distributions.npz"
+            with atomic_path(target, force=True) as tmp:
+                with open(tmp, "wb") as stream:
+                    np.savez_compressed(stream, **self.arrays)
+            written.append(target)
+        payload = {"parameters": self.parameters, "provenance": self.provenance}
+        written.append(write_json(out / "analysis.json", payload, force=True))
+        written.append(write_text(out / "methods.md", self.methods + "\n", force=True))
+        return written
+
+    def __repr__(self) -> str:
+        tables = ", ".join(f"{k}: {len(v)} rows" for k, v in self.tables.items())
+        return f"{type(self).__name__}(maps={list(self.maps)}, tables={{{tables}}})"
+
+
+@dataclass(frozen=True, eq=False)
 class ALEResult:
     """Maps (in-mask arrays), cluster table, null distributions, parameters and methods text.
 
@@ -139,15 +201,30 @@ class ALEResult:
     methods: str
     provenance: dict[str, Any] = field(default_factory=dict)
 
+    def bundle(self) -> MapBundle:
+        """Maps, cluster table, nulls, parameters and methods as a :class:`MapBundle`."""
+        arrays = {
+            "histogram_bin_centres": self.null.centres,
+            "histogram_weights": self.null.weights,
+        }
+        if self.fwe is not None:
+            arrays.update(self.fwe.to_npz_dict())
+        return MapBundle(
+            grid=self.grid,
+            maps=self.maps,
+            tables={"clusters": self.clusters},
+            parameters=self.parameters,
+            methods=self.methods,
+            arrays=arrays,
+            provenance=self.provenance,
+        )
+
     def image(self, name: str) -> Any:
-        """A map as a float32 NIfTI image (integer labels for ``clusters``)."""
-        dtype = np.int32 if name == "clusters" else np.float32
-        return self.grid.to_image(self.maps[name], dtype=dtype)
+        """A map as a NIfTI image (int32 for the cluster labels, float32 otherwise)."""
+        return self.bundle().image(name)
 
     def file_names(self) -> list[str]:
-        names = [f"{k}.nii.gz" for k in self.maps]
-        names += ["clusters.tsv", "null_distributions.npz", "analysis.json", "methods.md"]
-        return names
+        return self.bundle().file_names()
 
     def save(self, directory: str | Path, *, force: bool = False) -> list[Path]:
         """Write maps (NIfTI, float32), cluster table (TSV), nulls (NPZ), JSON and methods.
@@ -155,37 +232,7 @@ class ALEResult:
         Existing files are not replaced unless ``force``; each file is written to a temporary
         name and renamed.
         """
-        import nibabel as nib
-
-        out = prepare_output_dir(directory, force=force, outputs=self.file_names())
-        written = []
-        for name in self.maps:
-            target = out / f"{name}.nii.gz"
-            with atomic_path(target, force=True) as tmp:
-                nib.save(self.image(name), tmp)
-            written.append(target)
-        write_text(out / "clusters.tsv", self.clusters.to_csv(sep="\t", index=False), force=True)
-        written.append(out / "clusters.tsv")
-        arrays = {
-            "histogram_bin_centres": self.null.centres,
-            "histogram_weights": self.null.weights,
-        }
-        if self.fwe is not None:
-            arrays.update(self.fwe.to_npz_dict())
-        target = out / "null_distributions.npz"
-        with atomic_path(target, force=True) as tmp:
-            with open(tmp, "wb") as stream:
-                np.savez_compressed(stream, **arrays)
-        written.append(target)
-        write_json(
-            out / "analysis.json",
-            {"parameters": self.parameters, "provenance": self.provenance},
-            force=True,
-        )
-        written.append(out / "analysis.json")
-        write_text(out / "methods.md", self.methods + "\n", force=True)
-        written.append(out / "methods.md")
-        return written
+        return self.bundle().save(directory, force=force)
 
     def _repr_html_(self) -> str:
         p = self.parameters
