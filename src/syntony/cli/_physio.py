@@ -134,14 +134,27 @@ def _write_nc(path: Path, ds, force: bool) -> None:
         ds.to_netcdf(tmp, engine=engine)
 
 
+# Options shared by `sync` and `fit`.
+_out_option = click.option(
+    "--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Output directory."
+)
+_channel_option = click.option(
+    "--channel", default=None, help="Channel to use when the recording has several."
+)
+_resample_option = click.option(
+    "--resample",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Common raw rate (Hz) for BIDS files recorded at different rates.",
+)
+
+
 @click.command("sync")
 @click.argument("input_path", metavar="INPUT", type=click.Path(exists=True, path_type=Path))
 @click.option(
     "--signal", type=click.Choice(SIGNALS), required=True, help="Which feature to compute."
 )
-@click.option(
-    "--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Output directory."
-)
+@_out_option
 @click.option(
     "--fs",
     type=click.FloatRange(min=0, min_open=True),
@@ -149,13 +162,8 @@ def _write_nc(path: Path, ds, force: bool) -> None:
     show_default=True,
     help="Common feature rate (Hz).",
 )
-@click.option("--channel", default=None, help="Channel to use when the recording has several.")
-@click.option(
-    "--resample",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
-    help="Common raw rate (Hz) for BIDS files recorded at different rates.",
-)
+@_channel_option
+@_resample_option
 @click.option(
     "--window",
     type=click.FloatRange(min=0, min_open=True),
@@ -414,9 +422,7 @@ def _read_network(spec: str, persons: list[str]):
 
 @click.command("fit")
 @click.argument("input_path", metavar="INPUT", type=click.Path(exists=True, path_type=Path))
-@click.option(
-    "--out", "out_dir", type=click.Path(path_type=Path), required=True, help="Output directory."
-)
+@_out_option
 @click.option(
     "--network",
     default="complete",
@@ -437,13 +443,8 @@ def _read_network(spec: str, persons: list[str]):
     show_default=True,
     help="Rate of the modelled series (Hz); dt = 1/fs.",
 )
-@click.option("--channel", default=None, help="Channel to use when the recording has several.")
-@click.option(
-    "--resample",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
-    help="Common raw rate (Hz) for BIDS files recorded at different rates.",
-)
+@_channel_option
+@_resample_option
 @click.option(
     "--stimulus",
     type=click.Path(exists=True, path_type=Path),
