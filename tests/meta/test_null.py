@@ -7,10 +7,13 @@ import pytest
 from scipy import stats
 
 from syntony.meta.null import (
+    AUTO_EXACT_MAX_EXPERIMENTS,
     HistogramNull,
+    auto_null,
     bin_index,
     histogram_bins,
     histogram_null,
+    log_space_null,
     logp_from_p,
     z_from_p,
 )
@@ -79,3 +82,81 @@ def test_p_values_threshold_and_transforms():
     )
     assert z_from_p([0.9])[0] == 0
     np.testing.assert_allclose(logp_from_p([1, 0.01]), [0, 2])
+
+
+def _mixed_counts(rng, n_exp, n_mask, n_small):
+    rows = []
+    for _ in range(n_exp):
+        values = rng.uniform(0, 0.02, size=rng.integers(50, 400)).astype(np.float32)
+        rows.append(_counts(values, n_mask, n_small))
+    return np.stack(rows)
+
+
+def test_log_space_null_matches_exact_enumeration_of_two_experiments():
+    # Independent check: enumerate every pair of voxels, without any binning of the sum.
+    rng = np.random.default_rng(3)
+    n_mask = 400
+    a = rng.uniform(0, 0.02, size=150)
+    b = rng.uniform(0, 0.02, size=90)
+    counts = np.stack([_counts(a, n_mask, 2100), _counts(b, n_mask, 2100)])
+    fast = log_space_null(counts, np.array([a.max(), b.max()]), n_mask)
+    full_a = np.round(np.r_[a, np.zeros(n_mask - a.size)], 5)
+    full_b = np.round(np.r_[b, np.zeros(n_mask - b.size)], 5)
+    ale = np.sort(1 - np.outer(1 - full_a, 1 - full_b).ravel())
+    for p in (0.2, 0.05, 0.01, 0.002):
+        exact = ale[int(np.ceil((1 - p) * ale.size))]
+        assert fast.threshold(p) == pytest.approx(exact, abs=2.5e-5)
+    assert fast.weights.sum() == pytest.approx(1.0)
+    assert fast.weights.min() >= 0
+
+
+def test_log_space_null_agrees_with_histogram_null_on_many_experiments():
+    rng = np.random.default_rng(4)
+    counts = _mixed_counts(rng, 60, 3000, 2100)
+    peaks = np.array([np.flatnonzero(c).max() * 1e-5 for c in counts])
+    exact = histogram_null(counts, peaks, 3000)
+    fast = log_space_null(counts, peaks, 3000)
+    assert np.max(np.abs(exact.tail() - fast.tail())) < 2e-3
+    for p in (0.05, 0.01, 0.001, 1e-4):
+        assert fast.threshold(p) == pytest.approx(exact.threshold(p), abs=5e-5)
+    values = np.linspace(0, fast.centres[-1], 500)
+    np.testing.assert_allclose(fast.p_values(values), exact.p_values(values), atol=2e-3)
+
+
+def test_log_space_null_agrees_with_monte_carlo_sums():
+    # Sampling each experiment's MA independently is the definition of the null.
+    rng = np.random.default_rng(5)
+    n_mask = 2000
+    counts = _mixed_counts(rng, 200, n_mask, 2100)
+    peaks = np.array([np.flatnonzero(c).max() * 1e-5 for c in counts])
+    fast = log_space_null(counts, peaks, n_mask)
+    u = -np.log1p(-np.arange(counts.shape[1]) * 1e-5)
+    total = np.zeros(400_000)
+    for row in counts:
+        total += u[rng.choice(row.size, size=total.size, p=row / row.sum())]
+    ale = -np.expm1(-total)
+    # 400,000 draws pin these quantiles to about 1e-4 (p = 0.001 would need far more).
+    for p in (0.5, 0.05, 0.01):
+        assert fast.threshold(p) == pytest.approx(np.quantile(ale, 1 - p), abs=3e-4)
+
+
+def test_auto_null_switches_to_log_space_for_large_analyses():
+    rng = np.random.default_rng(6)
+    small = _mixed_counts(rng, 3, 1000, 2100)
+    peaks = np.array([np.flatnonzero(c).max() * 1e-5 for c in small])
+    assert auto_null(small, peaks, 1000).method == histogram_null(small, peaks, 1000).method
+    big = np.repeat(small, 200, axis=0)[: AUTO_EXACT_MAX_EXPERIMENTS + 1]
+    assert "FFT" in auto_null(big, np.resize(peaks, big.shape[0]), 1000).method
+
+
+def test_ale_with_log_space_null_reproduces_the_exact_threshold_on_pain_studies(shared_data):
+    from syntony.meta.ale import ALE
+    from syntony.meta.readers import read_studyset
+
+    studyset = read_studyset(shared_data / "nimare" / "nidm_pain_dset.json")
+    exact = ALE(n_iters=0).fit(studyset)
+    fast = ALE(n_iters=0, null_method=log_space_null).fit(studyset)
+    assert fast.threshold_ == exact.threshold_
+    assert np.max(np.abs(fast.p_ - exact.p_)) < 1e-4
+    assert "FFT" in fast.result_.parameters["null_method"]
+    assert "FFT" in fast.result_.methods

@@ -8,6 +8,7 @@ stream in replay mode).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -186,6 +187,12 @@ class ALE:
         Show a progress bar over iterations.
     labeller : callable, optional
         Maps (n, 3) MNI peaks to anatomical labels for the cluster table.
+    null_method : callable
+        Builds the analytic null from the experiments' MA histograms:
+        :func:`~syntony.meta.null.histogram_null` (NiMARE's exact binning, the default),
+        :func:`~syntony.meta.null.log_space_null` (FFT convolution in log space: seconds
+        instead of hours for thousands of experiments) or
+        :func:`~syntony.meta.null.auto_null` (the first up to 500 experiments, else the second).
     """
 
     def __init__(
@@ -202,6 +209,7 @@ class ALE:
         random_state: SeedLike = None,
         progress: bool = False,
         labeller: Any = None,
+        null_method: Callable[[np.ndarray, np.ndarray, int], HistogramNull] = histogram_null,
     ) -> None:
         self.kernel = kernel
         self.grid = grid
@@ -214,6 +222,7 @@ class ALE:
         self.random_state = random_state
         self.progress = progress
         self.labeller = labeller
+        self.null_method = null_method
 
     def _check_params(self) -> None:
         check_integer("n_iters", self.n_iters, minimum=0)
@@ -227,6 +236,11 @@ class ALE:
             raise ParameterError("kernel", "an ALEKernel", self.kernel)
         if self.n_iters == 1:
             raise ParameterError("n_iters", "0 (no FWE) or at least 2", self.n_iters)
+        if not callable(self.null_method):
+            raise ParameterError(
+                "null_method", "a function such as syntony.meta.null.histogram_null",
+                self.null_method,
+            )  # fmt: skip
 
     def fit(self, studyset: Studyset) -> ALE:
         """Compute ALE, p, z and -log10 p maps, and (n_iters > 0) the Monte Carlo FWE null.
@@ -259,7 +273,7 @@ class ALE:
             local, layout.foci_start, bank.experiment_kernel, bank.values, bank.starts,
             bank.half_widths, layout.mask_index_volume(), n_small, inv_step,
         )  # fmt: skip
-        null = histogram_null(counts, peak, grid.n_voxels)
+        null = self.null_method(counts, peak, grid.n_voxels)
         p = null.p_values(ale)
         self.layout_ = layout
         self.ale_ = ale

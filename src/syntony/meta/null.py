@@ -5,21 +5,31 @@ uniformly over the mask, so the null distribution of ALE is obtained by combinin
 experiments' MA histograms one after another: a voxel with ALE ``a`` so far and MA ``b`` in the
 next experiment gets ``1 - (1 - a)(1 - b)``. Values live on a grid of bins 1e-5 wide; each value
 goes to its nearest bin centre, ties upwards, NiMARE's convention.
+
+That exact combination costs (experiments x occupied MA bins x occupied ALE bins): about 20 s
+for 900 experiments and hours for the 5,000-article selections of a MACM. Written in
+``u = -log(1 - ALE)`` the combination is a plain sum of independent variables, so
+:func:`log_space_null` gets the same distribution from FFT convolutions in a few seconds; it is
+an option (the exact method stays the default for parity with NiMARE).
 """
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numba
 import numpy as np
-from scipy import special
+from scipy import signal, special
 
 __all__ = [
     "BIN_STEP",
     "HistogramNull",
+    "auto_null",
     "bin_index",
     "histogram_null",
+    "log_space_null",
     "logp_from_p",
     "z_from_p",
 ]
@@ -75,10 +85,13 @@ class HistogramNull:
         Bin centres (0, 1e-5, 2e-5, ...).
     weights : ndarray
         Probability of each bin under the null (sums to 1).
+    method : str
+        How it was computed, for the methods text.
     """
 
     centres: np.ndarray
     weights: np.ndarray
+    method: str = "histogram convolution, bins of 1e-5"
 
     @property
     def inv_step(self) -> float:
@@ -163,6 +176,112 @@ def histogram_null(ma_counts: np.ndarray, max_ma: np.ndarray, n_mask_voxels: int
         _combine(ale_hist, exp_hist, centres, inv_step, out)
         ale_hist, out = out, ale_hist
     return HistogramNull(centres=centres, weights=ale_hist)
+
+
+def log_space_null(
+    ma_counts: np.ndarray,
+    max_ma: np.ndarray,
+    n_mask_voxels: int,
+    *,
+    max_bins: int = 2**21,
+    tail_eps: float = 1e-18,
+    n_jobs: int | None = None,
+) -> HistogramNull:
+    """The null of :func:`histogram_null` computed as a sum in log space by FFT convolution.
+
+    With ``u_e = -log(1 - MA_e)``, a null voxel's ALE is ``1 - exp(-sum_e u_e)``: the
+    distribution of the sum is the convolution of the experiments' distributions of ``u``.
+    Each experiment's MA histogram (same 1e-5 bins as the exact method) is moved onto a
+    uniform grid of ``u`` by splitting every bin's mass between its two neighbouring grid
+    points (which keeps each experiment's mean exactly), the experiments are convolved
+    pairwise with FFTs, and the result is binned back onto the ALE bins of
+    :func:`histogram_bins`. The grid ends where a Bernstein bound puts less than ``tail_eps``
+    of the mass beyond it, so FFT wrap-around cannot distort the tail; the grid step is
+    at most 1e-6 (finer than the ALE bins wherever ALE < 0.9) and grows only when the
+    support needs more than ``max_bins`` points. FFT round-off limits the resolvable tail
+    probability to about 1e-13: smaller p-values are reported at that floor.
+
+    Parameters
+    ----------
+    ma_counts, max_ma, n_mask_voxels
+        As for :func:`histogram_null`.
+    max_bins : int
+        Largest number of grid points of the summed distribution.
+    tail_eps : float
+        Mass allowed beyond the end of the grid.
+    n_jobs : int, optional
+        Threads for the convolutions (default: all cores).
+    """
+    counts = np.asarray(ma_counts, dtype=np.float64)
+    if counts.ndim != 2 or counts.shape[0] < 1:
+        raise ValueError("ma_counts must be (n_experiments, n_bins) with at least one row")
+    probs = counts / float(n_mask_voxels)
+    ma_values = np.minimum(np.arange(counts.shape[1]) * BIN_STEP, 1.0 - 1e-12)
+    u_values = -np.log1p(-ma_values)
+    mean = probs @ u_values
+    var = np.maximum(probs @ u_values**2 - mean**2, 0.0)
+    occupied = probs > 0
+    u_max = np.array([u_values[row].max() if row.any() else 0.0 for row in occupied])
+    # Bernstein: P(sum - mean > t) <= exp(-t^2 / (2 (var + M t / 3))) for terms in [0, M].
+    c = np.log(1.0 / tail_eps)
+    big = float(u_max.max())
+    spread = 2.0 * c * big / 3.0
+    t = 0.5 * (spread + np.sqrt(spread**2 + 8.0 * c * float(var.sum())))
+    upper = min(float(mean.sum()) + t, float(u_max.sum())) + 1e-12
+    step = max(1e-6, upper / (max_bins - 3))
+    n_grid = int(np.ceil(upper / step)) + 2
+
+    pieces = []
+    for row, top in zip(probs, u_max, strict=True):
+        keep = row > 0
+        position = u_values[keep] / step
+        low = np.floor(position).astype(np.int64)
+        frac = position - low
+        length = min(int(np.ceil(top / step)) + 2, n_grid)
+        low = np.minimum(low, length - 2)
+        piece = np.bincount(low, weights=row[keep] * (1.0 - frac), minlength=length)
+        piece += np.bincount(low + 1, weights=row[keep] * frac, minlength=length)
+        pieces.append(piece[:length])
+
+    def convolve(pair: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        return np.maximum(signal.fftconvolve(*pair)[:n_grid], 0.0)
+
+    # Pairwise rounds keep every FFT as short as its operands allow; pocketfft releases the
+    # GIL, so the pairs of a round run on all cores.
+    with ThreadPoolExecutor(max_workers=n_jobs or os.cpu_count() or 1) as pool:
+        while len(pieces) > 1:
+            merged = list(pool.map(convolve, zip(pieces[0::2], pieces[1::2], strict=False)))
+            if len(pieces) % 2:
+                merged.append(pieces[-1])
+            pieces = merged
+    pmf = pieces[0]
+    pmf[pmf < 1e-17] = 0.0  # FFT round-off, not probability
+
+    centres = histogram_bins(max_ma)
+    ale = -np.expm1(-np.arange(pmf.size) * step)
+    index = bin_index(ale, 1.0 / (centres[1] - centres[0]), centres.size)
+    weights = np.bincount(index, weights=pmf, minlength=centres.size)
+    return HistogramNull(
+        centres=centres,
+        weights=weights / weights.sum(),
+        method=f"convolution of -log(1 - MA) by FFT on a grid of {step:.2g}, ALE bins of 1e-5",
+    )
+
+
+#: :func:`auto_null` uses the exact combination up to this many experiments.
+AUTO_EXACT_MAX_EXPERIMENTS = 500
+
+
+def auto_null(ma_counts: np.ndarray, max_ma: np.ndarray, n_mask_voxels: int) -> HistogramNull:
+    """NiMARE's exact combination for small analyses, :func:`log_space_null` for large ones.
+
+    The exact method's cost grows with the square of the number of experiments (its ALE
+    histogram fills up as experiments are added); beyond
+    :data:`AUTO_EXACT_MAX_EXPERIMENTS` experiments the log-space convolution is used.
+    """
+    if np.shape(ma_counts)[0] <= AUTO_EXACT_MAX_EXPERIMENTS:
+        return histogram_null(ma_counts, max_ma, n_mask_voxels)
+    return log_space_null(ma_counts, max_ma, n_mask_voxels)
 
 
 def z_from_p(p: np.typing.ArrayLike) -> np.ndarray:

@@ -268,7 +268,7 @@ def _methods(
         "over its foci was taken (Turkeltaub et al., 2012). Foci reported in Talairach space "
         "were converted to MNI space (Lancaster et al., 2007). ALE scores were computed on the "
         "MNI152 2 mm grid inside the brain mask and converted to p-values with the analytic "
-        "null distribution (histogram convolution, bins of 1e-5; Eickhoff et al., 2012). "
+        f"null distribution ({est.null_.method}; Eickhoff et al., 2012). "
     )
     if fwe is not None:
         stopped = " (stopped early once the thresholds had converged)" if fwe.stopped_early else ""
@@ -342,6 +342,7 @@ def build_result(est: ALE, studyset: Studyset, kernel: ALEKernel) -> ALEResult:
         "n_iters": est.n_iters,
         "n_iters_run": fwe.n_iters if fwe is not None else 0,
         "replay_nimare": est.replay_nimare,
+        "null_method": est.null_.method,
         "early_stop": None if est.early_stop is None else vars(est.early_stop),
     }
     seed = est.seed_

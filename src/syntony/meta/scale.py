@@ -160,6 +160,7 @@ class SCALE(ALE):
         base = ALE(
             kernel=self.kernel, grid=self.grid, n_iters=0, cluster_p=self.cluster_p,
             fwe_alpha=self.fwe_alpha, n_jobs=self.n_jobs, labeller=self.labeller,
+            null_method=self.null_method,
         ).fit(studyset)  # fmt: skip
         for name in ("layout_", "ale_", "p_", "z_", "logp_", "null_", "threshold_"):
             setattr(self, name, getattr(base, name))
