@@ -13,10 +13,11 @@ import pandas as pd
 from syntony._io_utils import atomic_path, prepare_output_dir, write_json, write_text
 from syntony._provenance import provenance
 from syntony.meta.clusters import cluster_table, label_clusters
+from syntony.meta.contributions import contributions
 from syntony.meta.null import HistogramNull, logp_from_p, z_from_p
 
 if TYPE_CHECKING:
-    from syntony.meta.ale import ALE, Layout
+    from syntony.meta.ale import ALE
     from syntony.meta.fwe import FWENull
     from syntony.meta.kernel import ALEKernel
     from syntony.meta.space import Grid
@@ -56,54 +57,6 @@ REFERENCES = {
         "28:1194-1205. doi:10.1002/hbm.20345"
     ),
 }
-
-
-def contributions(
-    layout: Layout, local_ijk: np.ndarray, labels: np.ndarray, ids: list[str]
-) -> list[dict[str, float]]:
-    """Share (%) of each cluster's ALE owed to each experiment (GingerALE's contribution).
-
-    For a cluster C and experiment e the contribution is sum over C of ALE - ALE without e;
-    shares are these contributions normalised to 100 % over experiments. Experiments that
-    do not reach the cluster are left out.
-    """
-    logs = layout.log_sums(local_ijk)
-    bank = layout.bank
-    vox = layout.mask_local
-    out: list[dict[str, float]] = []
-    for c in range(1, int(labels.max(initial=0)) + 1):
-        where = vox[labels == c]
-        s = logs[tuple(where.T)]
-        ale = 1.0 - np.exp(s)
-        lo, hi = where.min(axis=0), where.max(axis=0)
-        raw: dict[str, float] = {}
-        for e, name in enumerate(ids):
-            k = bank.experiment_kernel[e]
-            half = bank.half_widths[k]
-            foci = local_ijk[layout.foci_start[e] : layout.foci_start[e + 1]]
-            near = np.all((foci >= lo - half) & (foci <= hi + half), axis=1)
-            if not near.any():
-                continue
-            kern = bank.kernels[k]
-            ma = np.zeros(where.shape[0], dtype=np.float64)
-            for f in foci[near]:
-                d = where - f + half
-                inside = np.all((d >= 0) & (d < np.array(kern.shape)), axis=1)
-                if inside.any():
-                    vals = kern[tuple(d[inside].T)].astype(np.float64)
-                    ma[inside] = np.maximum(ma[inside], vals)
-            if not (ma > 0).any():
-                continue
-            without = 1.0 - np.exp(s - np.log1p(-ma))
-            raw[name] = float(np.sum(ale - without))
-        total = sum(raw.values())
-        shares = (
-            {k: 100.0 * v / total for k, v in sorted(raw.items(), key=lambda kv: -kv[1])}
-            if total > 0
-            else {}
-        )
-        out.append(shares)
-    return out
 
 
 @dataclass(frozen=True, eq=False)
