@@ -89,3 +89,19 @@ def test_bad_input_is_one_line_error(tmp_path):
         app, ["ale", str(bad), "--out", str(tmp_path / "o"), "--n-iters", "1"]
     )
     assert result.exit_code == 2
+
+
+def test_log_space_null_option_is_used_and_recorded(shared_data, tmp_path):
+    source = shared_data / "nimare" / "nidm_pain_dset.json"
+    maps = {}
+    for null in ("exact", "fft"):
+        out = tmp_path / null
+        args = ["ale", str(source), "--out", str(out), "--n-iters", "0", "--null", null, "-q"]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        record = json.loads((out / "analysis.json").read_text())
+        assert ("FFT" in record["parameters"]["null_method"]) == (null == "fft")
+        maps[null] = np.asanyarray(nib.load(out / "p.nii.gz").dataobj)
+    assert np.max(np.abs(maps["fft"] - maps["exact"])) < 1e-4
+    bad = CliRunner().invoke(app, ["ale", str(source), "--out", str(tmp_path / "x"), "--null", "x"])
+    assert bad.exit_code == 2 and "--null" in bad.output

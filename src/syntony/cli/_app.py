@@ -46,3 +46,16 @@ quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bar
 seed_option = click.option(
     "--seed", type=click.IntRange(min=0), default=None, help="Seed for reproducible results."
 )
+
+
+def null_option(default: str):
+    """``--null``: how the analytic ALE null is computed (see syntony.meta.null)."""
+    return click.option(
+        "--null",
+        "null",
+        type=click.Choice(["exact", "fft", "auto"]),
+        default=default,
+        show_default=True,
+        help="Analytic null: exact (NiMARE's histogram binning), fft (log-space convolution, "
+        "seconds for thousands of experiments) or auto (exact up to 500 experiments).",
+    )

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from syntony.cli._app import force_option, quiet_option, seed_option
+from syntony.cli._app import force_option, null_option, quiet_option, seed_option
 
 
 @click.command("ale")
@@ -54,6 +54,7 @@ from syntony.cli._app import force_option, quiet_option, seed_option
     help="Atlas for cluster labels ('none' to skip).",
 )
 @click.option("--replay-nimare", is_flag=True, help="Draw the null exactly as NiMARE 0.22.1 does.")
+@null_option("exact")
 @click.option(
     "--early-stop", is_flag=True, help="Stop the Monte Carlo loop once thresholds converge."
 )
@@ -73,6 +74,7 @@ def ale_command(
     select: tuple[str, ...],
     atlas: str,
     replay_nimare: bool,
+    null: str,
     early_stop: bool,
     jobs: int | None,
     force: bool,
@@ -88,6 +90,7 @@ def ale_command(
     from syntony.errors import ParameterError
     from syntony.meta.ale import ALE
     from syntony.meta.fwe import EarlyStop
+    from syntony.meta.null import NULL_METHODS
     from syntony.meta.readers import read_studyset
 
     if n_iters == 1:
@@ -122,6 +125,7 @@ def ale_command(
         random_state=seed,
         progress=not quiet,
         labeller=labeller,
+        null_method=NULL_METHODS[null],
     ).fit(studyset)
     result = estimator.result_
     result.save(out, force=force)

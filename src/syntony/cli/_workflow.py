@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from syntony.cli._app import force_option, quiet_option, seed_option
+from syntony.cli._app import force_option, null_option, quiet_option, seed_option
 
 out_option = click.option(
     "--out", "out", required=True, type=click.Path(path_type=Path), help="Output directory."
@@ -73,11 +73,12 @@ def _say(quiet: bool):
     return (lambda _m: None) if quiet else (lambda m: click.echo(m, err=True))
 
 
-def _ale(n_iters: int, seed, jobs, quiet: bool, labeller, cluster_p=0.001, fwe_alpha=0.05):
+def _ale(n_iters: int, seed, jobs, quiet: bool, labeller, null: str):
     from syntony.meta.ale import ALE
+    from syntony.meta.null import NULL_METHODS
 
-    return ALE(n_iters=n_iters, cluster_p=cluster_p, fwe_alpha=fwe_alpha, n_jobs=jobs,
-               random_state=seed, progress=not quiet, labeller=labeller)  # fmt: skip
+    return ALE(n_iters=n_iters, n_jobs=jobs, random_state=seed, progress=not quiet,
+               labeller=labeller, null_method=NULL_METHODS[null])  # fmt: skip
 
 
 def _children(seed: int | None, n: int):
@@ -199,6 +200,7 @@ def contrast_command(group_a, group_b, out, test, p_threshold, min_cluster_mm3, 
               help="Monte Carlo iterations of each main effect.")  # fmt: skip
 @click.option("--min-cluster-mm3", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="Smallest conjunction cluster kept.")  # fmt: skip
+@null_option("auto")
 @default_n_option
 @database_dir_option
 @click.option("--atlas", default="harvard_oxford", show_default=True, help="Labels ('none').")
@@ -206,7 +208,7 @@ def contrast_command(group_a, group_b, out, test, p_threshold, min_cluster_mm3, 
 @jobs_option
 @force_option
 @quiet_option
-def conjunction_command(group_a, group_b, out, n_iters, min_cluster_mm3, default_n, database_dir,
+def conjunction_command(group_a, group_b, out, n_iters, min_cluster_mm3, null, default_n, database_dir,
                         atlas, seed, jobs, force, quiet):  # fmt: skip
     """Conjunction of the ALEs of A and B: minimum of the FWE-thresholded maps.
 
@@ -221,8 +223,8 @@ def conjunction_command(group_a, group_b, out, n_iters, min_cluster_mm3, default
     b = resolve_spec(group_b, default_n=default_n, databases=dbs)
     labeller = _labeller(atlas)
     seeds = _children(seed, 2)
-    ra = _ale(n_iters, seeds[0], jobs, quiet, labeller).fit(a).result_
-    rb = _ale(n_iters, seeds[1], jobs, quiet, labeller).fit(b).result_
+    ra = _ale(n_iters, seeds[0], jobs, quiet, labeller, null).fit(a).result_
+    rb = _ale(n_iters, seeds[1], jobs, quiet, labeller, null).fit(b).result_
     result = conjunction([ra, rb], min_cluster_mm3=min_cluster_mm3, names=[a.name, b.name],
                          labeller=labeller)  # fmt: skip
     result.save(out, force=force)
@@ -268,19 +270,21 @@ def _parse_roi(text: str, atlas: str):
               help="Fewest articles a region needs.")  # fmt: skip
 @click.option("--scale", is_flag=True,
               help="SCALE null: draw null foci from the database's coordinates.")  # fmt: skip
+@null_option("auto")
 @click.option("--atlas", default="harvard_oxford", show_default=True, help="Labels ('none').")
 @seed_option
 @jobs_option
 @force_option
 @quiet_option
 def macm_command(rois, database, out, default_n, database_dir, n_iters, min_experiments, scale,
-                 atlas, seed, jobs, force, quiet):  # fmt: skip
+                 null, atlas, seed, jobs, force, quiet):  # fmt: skip
     """Meta-analytic connectivity modelling from each --roi over a reference database.
 
     Writes one folder per region under --out and, for several regions, the merged network
     in --out/network."""
     from syntony.errors import InputError
     from syntony.meta.macm import macm, macm_network
+    from syntony.meta.null import NULL_METHODS
     from syntony.meta.scale import SCALE
 
     if default_n is None:
@@ -298,9 +302,10 @@ def macm_command(rois, database, out, default_n, database_dir, n_iters, min_expe
         seed_k = _children(seed, len(regions))[k]
         if scale:
             est = SCALE(reference=db, n_iters=n_iters, n_jobs=jobs, random_state=seed_k,
-                        progress=not quiet, labeller=labeller)  # fmt: skip
+                        progress=not quiet, labeller=labeller,
+                        null_method=NULL_METHODS[null])  # fmt: skip
         else:
-            est = _ale(n_iters, seed_k, jobs, quiet, labeller)
+            est = _ale(n_iters, seed_k, jobs, quiet, labeller, null)
         say(f"MACM from {roi.name} ({roi.n_voxels} voxels)")
         result = macm(roi, db, default_n=default_n, estimator=est,
                       min_experiments=min_experiments)  # fmt: skip
@@ -332,19 +337,21 @@ def workflow_group() -> None:
               help="Monte Carlo iterations of each MACM.")  # fmt: skip
 @click.option("--max-rois", type=click.IntRange(min=1), default=None,
               help="Use at most this many conjunction clusters as MACM seeds.")  # fmt: skip
+@null_option("auto")
 @_with(test_options)
 @seed_option
 @jobs_option
 @force_option
 @quiet_option
 def fu2025_command(group_a, group_b, database, out, default_n, database_dir, n_iters, macm_iters,
-                   max_rois, test, p_threshold, min_cluster_mm3, n_permutations, seed, jobs,
+                   max_rois, null, test, p_threshold, min_cluster_mm3, n_permutations, seed, jobs,
                    force, quiet):  # fmt: skip
     """ALE(A), ALE(B), conjunction, both contrasts and MACM from the conjunction clusters.
 
     Writes every map, table, a comparison with the paper's findings (comparison.md) and a
     methods text under --out."""
     from syntony.errors import InputError
+    from syntony.meta.null import NULL_METHODS
     from syntony.meta.specs import resolve_spec
     from syntony.meta.workflow import Fu2025Config, comparison_markdown, run_fu2025
 
@@ -357,7 +364,7 @@ def fu2025_command(group_a, group_b, database, out, default_n, database_dir, n_i
     config = Fu2025Config(
         n_iters=n_iters, n_permutations=n_permutations, macm_iters=macm_iters,
         contrast=_test(test, p_threshold, min_cluster_mm3), max_rois=max_rois,
-        default_n=default_n,
+        default_n=default_n, null_method=NULL_METHODS[null],
     )  # fmt: skip
     result = run_fu2025(a, b, db, config=config, random_state=seed, n_jobs=jobs,
                         progress=not quiet, log=_say(quiet))  # fmt: skip

@@ -25,6 +25,7 @@ from scipy import signal, special
 
 __all__ = [
     "BIN_STEP",
+    "NULL_METHODS",
     "HistogramNull",
     "auto_null",
     "bin_index",
@@ -282,6 +283,10 @@ def auto_null(ma_counts: np.ndarray, max_ma: np.ndarray, n_mask_voxels: int) -> 
     if np.shape(ma_counts)[0] <= AUTO_EXACT_MAX_EXPERIMENTS:
         return histogram_null(ma_counts, max_ma, n_mask_voxels)
     return log_space_null(ma_counts, max_ma, n_mask_voxels)
+
+
+#: The analytic-null methods by the names used at the command line.
+NULL_METHODS = {"exact": histogram_null, "fft": log_space_null, "auto": auto_null}
 
 
 def z_from_p(p: np.typing.ArrayLike) -> np.ndarray:

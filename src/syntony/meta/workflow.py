@@ -9,6 +9,7 @@ the voxels of each map that carry the corresponding AAL labels.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,7 @@ from syntony._rng import SeedLike, seed_sequence
 from syntony._validate import check_integer, check_nonnegative
 from syntony.errors import InputError, ParameterError
 from syntony.meta.contrast import ALEContrast, AllVoxels, InMainEffects, MapBundle
+from syntony.meta.null import HistogramNull, auto_null
 
 if TYPE_CHECKING:
     from syntony.meta.conjunction import ConjunctionResult
@@ -69,6 +71,9 @@ class Fu2025Config:
         Sample size of database articles (required when a group or MACM uses a database).
     min_label_voxels : int
         A paper region counts as found when at least this many voxels of the map carry it.
+    null_method : callable
+        Analytic null of every ALE (default :func:`~syntony.meta.null.auto_null`: NiMARE's
+        exact binning up to 500 experiments, the log-space FFT null above).
     """
 
     n_iters: int = 5000
@@ -82,6 +87,7 @@ class Fu2025Config:
     macm_min_experiments: int = 10
     default_n: float | None = None
     min_label_voxels: int = 10
+    null_method: Callable[[np.ndarray, np.ndarray, int], HistogramNull] = auto_null
 
     def __post_init__(self) -> None:
         check_integer("n_iters", self.n_iters, minimum=2)
@@ -238,7 +244,7 @@ def run_fu2025(
     def ale(iters: int, seed: Any) -> ALE:
         return ALE(n_iters=iters, cluster_p=cfg.cluster_p, fwe_alpha=cfg.fwe_alpha,
                    n_jobs=n_jobs, random_state=seed, progress=progress,
-                   labeller=_labeller)  # fmt: skip
+                   labeller=_labeller, null_method=cfg.null_method)  # fmt: skip
 
     say(f"ALE of group A ({group_a.name}: {group_a.n_experiments} experiments)")
     ale_a = ale(cfg.n_iters, child[0]).fit(group_a).result_
@@ -283,6 +289,7 @@ def run_fu2025(
         "macm_iters": cfg.macm_iters, "cluster_p": cfg.cluster_p, "fwe_alpha": cfg.fwe_alpha,
         "contrast": type(cfg.contrast).__name__, "default_n": cfg.default_n,
         "macm_seeds": [r.name for r in rois], "skipped_seeds": skipped,
+        "null_method": getattr(cfg.null_method, "__name__", repr(cfg.null_method)),
     }  # fmt: skip
     methods = "\n\n".join(
         [
