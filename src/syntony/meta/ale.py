@@ -21,6 +21,7 @@ from syntony.errors import InputError, ParameterError
 from syntony.meta.kernel import ALEKernel, KernelBank, accumulate_log_ma_into
 from syntony.meta.null import BIN_STEP, HistogramNull, histogram_null, logp_from_p, z_from_p
 from syntony.meta.space import Grid, mni152_grid
+from syntony.meta.threshold import AnalyticThreshold, MonteCarloThreshold
 
 if TYPE_CHECKING:
     from syntony.meta.fwe import EarlyStop, FWENull
@@ -193,6 +194,11 @@ class ALE:
         :func:`~syntony.meta.null.log_space_null` (FFT convolution in log space: seconds
         instead of hours for thousands of experiments) or
         :func:`~syntony.meta.null.auto_null` (the first up to 500 experiments, else the second).
+    cluster_threshold : AnalyticThreshold or MonteCarloThreshold, optional
+        How the cluster-forming ALE for ``cluster_p`` is found: from the analytic null (None,
+        the default, as NiMARE and GingerALE) or from Monte Carlo null maps, which keeps cluster
+        inference calibrated when experiments report many overlapping foci (database
+        articles, MACM); see :mod:`syntony.meta.threshold`.
     """
 
     def __init__(
@@ -210,6 +216,7 @@ class ALE:
         progress: bool = False,
         labeller: Any = None,
         null_method: Callable[[np.ndarray, np.ndarray, int], HistogramNull] = histogram_null,
+        cluster_threshold: AnalyticThreshold | MonteCarloThreshold | None = None,
     ) -> None:
         self.kernel = kernel
         self.grid = grid
@@ -223,6 +230,7 @@ class ALE:
         self.progress = progress
         self.labeller = labeller
         self.null_method = null_method
+        self.cluster_threshold = cluster_threshold
 
     def _check_params(self) -> None:
         check_integer("n_iters", self.n_iters, minimum=0)
@@ -236,6 +244,13 @@ class ALE:
             raise ParameterError("kernel", "an ALEKernel", self.kernel)
         if self.n_iters == 1:
             raise ParameterError("n_iters", "0 (no FWE) or at least 2", self.n_iters)
+        if self.cluster_threshold is not None and not isinstance(
+            self.cluster_threshold, (AnalyticThreshold, MonteCarloThreshold)
+        ):
+            raise ParameterError(
+                "cluster_threshold", "AnalyticThreshold() or MonteCarloThreshold()",
+                self.cluster_threshold,
+            )  # fmt: skip
         if not callable(self.null_method):
             raise ParameterError(
                 "null_method", "a function such as syntony.meta.null.histogram_null",
@@ -281,9 +296,11 @@ class ALE:
         self.z_ = z_from_p(p)
         self.logp_ = logp_from_p(p)
         self.null_ = null
-        self.threshold_ = null.threshold(self.cluster_p)
         self.seed_ = (
             seed_sequence(self.random_state) if not self.replay_nimare else self.random_state
+        )
+        self.threshold_ = (self.cluster_threshold or AnalyticThreshold())(
+            layout, null, self.cluster_p, seed=self.seed_, n_jobs=self.n_jobs
         )
         self.fwe_: FWENull | None = None
         if self.n_iters > 0:

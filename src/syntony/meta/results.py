@@ -210,6 +210,12 @@ class ALEResult:
         return f"ALEResult({len(self.clusters)} clusters, threshold={self.threshold:.5f}, maps={list(self.maps)})"
 
 
+def _threshold_rule(est: ALE) -> str:
+    from syntony.meta.threshold import AnalyticThreshold
+
+    return (est.cluster_threshold or AnalyticThreshold()).describe(est.cluster_p)
+
+
 def _methods(
     est: ALE, studyset: Studyset, kernel: ALEKernel, fwe: FWENull | None, threshold: float
 ) -> str:
@@ -228,7 +234,7 @@ def _methods(
         text += (
             f"Family-wise error was controlled by a Monte Carlo procedure with {fwe.n_iters} "
             f"iterations{stopped} in which foci were redistributed at random within the mask: "
-            f"clusters were formed at an uncorrected p < {est.cluster_p} (ALE > {threshold:.5f}, "
+            f"clusters were formed at ALE > {threshold:.5f} ({_threshold_rule(est)}; "
             f"6-connectivity) and retained at a cluster-level FWE of p < {est.fwe_alpha} "
             "(cluster size), with voxel-level and cluster-mass FWE maps also reported "
             "(Eickhoff et al., 2016). "
@@ -291,6 +297,7 @@ def build_result(est: ALE, studyset: Studyset, kernel: ALEKernel) -> ALEResult:
         "grid": repr(grid),
         "cluster_p": est.cluster_p,
         "cluster_forming_ale": thr,
+        "cluster_threshold": _threshold_rule(est),
         "fwe_alpha": est.fwe_alpha,
         "n_iters": est.n_iters,
         "n_iters_run": fwe.n_iters if fwe is not None else 0,

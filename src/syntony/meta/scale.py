@@ -167,6 +167,11 @@ class SCALE(ALE):
         self.seed_ = seed_sequence(self.random_state)
         pool = reference_pool(self.reference, self.layout_.grid)
         self.pool_size_ = int(pool.size)
+        if self.cluster_threshold is not None:  # null maps drawn from the pool, as below
+            self.threshold_ = self.cluster_threshold(
+                self.layout_, self.null_, self.cluster_p, seed=self.seed_, n_jobs=self.n_jobs,
+                pool=pool,
+            )  # fmt: skip
         self.fwe_ = None
         if n_iters > 0:
             self.fwe_ = scale_null(
