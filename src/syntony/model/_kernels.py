@@ -1,15 +1,22 @@
 """Fused numba kernels for one step of the contagion loop (the fast engine).
 
-They compute exactly what :func:`syntony.model.agents.step_numpy` computes, in three parallel
-passes that each touch memory once:
+They compute exactly what :func:`syntony.model.agents.step_numpy` computes, in two parallel
+passes over the agents:
 
-1. agents (over pairs of (agent, channel) entries): counter-based noise, s, cues y, EW moments;
-2. edges (``prange`` over CSR rows, so each thread owns its rows' sums): EW covariance, rho,
-   eq (2) omega, social weights, trust learning, and the per-row sums;
-3. agents: perception, mode filter, action.
+1. observe (over pairs of (agent, channel) entries): counter-based noise, s, cues y, EW
+   moments; packs what neighbours read into one aligned 32-byte record per entry;
+2. interact and act (over fixed blocks of agents, each thread owning its agents' CSR rows): per
+   edge EW covariance, rho, eq (2) omega, social weights and trust learning, summed in
+   registers; then, while the row's agent is still in cache, its perception, mode filter and
+   action, and the block's partial sums for the summaries.
+
+Pass 2 needs every neighbour's record of pass 1, so the two cannot be merged; everything after
+the edge sums only touches the row's own agent, so it is merged into the edge pass.
 
 Noise comes from :mod:`syntony.model._noise` by counter, so results do not depend on the number
-of threads. Edge state is float32; arithmetic is float64.
+of threads. Edge state is float32; arithmetic is float64. Index arithmetic in the edge loop is
+unsigned on purpose: numba checks every signed index for wrap-around, which costs as much as
+the edge's arithmetic.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ import math
 import numba
 import numpy as np
 
-from syntony._numba import serial_and_parallel
+from syntony._numba import prefetch, serial_and_parallel
 from syntony.model._noise import normal_pair
 
 N_STREAMS_BASE = 3  # eps, nu, xi; technology channels use streams 3, 4, ...
@@ -34,34 +41,46 @@ PARALLEL_THRESHOLD = 50_000
 #: never changes the rounding, and no extra pass over the agents is needed.
 BLOCK = 4096
 
+#: Fields of a neighbour record: EW deviation d, variance v, 1 / sd, cue y.
+NB_FIELDS = 4
 
-def _agent_pre(
-    x,
-    sigma,
-    obs,
-    cue_noise,
-    base_eps,
-    base_nu,
-    base_xi,
-    mean_s,
-    var_s,
-    alpha,
-    online_warm,
-    s,
-    xi,
-    nb,
-):
-    """Noise, s, EW moments; packs what neighbours read into ``nb[i, k] = (d, v, 1/sd, y)``.
+#: How many edges ahead the edge pass asks for a neighbour's record.
+PREFETCH_DISTANCE = 64
 
-    One agent's neighbour data then sits in one cache line, so the edge pass pays one
-    random memory access per edge instead of three.
+#: Columns of the per-agent parameter table (one row per agent, read as one stream).
+(
+    P_KAPPA,
+    P_HOMEOSTASIS,
+    P_NOISE_SD,
+    P_GAMMA_INT,
+    P_GAMMA_SOC,
+    P_Q,
+    P_HAZARD_DEF,
+    P_HAZARD_AFF,
+    P_SIGMA,
+    P_VAR_DEF,
+    P_VAR_AFF,
+    P_HALF_LOG,
+) = range(12)
+N_AGENT_PARAMS = 12
+
+#: How the edge pass gets ``A_ij * trust_ij``: one number for the whole network, a product
+#: precomputed for the run (trust is not learned), or the product formed per edge.
+EDGE_UNIFORM, EDGE_PRODUCT, EDGE_LIVE = 0, 1, 2
+
+
+def _observe(
+    x, sd_sigma, sigma, cue_sd, base_eps, base_nu, mean_s, var_s, alpha, online_warm, s, nb,
+):  # fmt: skip
+    """Noise, s, EW moments; ``nb[4 (i E + k) + (0..3)] = (d, v, 1/sd, y)``.
+
+    The body's noise xi is drawn in the agent part of the second pass, where it is used.
     """
     n, e = x.shape
     m = n * e
     for p in numba.prange((m + 1) // 2):
         e0, e1 = normal_pair(base_eps, p)
         n0, n1 = normal_pair(base_nu, p)
-        x0, x1 = normal_pair(base_xi, p)
         for h in range(2):
             idx = 2 * p + h
             if idx >= m:
@@ -70,132 +89,158 @@ def _agent_pre(
             k = idx - i * e
             eps = e0 if h == 0 else e1
             nu = n0 if h == 0 else n1
-            xi[i, k] = x0 if h == 0 else x1
-            si = x[i, k] + math.sqrt(sigma[i]) * eps
+            si = x[i, k] + sd_sigma[i] * eps
             s[i, k] = si
             dd = si - mean_s[i, k]
             mean_s[i, k] = mean_s[i, k] + alpha * dd
             var = (1.0 - alpha) * (var_s[i, k] + alpha * dd * dd)
             var_s[i, k] = var
             v = var if online_warm else sigma[i]
-            nb[i, k, 0] = dd
-            nb[i, k, 1] = v
-            nb[i, k, 2] = 1.0 / math.sqrt(v) if v > 0 else 0.0
-            nb[i, k, 3] = x[i, k] + math.sqrt(cue_noise[k] / obs[k]) * nu
+            r = NB_FIELDS * idx
+            nb[r] = dd
+            nb[r + 1] = v
+            nb[r + 2] = 1.0 / math.sqrt(v) if v > 0 else 0.0
+            nb[r + 3] = x[i, k] + cue_sd[k] * nu
 
 
-def _edge_pass(
-    indptr, indices, weights, cov, trust, nb, s, defensive, obs,
+def _interact_and_act(
+    indptr, indices, edge_factor, w_uniform, cov, trust, nb, obs,
     alpha, online_warm, rho0, floor, beta_threat, b_aff, learn_trust, eta, inv_2stau2,
-    sum_w, sum_wy, rho_partial, rho_out, omega_out,
+    tech_w, tech_wy, rho_out, omega_out,
+    x, s, mu, v, p, var_s, par, par_stride, base_xi, drive, share,
+    modes, b_def, dt, threshold, partial,
 ):  # fmt: skip
-    n = indptr.size - 1
-    e = nb.shape[1]
-    record = rho_out.shape[0] > 0
-    keep = 1.0 - alpha
-    n_blocks = (n + BLOCK - 1) // BLOCK
-    for b in numba.prange(n_blocks):
-        racc = np.zeros(e)
-        for i in range(b * BLOCK, min(n, (b + 1) * BLOCK)):
-            threatened = defensive[i]
-            for k in range(e):
-                # Sums live in registers: writing them through the output arrays on every edge
-                # would force a memory round trip per edge (the arrays may alias, for numba).
-                sw = 0.0
-                swy = 0.0
-                rs = 0.0
-                di = nb[i, k, 0]
-                vi = nb[i, k, 1]
-                isdi = nb[i, k, 2]
-                gain = obs[k]
-                for q in range(indptr[i], indptr[i + 1]):
-                    j = indices[q]
-                    dj = nb[j, k, 0]
-                    vj = nb[j, k, 1]
-                    isdij = isdi * nb[j, k, 2]
-                    yj = nb[j, k, 3]
-                    c = np.float32(keep * (np.float64(cov[q, k]) + alpha * di * dj))
-                    cov[q, k] = c
-                    # Var(s_i - s_j) = v_i + v_j - 2 cov: no square root or second division per
-                    # edge; the clipped and the fixed-synchrony cases use rho * sd_i * sd_j.
-                    if online_warm and isdij > 0:
-                        rho = np.float64(c) * isdij
-                        if rho > 1.0 or rho < -1.0:
-                            rho = min(1.0, max(-1.0, rho))
-                            dv = vi + vj - 2.0 * rho * (vi * vj * isdij)
-                        else:
-                            dv = vi + vj - 2.0 * np.float64(c)
-                    else:
-                        rho = rho0
-                        dv = vi + vj - 2.0 * rho * (vi * vj * isdij)
-                    if dv < floor:
-                        dv = floor
-                    om = 1.0 / dv
-                    w = weights[q] * np.float64(trust[q]) * gain * om
-                    if threatened and yj > b_aff:
-                        w *= 1.0 + beta_threat
-                    sw += w
-                    swy += w * yj
-                    rs += rho
-                    if record:
-                        rho_out[q, k] = rho
-                        omega_out[q, k] = om
-                sum_w[i, k] = sw
-                sum_wy[i, k] = swy
-                racc[k] += rs
-            if learn_trust:
-                si0 = s[i, 0]
-                for q in range(indptr[i], indptr[i + 1]):
-                    tr = np.float64(trust[q])
-                    err = nb[indices[q], 0, 3] - si0
-                    trust[q] = np.float32(tr + eta * (math.exp(-err * err * inv_2stau2) - tr))
-        rho_partial[b, :] = racc
+    """Edges of each agent's row, then that agent's perception, mode filter and action.
 
-
-def _agent_post(
-    x, s, mu, v, p, var_s, sigma, kappa, homeostasis, q_x, gamma_int, gamma_soc, q,
-    hazard_def, hazard_aff, sum_w, sum_wy, xi, drive, share,
-    online_warm, floor, modes, b_aff, b_def, v_aff, v_def, dt, threshold, partial,
-):  # fmt: skip
+    ``partial[b]`` receives block b's sums: per channel (mu, mu^2, x, above threshold, social
+    share), then p, defensive count, then per channel the sum of rho over the block's edges.
+    """
     n, e = x.shape
+    ue = np.uint64(e)
+    four = np.uint64(NB_FIELDS)
+    one = np.uint64(1)
+    two = np.uint64(2)
+    three = np.uint64(3)
+    last = np.uint64(max(indices.size, 1) - 1)
+    ahead = np.uint64(PREFETCH_DISTANCE)
+    has_tech = tech_w.shape[0] > 0
     has_drive = drive.shape[0] > 0
+    keep = 1.0 - alpha
+    boost = 1.0 + beta_threat
     n_blocks = (n + BLOCK - 1) // BLOCK
     for b in numba.prange(n_blocks):
         acc = np.zeros(partial.shape[1])
-        for i in range(b * BLOCK, min(n, (b + 1) * BLOCK)):
+        sums = np.empty((e, 2))
+        # xi of entry (i, k) is draw i E + k of its stream, drawn in pairs; a block starts on
+        # an even entry, so each pair is drawn once, by the block that uses it.
+        xi_next = 0.0
+        for ii in range(b * BLOCK, min(n, (b + 1) * BLOCK)):
+            i = np.uint64(ii)
+            a = ii * par_stride
+            lo = np.uint64(indptr[i])
+            hi = np.uint64(indptr[i + one])
+            thr = boost if p[i] > 0.5 else 1.0
+            for kk in range(e):
+                k = np.uint64(kk)
+                bi = (i * ue + k) * four
+                di = nb[bi]
+                vi = nb[bi + one]
+                isdi = nb[bi + np.uint64(2)]
+                gain = obs[k]
+                # Sums live in registers: writing them through arrays on every edge would
+                # force a memory round trip per edge (numba cannot rule out aliasing).
+                sw = 0.0
+                swy = 0.0
+                rs = 0.0
+                for q in range(lo, hi):
+                    prefetch(nb, (np.uint64(indices[min(q + ahead, last)]) * ue + k) * four)
+                    bj = (np.uint64(indices[q]) * ue + k) * four
+                    vj = nb[bj + one]
+                    isdij = isdi * nb[bj + two]
+                    yj = nb[bj + three]
+                    qe = q * ue + k
+                    c = np.float32(keep * (np.float64(cov[qe]) + alpha * di * nb[bj]))
+                    cov[qe] = c
+                    cc = np.float64(c)
+                    # Var(s_i - s_j) = v_i + v_j - 2 cov: no square root per edge; the clipped
+                    # and the fixed-synchrony cases use rho * sd_i * sd_j.
+                    raw = cc * isdij
+                    valid = online_warm and isdij > 0
+                    rho = min(1.0, max(-1.0, raw)) if valid else rho0
+                    if valid and raw <= 1.0 and raw >= -1.0:
+                        dv = vi + vj - 2.0 * cc
+                    else:
+                        dv = vi + vj - 2.0 * rho * (vi * vj * isdij)
+                    om = 1.0 / max(dv, floor)
+                    # EDGE_MODE and RECORD are compile-time constants of each specialised copy.
+                    if EDGE_MODE == EDGE_UNIFORM:
+                        wt = w_uniform
+                    elif EDGE_MODE == EDGE_PRODUCT:
+                        wt = edge_factor[q]
+                    else:
+                        wt = edge_factor[q] * np.float64(trust[q])
+                    w = wt * gain * om
+                    if yj > b_aff:
+                        w *= thr
+                    sw += w
+                    swy += w * yj
+                    rs += rho
+                    if RECORD:
+                        rho_out[qe] = rho
+                        omega_out[qe] = om
+                if has_tech:
+                    sw += tech_w[i, k]
+                    swy += tech_wy[i, k]
+                sums[kk, 0] = sw
+                sums[kk, 1] = swy
+                acc[5 * e + 2 + kk] += rs
+            if learn_trust:
+                si0 = s[i, 0]
+                for q in range(lo, hi):
+                    tr = np.float64(trust[q])
+                    err = nb[np.uint64(indices[q]) * ue * four + np.uint64(3)] - si0
+                    trust[q] = np.float32(tr + eta * (math.exp(-err * err * inv_2stau2) - tr))
+            # -- perception (precision-weighted prediction errors)
             for k in range(e):
-                sig = var_s[i, k] if online_warm else sigma[i]
-                pi_soc = gamma_soc[i] * sum_w[i, k]
-                m = sum_wy[i, k] / sum_w[i, k] if sum_w[i, k] > 0 else mu[i, k]
-                pi_int = gamma_int[i] / max(sig, floor)
-                vv = v[i, k] + q[i]
-                prec = 1.0 / vv + pi_int + pi_soc
+                sw = sums[k, 0]
+                sig = var_s[i, k] if online_warm else par[a, P_SIGMA]
+                pi_soc = par[a, P_GAMMA_SOC] * sw
+                m = sums[k, 1] / sw if sw > 0 else mu[i, k]
+                pi_int = par[a, P_GAMMA_INT] / max(sig, floor)
+                prec = 1.0 / (v[i, k] + par[a, P_Q]) + pi_int + pi_soc
                 mu[i, k] = (
                     mu[i, k] + (pi_int * (s[i, k] - mu[i, k]) + pi_soc * (m - mu[i, k])) / prec
                 )
                 v[i, k] = 1.0 / prec
                 share[i, k] = pi_soc / prec
+            # -- mode filter (hazard, then Bayes)
             if modes:
                 pp = p[i]
-                prior = pp * (1.0 - hazard_aff[i]) + (1.0 - pp) * hazard_def[i]
+                prior = pp * (1.0 - par[a, P_HAZARD_AFF]) + (1.0 - pp) * par[a, P_HAZARD_DEF]
                 ev = s[i, 0]
-                var_d = v_def + sigma[i]
-                var_a = v_aff + sigma[i]
                 lr = (
-                    -0.5 * (ev - b_def) ** 2 / var_d
-                    + 0.5 * (ev - b_aff) ** 2 / var_a
-                    - 0.5 * math.log(var_d / var_a)
+                    -0.5 * (ev - b_def) ** 2 / par[a, P_VAR_DEF]
+                    + 0.5 * (ev - b_aff) ** 2 / par[a, P_VAR_AFF]
+                    - par[a, P_HALF_LOG]
                 )
                 lr = min(700.0, max(-700.0, lr))
                 odds = prior / max(1.0 - prior, 1e-300) * math.exp(lr)
                 p[i] = 1.0 if math.isinf(odds) else odds / (1.0 + odds)
+            # -- action
             base = b_def if p[i] > 0.5 else b_aff
-            noise_sd = math.sqrt(dt * q_x[i])
+            kappa = par[a, P_KAPPA]
+            lam = par[a, P_HOMEOSTASIS]
+            noise_sd = par[a, P_NOISE_SD]
             for k in range(e):
-                dx = kappa[i] * (mu[i, k] - x[i, k]) - homeostasis[i] * (x[i, k] - base)
+                idx = ii * e + k
+                if idx % 2 == 0:
+                    xi, xi_next = normal_pair(base_xi, idx // 2)
+                else:
+                    xi = xi_next
+                dx = kappa * (mu[i, k] - x[i, k]) - lam * (x[i, k] - base)
                 if has_drive:
                     dx += drive[i, k]
-                xn = x[i, k] + dt * dx + noise_sd * xi[i, k]
+                xn = x[i, k] + dt * dx + noise_sd * xi
                 x[i, k] = xn
                 acc[5 * k] += mu[i, k]
                 acc[5 * k + 1] += mu[i, k] * mu[i, k]
@@ -207,12 +252,26 @@ def _agent_post(
         partial[b, :] = acc
 
 
-_AGENT_PRE = serial_and_parallel(_agent_pre)
-_EDGE_PASS = serial_and_parallel(_edge_pass)
-_AGENT_POST = serial_and_parallel(_agent_post)
+#: Placeholders: every compiled copy of the edge pass sees its own values (see ``kernels``).
+EDGE_MODE = EDGE_LIVE
+RECORD = True
+
+_OBSERVE = serial_and_parallel(_observe)
+_INTERACT: dict[tuple[int, bool], tuple] = {}
 
 
-def kernels(work: int):
-    """(agent_pre, edge_pass, agent_post), serial or parallel depending on the work per step."""
+def kernels(work: int, edge_mode: int = EDGE_LIVE, record: bool = False):
+    """(observe, interact_and_act), serial or parallel depending on the work per step.
+
+    The edge pass is compiled (lazily, then cached on disk) once per edge mode and recording
+    flag, with both as constants: the per-edge loop then has no branch on either.
+    """
+    key = (int(edge_mode), bool(record))
+    if key not in _INTERACT:
+        _INTERACT[key] = serial_and_parallel(
+            _interact_and_act,
+            suffix=f"_mode{key[0]}_record{int(key[1])}",
+            constants={"EDGE_MODE": key[0], "RECORD": key[1]},
+        )
     k = int(work >= PARALLEL_THRESHOLD)
-    return _AGENT_PRE[k], _EDGE_PASS[k], _AGENT_POST[k]
+    return _OBSERVE[k], _INTERACT[key][k]

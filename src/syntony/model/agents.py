@@ -143,7 +143,10 @@ class LoopState:
 
 @dataclass(eq=False)
 class StepOutput:
-    """Per-step by-products used for summaries and edge recordings."""
+    """Per-step by-products used for summaries and edge recordings.
+
+    The fast engine hands out its own buffers: read (or copy) them before the next step.
+    """
 
     rho_sum: np.ndarray | None  # (N, E): sum over i's edges of rho, for R(t)
     social_share: np.ndarray  # (N, E): weight of the shared prior in the update

@@ -14,6 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
+from syntony._numba import aligned_empty
 from syntony.model import _kernels
 from syntony.model._noise import counter_normals, stream_base
 from syntony.model.agents import (
@@ -78,9 +79,78 @@ class NumpyEngine:
         )
 
 
+@dataclass(frozen=True, eq=False)
+class _Prepared:
+    """What the fused kernels read that stays fixed during a run, derived once from params."""
+
+    params: LoopParams
+    trust: np.ndarray  # the trust array the edge factor was formed from
+    agent_table: np.ndarray  # (N, N_AGENT_PARAMS), see _kernels.P_*, or (1, ...) if all equal
+    table_stride: int  # 1, or 0 for a homogeneous crowd
+    sd_sigma: np.ndarray
+    cue_sd: np.ndarray
+    edge_mode: int
+    edge_factor: np.ndarray
+    w_uniform: float
+
+
+def _prepare(params: LoopParams, trust: np.ndarray) -> _Prepared:
+    k = _kernels
+    n = params.n_agents
+    sigma = params.sigma
+    var_def = params.v_def + sigma
+    var_aff = params.v_aff + sigma
+    table = np.empty((n, k.N_AGENT_PARAMS))
+    for column, values in (
+        (k.P_KAPPA, params.kappa),
+        (k.P_HOMEOSTASIS, params.homeostasis),
+        (k.P_NOISE_SD, np.sqrt(params.dt * params.q_x)),
+        (k.P_GAMMA_INT, params.gamma_int),
+        (k.P_GAMMA_SOC, params.gamma_soc),
+        (k.P_Q, params.q),
+        (k.P_HAZARD_DEF, params.hazard_def),
+        (k.P_HAZARD_AFF, params.hazard_aff),
+        (k.P_SIGMA, sigma),
+        (k.P_VAR_DEF, var_def),
+        (k.P_VAR_AFF, var_aff),
+        # the same expression as agents.mode_filter, so both engines use the same rounding
+        (k.P_HALF_LOG, 0.5 * np.log(var_def / var_aff)),
+    ):
+        table[:, column] = values
+    stride = 1
+    if n and np.all(table == table[0]):
+        table, stride = table[:1].copy(), 0
+    weights = np.ascontiguousarray(params.adjacency.data, dtype=np.float64)
+    mode, factor, uniform = k.EDGE_LIVE, weights, 0.0
+    if not params.learn_trust:
+        # Trust is constant during the run: form A_ij * trust_ij once. An unweighted network
+        # with uniform trust (the common case) needs no per-edge factor at all.
+        product = weights * trust.astype(np.float64)
+        if product.size and np.all(product == product[0]):
+            mode, factor, uniform = k.EDGE_UNIFORM, np.empty(0), float(product[0])
+        else:
+            mode, factor = k.EDGE_PRODUCT, product
+    return _Prepared(
+        params=params,
+        trust=trust,
+        agent_table=table,
+        table_stride=stride,
+        sd_sigma=np.sqrt(sigma),
+        cue_sd=np.sqrt(params.cue_noise / params.obs),
+        edge_mode=mode,
+        edge_factor=factor,
+        w_uniform=uniform,
+    )
+
+
 @dataclass
 class NumbaEngine:
-    """Fast engine: three fused, parallel numba passes per step (see ``_kernels``).
+    """Fast engine: two fused, parallel numba passes per step (see ``_kernels``).
+
+    Per-agent constants and, when trust is not learned, the per-edge factor ``A_ij * trust_ij``
+    are derived once per parameter set and trust array (:meth:`prepare`, which
+    :func:`run_loop` calls at the start of every run). If you change ``state.trust`` in place
+    between calls of :meth:`step` without trust learning, call :meth:`prepare` again.
 
     The published seed update (``update_seed``) needs the Python gain policy, so it always
     runs on the reference engine.
@@ -89,13 +159,20 @@ class NumbaEngine:
     threshold: float = 1.0  # contagion-reach threshold, summed inside the kernel
     _buffers: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     _fallback: NumpyEngine = field(default_factory=NumpyEngine, repr=False)
+    _prepared: _Prepared | None = field(default=None, repr=False)
 
-    def _buf(self, name: str, shape: tuple[int, ...], dtype: type = np.float64) -> np.ndarray:
+    def _buf(
+        self, name: str, shape: tuple[int, ...], dtype: type = np.float64, aligned: bool = False
+    ) -> np.ndarray:
         array = self._buffers.get(name)
         if array is None or array.shape != shape or array.dtype != dtype:
-            array = np.empty(shape, dtype=dtype)
+            array = aligned_empty(shape, dtype) if aligned else np.empty(shape, dtype=dtype)
             self._buffers[name] = array
         return array
+
+    def prepare(self, params: LoopParams, state: LoopState) -> None:
+        """(Re)derive the run's constants from ``params`` and ``state.trust``."""
+        self._prepared = _prepare(params, state.trust)
 
     def step(
         self,
@@ -107,57 +184,51 @@ class NumbaEngine:
     ) -> StepOutput:
         if params.update_seed:
             return self._fallback.step(params, state, key, drive, want_edges)
+        prep = self._prepared
+        if prep is None or prep.params is not params or prep.trust is not state.trust:
+            prep = self._prepared = _prepare(params, state.trust)
         n, e = params.n_agents, params.n_channels
         adj = params.adjacency
         first = state.step * _n_streams(params)
         bases = [np.uint64(stream_base(np.uint64(key), np.uint64(first + k))) for k in range(3)]
         warm = (state.step + 1) * params.dt >= params.tau_rho
         online_warm = bool(params.online_synchrony and warm)
-        defensive = state.p > 0.5
-        agent_pre, edge_pass, agent_post = _kernels.kernels((n + adj.nnz) * e)
-        s, xi = self._buf("s", (n, e)), self._buf("xi", (n, e))
-        nb = self._buf("nb", (n, e, 4))
-        agent_pre(
-            state.x, params.sigma, params.obs, params.cue_noise, *bases,
-            state.mean_s, state.var_s, params.alpha, online_warm, s, xi, nb,
+        observe, interact = _kernels.kernels((n + adj.nnz) * e, prep.edge_mode, want_edges)
+        s = self._buf("s", (n, e))
+        nb = self._buf("nb", (n * e * _kernels.NB_FIELDS,), aligned=True)
+        observe(
+            state.x, prep.sd_sigma, params.sigma, prep.cue_sd, bases[0], bases[1],
+            state.mean_s, state.var_s, params.alpha, online_warm, s, nb,
         )  # fmt: skip
-        sum_w, sum_wy = self._buf("w", (n, e)), self._buf("wy", (n, e))
+        if params.technology:
+            tw, twy = technology_evidence(params, state.x, _tech_noise(params, key, state.step))
+        else:
+            tw = twy = self._buf("none", (0, e))
         n_blocks = -(-n // _kernels.BLOCK)
-        rho_partial = self._buf("rho_partial", (n_blocks, e))
-        partial = self._buf("partial", (n_blocks, 5 * e + 2))
+        partial = self._buf("partial", (n_blocks, 6 * e + 2))
         if want_edges:
             rho_out, omega_out = np.empty((adj.nnz, e)), np.empty((adj.nnz, e))
         else:
             rho_out = omega_out = self._buf("none", (0, e))
-        edge_pass(
-            adj.indptr, adj.indices, adj.data, state.cov, state.trust, nb, s, defensive,
-            params.obs, params.alpha, online_warm, params.rho0, params.floor, params.beta_threat,
-            params.b_aff, params.learn_trust, params.eta, 1.0 / (2.0 * params.s_tau**2),
-            sum_w, sum_wy, rho_partial, rho_out, omega_out,
-        )  # fmt: skip
-        if params.technology:
-            tw, twy = technology_evidence(params, state.x, _tech_noise(params, key, state.step))
-            sum_w += tw
-            sum_wy += twy
-        share = np.empty((n, e))
+        share = self._buf("share", (n, e))
         drive_arr = (
-            self._buf("nodrive", (0, e))
-            if drive is None
-            else np.ascontiguousarray(drive, dtype=float)
+            self._buf("none", (0, e)) if drive is None else np.ascontiguousarray(drive, dtype=float)
         )
         # The step's s becomes the state's; the old state array is reused as next step's buffer.
         self._buffers["s"], state.s = state.s, s
-        agent_post(
-            state.x, state.s, state.mu, state.v, state.p, state.var_s, params.sigma, params.kappa,
-            params.homeostasis, params.q_x, params.gamma_int, params.gamma_soc, params.q,
-            params.hazard_def, params.hazard_aff, sum_w, sum_wy, xi, drive_arr, share,
-            online_warm, params.floor, params.modes, params.b_aff, params.b_def, params.v_aff,
-            params.v_def, params.dt, self.threshold, partial,
+        interact(
+            adj.indptr, adj.indices, prep.edge_factor, prep.w_uniform,
+            state.cov.reshape(-1), state.trust, nb, params.obs, params.alpha, online_warm,
+            params.rho0, params.floor, params.beta_threat, params.b_aff, params.learn_trust,
+            params.eta, 1.0 / (2.0 * params.s_tau**2), tw, twy, rho_out.reshape(-1),
+            omega_out.reshape(-1), state.x, state.s, state.mu, state.v, state.p, state.var_s,
+            prep.agent_table, prep.table_stride, bases[2], drive_arr, share, params.modes, params.b_def, params.dt,
+            self.threshold, partial,
         )  # fmt: skip
         state.step += 1
         totals = partial.sum(axis=0)
         sums = {
-            "rho": rho_partial.sum(axis=0),
+            "rho": totals[5 * e + 2 :],
             "mu": totals[0 : 5 * e : 5],
             "mu2": totals[1 : 5 * e : 5],
             "x": totals[2 : 5 * e : 5],
@@ -247,6 +318,8 @@ def run_loop(
     engine = engine if engine is not None else NumbaEngine(threshold=record.threshold)
     if isinstance(engine, NumbaEngine) and engine.threshold != record.threshold:
         engine = NumbaEngine(threshold=record.threshold)
+    if isinstance(engine, NumbaEngine):
+        engine.prepare(params, state)
     sample = np.asarray(record.agents, dtype=np.int64)
     edges = None if record.edges is None else np.asarray(record.edges, dtype=np.int64)
     rec_steps = [0, *range(record.every, n_steps + 1, record.every)]
