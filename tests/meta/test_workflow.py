@@ -13,6 +13,7 @@ from syntony.meta.contrast import AllVoxels
 from syntony.meta.databases import load_neuroquery
 from syntony.meta.readers import read_studyset
 from syntony.meta.specs import Databases, DatabaseSpec, parse_spec, resolve_spec
+from syntony.meta.threshold import MonteCarloThreshold
 from syntony.meta.workflow import (
     PAPER_FINDINGS,
     Fu2025Config,
@@ -98,7 +99,7 @@ def run(shared_data, neuroquery):
     config = Fu2025Config(
         n_iters=20, n_permutations=20, macm_iters=4, fwe_alpha=0.5, cluster_p=0.01,
         contrast=AllVoxels(p_threshold=0.05), max_rois=1, macm_min_experiments=2,
-        default_n=20,
+        default_n=20, cluster_threshold=MonteCarloThreshold(4),
     )  # fmt: skip
     database = neuroquery.select(terms=["language"], min_count=3)
     return run_fu2025(a, b, database, config=config, random_state=0), database
@@ -126,6 +127,7 @@ def test_workflow_chains_every_step(run):
     assert again.equals(table)
     for heading in ("Main effect A", "Conjunction", "Contrast", "MACM"):
         assert heading in result.methods
+    assert "4 Monte Carlo null maps" in result.ale_a.methods
 
 
 def test_workflow_saves_everything(run, tmp_path):

@@ -59,3 +59,26 @@ def null_option(default: str):
         help="Analytic null: exact (NiMARE's histogram binning), fft (log-space convolution, "
         "seconds for thousands of experiments) or auto (exact up to 500 experiments).",
     )
+
+
+def cluster_threshold_option(default: str):
+    """``--cluster-threshold``: how the cluster-forming ALE is found (syntony.meta.threshold)."""
+    return click.option(
+        "--cluster-threshold",
+        "cluster_threshold",
+        type=click.Choice(["analytic", "monte-carlo"]),
+        default=default,
+        show_default=True,
+        help="Cluster-forming ALE from the analytic null (NiMARE, GingerALE) or from "
+        "min(100, Monte Carlo iterations) null maps (calibrated when experiments report many "
+        "overlapping foci, as database articles do).",
+    )
+
+
+def cluster_threshold_rule(name: str, n_iters: int):
+    """The threshold object for a ``--cluster-threshold`` choice."""
+    from syntony.meta.threshold import AnalyticThreshold, MonteCarloThreshold
+
+    if name == "monte-carlo":
+        return MonteCarloThreshold(max(1, min(100, n_iters)))
+    return AnalyticThreshold()

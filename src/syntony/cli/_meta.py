@@ -6,7 +6,14 @@ from pathlib import Path
 
 import click
 
-from syntony.cli._app import force_option, null_option, quiet_option, seed_option
+from syntony.cli._app import (
+    cluster_threshold_option,
+    cluster_threshold_rule,
+    force_option,
+    null_option,
+    quiet_option,
+    seed_option,
+)
 
 
 @click.command("ale")
@@ -55,6 +62,7 @@ from syntony.cli._app import force_option, null_option, quiet_option, seed_optio
 )
 @click.option("--replay-nimare", is_flag=True, help="Draw the null exactly as NiMARE 0.22.1 does.")
 @null_option("exact")
+@cluster_threshold_option("analytic")
 @click.option(
     "--early-stop", is_flag=True, help="Stop the Monte Carlo loop once thresholds converge."
 )
@@ -75,6 +83,7 @@ def ale_command(
     atlas: str,
     replay_nimare: bool,
     null: str,
+    cluster_threshold: str,
     early_stop: bool,
     jobs: int | None,
     force: bool,
@@ -126,6 +135,7 @@ def ale_command(
         progress=not quiet,
         labeller=labeller,
         null_method=NULL_METHODS[null],
+        cluster_threshold=cluster_threshold_rule(cluster_threshold, n_iters),
     ).fit(studyset)
     result = estimator.result_
     result.save(out, force=force)

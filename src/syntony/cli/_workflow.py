@@ -10,7 +10,14 @@ from pathlib import Path
 
 import click
 
-from syntony.cli._app import force_option, null_option, quiet_option, seed_option
+from syntony.cli._app import (
+    cluster_threshold_option,
+    cluster_threshold_rule,
+    force_option,
+    null_option,
+    quiet_option,
+    seed_option,
+)
 
 out_option = click.option(
     "--out", "out", required=True, type=click.Path(path_type=Path), help="Output directory."
@@ -73,12 +80,13 @@ def _say(quiet: bool):
     return (lambda _m: None) if quiet else (lambda m: click.echo(m, err=True))
 
 
-def _ale(n_iters: int, seed, jobs, quiet: bool, labeller, null: str):
+def _ale(n_iters: int, seed, jobs, quiet: bool, labeller, null: str, threshold: str = "analytic"):
     from syntony.meta.ale import ALE
     from syntony.meta.null import NULL_METHODS
 
     return ALE(n_iters=n_iters, n_jobs=jobs, random_state=seed, progress=not quiet,
-               labeller=labeller, null_method=NULL_METHODS[null])  # fmt: skip
+               labeller=labeller, null_method=NULL_METHODS[null],
+               cluster_threshold=cluster_threshold_rule(threshold, n_iters))  # fmt: skip
 
 
 def _children(seed: int | None, n: int):
@@ -271,13 +279,14 @@ def _parse_roi(text: str, atlas: str):
 @click.option("--scale", is_flag=True,
               help="SCALE null: draw null foci from the database's coordinates.")  # fmt: skip
 @null_option("auto")
+@cluster_threshold_option("monte-carlo")
 @click.option("--atlas", default="harvard_oxford", show_default=True, help="Labels ('none').")
 @seed_option
 @jobs_option
 @force_option
 @quiet_option
 def macm_command(rois, database, out, default_n, database_dir, n_iters, min_experiments, scale,
-                 null, atlas, seed, jobs, force, quiet):  # fmt: skip
+                 null, cluster_threshold, atlas, seed, jobs, force, quiet):  # fmt: skip
     """Meta-analytic connectivity modelling from each --roi over a reference database.
 
     Writes one folder per region under --out and, for several regions, the merged network
@@ -303,9 +312,10 @@ def macm_command(rois, database, out, default_n, database_dir, n_iters, min_expe
         if scale:
             est = SCALE(reference=db, n_iters=n_iters, n_jobs=jobs, random_state=seed_k,
                         progress=not quiet, labeller=labeller,
-                        null_method=NULL_METHODS[null])  # fmt: skip
+                        null_method=NULL_METHODS[null],
+                        cluster_threshold=cluster_threshold_rule(cluster_threshold, n_iters))  # fmt: skip
         else:
-            est = _ale(n_iters, seed_k, jobs, quiet, labeller, null)
+            est = _ale(n_iters, seed_k, jobs, quiet, labeller, null, cluster_threshold)
         say(f"MACM from {roi.name} ({roi.n_voxels} voxels)")
         result = macm(roi, db, default_n=default_n, estimator=est,
                       min_experiments=min_experiments)  # fmt: skip
@@ -338,13 +348,14 @@ def workflow_group() -> None:
 @click.option("--max-rois", type=click.IntRange(min=1), default=None,
               help="Use at most this many conjunction clusters as MACM seeds.")  # fmt: skip
 @null_option("auto")
+@cluster_threshold_option("monte-carlo")
 @_with(test_options)
 @seed_option
 @jobs_option
 @force_option
 @quiet_option
 def fu2025_command(group_a, group_b, database, out, default_n, database_dir, n_iters, macm_iters,
-                   max_rois, null, test, p_threshold, min_cluster_mm3, n_permutations, seed, jobs,
+                   max_rois, null, cluster_threshold, test, p_threshold, min_cluster_mm3, n_permutations, seed, jobs,
                    force, quiet):  # fmt: skip
     """ALE(A), ALE(B), conjunction, both contrasts and MACM from the conjunction clusters.
 
@@ -365,6 +376,7 @@ def fu2025_command(group_a, group_b, database, out, default_n, database_dir, n_i
         n_iters=n_iters, n_permutations=n_permutations, macm_iters=macm_iters,
         contrast=_test(test, p_threshold, min_cluster_mm3), max_rois=max_rois,
         default_n=default_n, null_method=NULL_METHODS[null],
+        cluster_threshold=cluster_threshold_rule(cluster_threshold, min(n_iters, macm_iters)),
     )  # fmt: skip
     result = run_fu2025(a, b, db, config=config, random_state=seed, n_jobs=jobs,
                         progress=not quiet, log=_say(quiet))  # fmt: skip

@@ -115,9 +115,11 @@ def macm(
         Sample size given to every article (the databases have none).
     estimator : ALE, optional
         A configured, unfitted ALE (or SCALE) estimator; it is cloned per call, so one can
-        serve several regions. Default ``ALE(n_iters=5000, null_method=auto_null)``: the
-        selections of a MACM often hold thousands of articles, for which the exact histogram
-        null takes hours (see :func:`~syntony.meta.null.log_space_null`).
+        serve several regions. Default ``ALE(n_iters=5000, null_method=auto_null,
+        cluster_threshold=MonteCarloThreshold())``: the selections of a MACM often hold
+        thousands of articles, for which the exact histogram null takes hours (see
+        :func:`~syntony.meta.null.log_space_null`), and their many overlapping foci make the
+        analytic cluster-forming threshold leak (see :mod:`syntony.meta.threshold`).
     min_experiments : int
         Fewer articles than this is an error (ALE needs enough experiments to be meaningful).
     labeller : callable, optional
@@ -125,6 +127,7 @@ def macm(
     """
     from syntony.meta.ale import ALE
     from syntony.meta.null import auto_null
+    from syntony.meta.threshold import MonteCarloThreshold
 
     if not (np.isfinite(default_n) and default_n > 0):
         raise ParameterError("default_n", "a number > 0", default_n)
@@ -138,7 +141,7 @@ def macm(
     studyset = database.select(ids=ids).studyset(
         default_n=default_n, name=f"MACM {roi.name} ({database.name})"
     )
-    default = ALE(n_iters=5000, null_method=auto_null)
+    default = ALE(n_iters=5000, null_method=auto_null, cluster_threshold=MonteCarloThreshold())
     est = _clone(estimator if estimator is not None else default, labeller)
     est.fit(studyset)
     ale: ALEResult = est.result_
