@@ -3,8 +3,11 @@
 Each iteration draws every focus uniformly from the mask (experiments and their kernels are
 kept), computes the ALE map and records its maximum, and, after thresholding at the
 cluster-forming ALE value, the largest cluster size and mass (6-connectivity). Iterations run
-in parallel threads (numba), each worker with its own scratch volume; iteration ``j`` always
-uses draw ``j``, so results do not depend on the number of workers.
+in parallel threads (compiled code that releases the GIL), each worker with its own scratch
+volume; iteration ``j`` always uses draw ``j``, so results do not depend on the number of
+workers. The map of an iteration is built by :func:`~syntony.meta.kernel.accumulate_rows_into`
+on a z-padded copy of the box: the same float64 sums, in the same order, as the observed map's
+:func:`~syntony.meta.kernel.accumulate_log_ma_into`, so replayed nulls equal NiMARE's bit for bit.
 
 Two sources of random foci:
 
@@ -30,7 +33,7 @@ import numpy as np
 from syntony._rng import SeedLike, seed_sequence
 from syntony.errors import ParameterError
 from syntony.meta.clusters import max_cluster_stats
-from syntony.meta.kernel import accumulate_log_ma_into
+from syntony.meta.kernel import accumulate_log_ma_into, accumulate_rows_into
 
 if TYPE_CHECKING:
     from syntony.meta.ale import Layout
@@ -196,33 +199,75 @@ def _run_batch(
                 out_mass[j] = mass
 
 
+@dataclass(frozen=True, eq=False)
+class _PaddedBox:
+    """The layout's box as the Monte Carlo loop stores it: z rows padded on both sides.
+
+    Kernel rows never need clipping in z (foci are mask voxels, inside the box), the mask is
+    read run by run (contiguous z segments, C order) and rows with no mask voxel in a
+    window's z range are skipped.
+    """
+
+    dims: np.ndarray  # nx, ny, nzp, zoff
+    row_lo: np.ndarray  # (nx, ny) lowest / highest in-mask z of each row (lo > hi: empty)
+    row_hi: np.ndarray
+    runs: np.ndarray  # (n_runs, 4): x, y, z0, z1 of each in-mask z segment, C order
+
+    @classmethod
+    def build(cls, layout: Layout) -> _PaddedBox:
+        nx, ny, nz = layout.shape
+        widths = layout.bank.folded()[2]
+        zoff = int(layout.bank.half_widths[:, 2].max())
+        nzp = nz + zoff + int(widths.max())
+        ijk = layout.mask_local
+        row_lo = np.full((nx, ny), nz, dtype=np.int64)
+        row_hi = np.full((nx, ny), -1, dtype=np.int64)
+        np.minimum.at(row_lo, (ijk[:, 0], ijk[:, 1]), ijk[:, 2])
+        np.maximum.at(row_hi, (ijk[:, 0], ijk[:, 1]), ijk[:, 2])
+        # A run starts where the next voxel in C order is not the z-neighbour on the same row.
+        flat = np.ravel_multi_index(tuple(ijk.T), layout.shape)
+        breaks = np.flatnonzero(np.diff(flat) != 1) + 1
+        first = np.concatenate([[0], breaks])
+        last = np.concatenate([breaks - 1, [flat.size - 1]])
+        runs = np.column_stack([ijk[first, 0], ijk[first, 1], ijk[first, 2], ijk[last, 2]])
+        dims = np.array([nx, ny, nzp, zoff], dtype=np.int64)
+        return cls(dims=dims, row_lo=row_lo, row_hi=row_hi, runs=runs.astype(np.int64))
+
+
 @numba.njit(cache=True, nogil=True)
 def _one_iteration(
-    draw, mask_local, mask_flat, foci_start, exp_kernel, log_values, starts, halves,
-    threshold, s_cut, clusters, volume, scratch, labels, ijk, supra_ijk, supra_val,
+    draw, mask_local, dims, row_lo, row_hi, runs, foci_start, exp_kernel, logs, starts, widths,
+    halves, threshold, s_cut, clusters, flat, acc, parent, members, cover, labels, ijk,
+    supra_ijk, supra_val,
 ):  # fmt: skip
     """One Monte Carlo iteration on caller-owned scratch (released GIL: one per thread)."""
-    flat = volume.reshape(-1)
     flat[:] = 0.0
     for f in range(draw.shape[0]):
         v = draw[f]
         ijk[f, 0] = mask_local[v, 0]
         ijk[f, 1] = mask_local[v, 1]
         ijk[f, 2] = mask_local[v, 2]
-    accumulate_log_ma_into(volume, scratch, ijk, foci_start, exp_kernel, log_values, starts, halves)
+    accumulate_rows_into(
+        flat, dims, ijk, foci_start, exp_kernel, logs, starts, widths, halves, row_lo, row_hi,
+        parent, members, cover, acc,
+    )  # fmt: skip
+    ny, nzp, zoff = dims[1], dims[2], dims[3]
     smin = 0.0
     n = 0
-    for t in range(mask_flat.shape[0]):
-        s = flat[mask_flat[t]]
-        smin = min(smin, s)
-        if clusters and s < s_cut:
-            a = np.float64(np.float32(1.0 - np.exp(s)))
-            if a > threshold:
-                supra_ijk[n, 0] = mask_local[t, 0]
-                supra_ijk[n, 1] = mask_local[t, 1]
-                supra_ijk[n, 2] = mask_local[t, 2]
-                supra_val[n] = a
-                n += 1
+    for r in range(runs.shape[0]):
+        x, y, z0, z1 = runs[r, 0], runs[r, 1], runs[r, 2], runs[r, 3]
+        row = flat[(x * ny + y) * nzp + zoff : (x * ny + y) * nzp + zoff + z1 + 1]
+        for z in range(z0, z1 + 1):
+            s = row[z]
+            smin = min(smin, s)
+            if clusters and s < s_cut:
+                a = np.float64(np.float32(1.0 - np.exp(s)))
+                if a > threshold:
+                    supra_ijk[n, 0] = x
+                    supra_ijk[n, 1] = y
+                    supra_ijk[n, 2] = z
+                    supra_val[n] = a
+                    n += 1
     size, mass = 0, 0.0
     if clusters:
         size, mass = max_cluster_stats(labels, supra_ijk, supra_val, n, threshold)
@@ -230,15 +275,22 @@ def _one_iteration(
 
 
 class _ThreadScratch(threading.local):
-    """Per-thread volumes, allocated on a thread's first iteration."""
+    """Per-thread buffers, allocated on a thread's first iteration."""
 
-    def get(self, shape: tuple[int, int, int], n_foci: int, n_mask: int) -> tuple[np.ndarray, ...]:
-        if getattr(self, "buffers", None) is None or self.buffers[0].shape != shape:
+    def get(self, layout: Layout, box: _PaddedBox) -> tuple[np.ndarray, ...]:
+        if getattr(self, "owner", None) is not box:
+            nx, ny, nzp, _ = (int(v) for v in box.dims)
+            most = int(np.diff(layout.foci_start).max())
+            n_mask = layout.mask_local.shape[0]
+            self.owner = box
             self.buffers = (
-                np.zeros(shape),
-                np.zeros(shape),
-                np.full(shape, -1, dtype=np.int64),
-                np.empty((n_foci, 3), dtype=np.int64),
+                np.zeros(nx * ny * nzp),
+                np.zeros(nzp),
+                np.empty(most, dtype=np.int64),
+                np.empty(most, dtype=np.int64),
+                np.empty(most, dtype=np.int64),
+                np.full(layout.shape, -1, dtype=np.int64),
+                np.empty((layout.n_foci, 3), dtype=np.int64),
                 np.empty((n_mask, 3), dtype=np.int64),
                 np.empty(n_mask),
             )
@@ -297,7 +349,8 @@ def monte_carlo_null(
     thr = float(threshold) if clusters else 2.0
     # Voxels with log-sum above this cannot exceed the threshold even after float32 rounding.
     s_cut = float(np.log1p(-thr) + 1e-6) if clusters and thr < 1 else -np.inf if clusters else 0.0
-    mask_flat = np.ravel_multi_index(tuple(layout.mask_local.T), layout.shape).astype(np.int64)
+    box = _PaddedBox.build(layout)
+    logs, starts, widths = bank.folded()
 
     out_ale = np.zeros(n_iters, dtype=np.float32)
     out_size = np.zeros(n_iters, dtype=np.int64)
@@ -332,10 +385,11 @@ def monte_carlo_null(
             # Dynamic scheduling over threads (the compiled iteration releases the GIL): a
             # worker slowed by other load on the machine does not hold the others back.
             def run(j: int, draws: np.ndarray = draws, offset: int = done) -> None:
-                buffers = scratch.get(layout.shape, n_foci, n_mask)
+                buffers = scratch.get(layout, box)
                 out_ale[offset + j], out_size[offset + j], out_mass[offset + j] = _one_iteration(
-                    draws[j], layout.mask_local, mask_flat, layout.foci_start, bank.experiment_kernel,
-                    bank.log_values, bank.starts, bank.half_widths, thr, s_cut, clusters, *buffers,
+                    draws[j], layout.mask_local, box.dims, box.row_lo, box.row_hi, box.runs,
+                    layout.foci_start, bank.experiment_kernel, logs, starts, widths,
+                    bank.half_widths, thr, s_cut, clusters, *buffers,
                 )  # fmt: skip
 
             list(pool.map(run, range(stop - done)))
