@@ -115,7 +115,9 @@ def _interact_and_act(
     ``partial[b]`` receives block b's sums: per channel (mu, mu^2, x, above threshold, social
     share), then p, defensive count, then per channel the sum of rho over the block's edges.
     """
-    n, e = x.shape
+    n = x.shape[0]
+    # One affect channel is the common case: as a constant it folds the index arithmetic.
+    e = 1 if ONE_CHANNEL else x.shape[1]
     ue = np.uint64(e)
     four = np.uint64(NB_FIELDS)
     one = np.uint64(1)
@@ -255,23 +257,24 @@ def _interact_and_act(
 #: Placeholders: every compiled copy of the edge pass sees its own values (see ``kernels``).
 EDGE_MODE = EDGE_LIVE
 RECORD = True
+ONE_CHANNEL = False
 
 _OBSERVE = serial_and_parallel(_observe)
 _INTERACT: dict[tuple[int, bool], tuple] = {}
 
 
-def kernels(work: int, edge_mode: int = EDGE_LIVE, record: bool = False):
+def kernels(work: int, edge_mode: int = EDGE_LIVE, record: bool = False, n_channels: int = 0):
     """(observe, interact_and_act), serial or parallel depending on the work per step.
 
-    The edge pass is compiled (lazily, then cached on disk) once per edge mode and recording
-    flag, with both as constants: the per-edge loop then has no branch on either.
+    The edge pass is compiled (lazily, then cached on disk) once per edge mode, recording flag
+    and single-channel flag, as constants: the per-edge loop then has no branch on them.
     """
-    key = (int(edge_mode), bool(record))
+    key = (int(edge_mode), bool(record), n_channels == 1)
     if key not in _INTERACT:
         _INTERACT[key] = serial_and_parallel(
             _interact_and_act,
-            suffix=f"_mode{key[0]}_record{int(key[1])}",
-            constants={"EDGE_MODE": key[0], "RECORD": key[1]},
+            suffix=f"_mode{key[0]}_record{int(key[1])}_one{int(key[2])}",
+            constants={"EDGE_MODE": key[0], "RECORD": key[1], "ONE_CHANNEL": key[2]},
         )
     k = int(work >= PARALLEL_THRESHOLD)
     return _OBSERVE[k], _INTERACT[key][k]

@@ -193,7 +193,7 @@ class NumbaEngine:
         bases = [np.uint64(stream_base(np.uint64(key), np.uint64(first + k))) for k in range(3)]
         warm = (state.step + 1) * params.dt >= params.tau_rho
         online_warm = bool(params.online_synchrony and warm)
-        observe, interact = _kernels.kernels((n + adj.nnz) * e, prep.edge_mode, want_edges)
+        observe, interact = _kernels.kernels((n + adj.nnz) * e, prep.edge_mode, want_edges, e)
         s = self._buf("s", (n, e))
         nb = self._buf("nb", (n * e * _kernels.NB_FIELDS,), aligned=True)
         observe(
