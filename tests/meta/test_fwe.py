@@ -6,9 +6,18 @@ import numpy as np
 import pytest
 from _ale_helpers import ball_grid, random_studyset
 
+from syntony._rng import seed_sequence
 from syntony.errors import ParameterError
 from syntony.meta.ale import ALE
-from syntony.meta.fwe import BLOCK, EarlyStop, monte_carlo_null, nimare_draws, null_to_p
+from syntony.meta.fwe import (
+    BLOCK,
+    EarlyStop,
+    _default_block,
+    monte_carlo_null,
+    nimare_draws,
+    null_to_p,
+)
+from syntony.meta.kernel import accumulate_log_ma_into
 
 GRID = ball_grid()
 
@@ -37,6 +46,46 @@ def test_same_seed_same_numbers_any_number_of_workers(fitted):
         fitted.layout_, n_iters=150 + BLOCK, threshold=fitted.threshold_, seed=11
     )
     np.testing.assert_array_equal(longer.max_ale[:150], runs[0].max_ale)
+
+
+def _direct_null(layout, draws, threshold):
+    """Max ALE, largest cluster size and mass of each draw, from the reference accumulation
+    on the plain (unpadded) box and scipy's labelling."""
+    from scipy import ndimage
+
+    bank = layout.bank
+    mask = np.zeros(layout.shape, dtype=bool)
+    mask[tuple(layout.mask_local.T)] = True
+    out = []
+    for draw in draws:
+        volume = np.zeros(layout.shape)
+        accumulate_log_ma_into(
+            volume, np.zeros(layout.shape), layout.mask_local[draw].astype(np.int64),
+            layout.foci_start, bank.experiment_kernel, bank.log_values, bank.starts,
+            bank.half_widths,
+        )  # fmt: skip
+        ale = np.where(mask, (1.0 - np.exp(volume)).astype(np.float32), 0).astype(np.float64)
+        labels, n = ndimage.label(ale > threshold, ndimage.generate_binary_structure(3, 1))
+        sizes = np.bincount(labels.ravel())[1:] if n else np.zeros(1, int)
+        masses = ndimage.sum(ale - threshold, labels, np.arange(1, n + 1)) if n else [0.0]
+        out.append((np.float32(ale.max()), sizes.max(), np.max(masses)))
+    return out
+
+
+@pytest.mark.parametrize("n_foci_max", [3, 12])
+def test_null_equals_direct_evaluation_of_the_same_draws(n_foci_max):
+    # Many foci per experiment: large groups of overlapping kernels in every draw.
+    ss = random_studyset(np.random.default_rng(n_foci_max), GRID, 9, max_foci=n_foci_max)
+    est = ALE(n_iters=0, grid=GRID, cluster_p=0.01).fit(ss)
+    layout = est.layout_
+    n = 40
+    null = monte_carlo_null(layout, n_iters=n, threshold=est.threshold_, seed=21, n_jobs=2)
+    draws = _default_block(seed_sequence(21), 0, n, layout.n_foci, layout.mask_local.shape[0])
+    direct = _direct_null(layout, draws[:, layout.focus_order], est.threshold_)
+    assert np.any(null.max_size > 1)
+    np.testing.assert_array_equal(null.max_ale, [d[0] for d in direct])
+    np.testing.assert_array_equal(null.max_size, [d[1] for d in direct])
+    np.testing.assert_allclose(null.max_mass, [d[2] for d in direct], rtol=1e-12, atol=0)
 
 
 def test_null_values_are_consistent(fitted):
@@ -98,3 +147,20 @@ def test_cluster_fwe_calibrated_on_random_studysets():
         if len(table) and table["p_fwe_size"].min() < 0.05:
             rejections += 1
     assert 3 <= rejections <= 19, rejections
+
+
+@pytest.mark.parametrize("grid", [GRID, None], ids=["ball", "mni152"])
+def test_padded_box_reads_every_mask_voxel_once(grid):
+    from syntony.meta.fwe import _PaddedBox
+    from syntony.meta.space import mni152_grid
+
+    grid = grid or mni152_grid()
+    ss = random_studyset(np.random.default_rng(0), grid, 3)
+    layout = ALE(n_iters=0, grid=grid).fit(ss).layout_
+    box = _PaddedBox.build(layout)
+    voxels = np.concatenate(
+        [[(x, y, z) for z in range(z0, z1 + 1)] for x, y, z0, z1 in box.runs.tolist()]
+    )
+    np.testing.assert_array_equal(voxels, layout.mask_local)  # every voxel, C order
+    x, y, z = layout.mask_local.T
+    assert np.all(box.row_lo[x, y] <= z) and np.all(z <= box.row_hi[x, y])

@@ -225,10 +225,10 @@ class _PaddedBox:
         np.minimum.at(row_lo, (ijk[:, 0], ijk[:, 1]), ijk[:, 2])
         np.maximum.at(row_hi, (ijk[:, 0], ijk[:, 1]), ijk[:, 2])
         # A run starts where the next voxel in C order is not the z-neighbour on the same row.
-        flat = np.ravel_multi_index(tuple(ijk.T), layout.shape)
-        breaks = np.flatnonzero(np.diff(flat) != 1) + 1
+        same_row = np.all(ijk[1:, :2] == ijk[:-1, :2], axis=1)
+        breaks = np.flatnonzero(~same_row | (np.diff(ijk[:, 2]) != 1)) + 1
         first = np.concatenate([[0], breaks])
-        last = np.concatenate([breaks - 1, [flat.size - 1]])
+        last = np.concatenate([breaks - 1, [ijk.shape[0] - 1]])
         runs = np.column_stack([ijk[first, 0], ijk[first, 1], ijk[first, 2], ijk[last, 2]])
         dims = np.array([nx, ny, nzp, zoff], dtype=np.int64)
         return cls(dims=dims, row_lo=row_lo, row_hi=row_hi, runs=runs.astype(np.int64))
