@@ -76,7 +76,8 @@ def _observe(
 
     The body's noise xi is drawn in the agent part of the second pass, where it is used.
     """
-    n, e = x.shape
+    n = x.shape[0]
+    e = 1 if ONE_CHANNEL else x.shape[1]  # a constant spares an integer division per entry
     m = n * e
     for p in numba.prange((m + 1) // 2):
         e0, e1 = normal_pair(base_eps, p)
@@ -127,12 +128,13 @@ def _interact_and_act(
     ahead = np.uint64(PREFETCH_DISTANCE)
     has_tech = tech_w.shape[0] > 0
     has_drive = drive.shape[0] > 0
+    want_share = share.shape[0] > 0  # the social share per agent, for recorded steps
     keep = 1.0 - alpha
     boost = 1.0 + beta_threat
     n_blocks = (n + BLOCK - 1) // BLOCK
     for b in numba.prange(n_blocks):
         acc = np.zeros(partial.shape[1])
-        sums = np.empty((e, 2))
+        sums = np.empty((e, 3))
         # xi of entry (i, k) is draw i E + k of its stream, drawn in pairs; a block starts on
         # an even entry, so each pair is drawn once, by the block that uses it.
         xi_next = 0.0
@@ -214,7 +216,9 @@ def _interact_and_act(
                     mu[i, k] + (pi_int * (s[i, k] - mu[i, k]) + pi_soc * (m - mu[i, k])) / prec
                 )
                 v[i, k] = 1.0 / prec
-                share[i, k] = pi_soc / prec
+                sums[k, 2] = pi_soc / prec
+                if want_share:
+                    share[i, k] = sums[k, 2]
             # -- mode filter (hazard, then Bayes)
             if modes:
                 pp = p[i]
@@ -248,7 +252,7 @@ def _interact_and_act(
                 acc[5 * k + 1] += mu[i, k] * mu[i, k]
                 acc[5 * k + 2] += xn
                 acc[5 * k + 3] += 1.0 if xn > threshold else 0.0
-                acc[5 * k + 4] += share[i, k]
+                acc[5 * k + 4] += sums[k, 2]
             acc[5 * e] += p[i]
             acc[5 * e + 1] += 1.0 if p[i] > 0.5 else 0.0
         partial[b, :] = acc
@@ -259,8 +263,11 @@ EDGE_MODE = EDGE_LIVE
 RECORD = True
 ONE_CHANNEL = False
 
-_OBSERVE = serial_and_parallel(_observe)
-_INTERACT: dict[tuple[int, bool], tuple] = {}
+_OBSERVE = (
+    serial_and_parallel(_observe),
+    serial_and_parallel(_observe, suffix="_one", constants={"ONE_CHANNEL": True}),
+)
+_INTERACT: dict[tuple[int, bool, bool], tuple] = {}
 
 
 def kernels(work: int, edge_mode: int = EDGE_LIVE, record: bool = False, n_channels: int = 0):
@@ -277,4 +284,4 @@ def kernels(work: int, edge_mode: int = EDGE_LIVE, record: bool = False, n_chann
             constants={"EDGE_MODE": key[0], "RECORD": key[1], "ONE_CHANNEL": key[2]},
         )
     k = int(work >= PARALLEL_THRESHOLD)
-    return _OBSERVE[k], _INTERACT[key][k]
+    return _OBSERVE[key[2]][k], _INTERACT[key][k]

@@ -149,7 +149,7 @@ class StepOutput:
     """
 
     rho_sum: np.ndarray | None  # (N, E): sum over i's edges of rho, for R(t)
-    social_share: np.ndarray  # (N, E): weight of the shared prior in the update
+    social_share: np.ndarray | None  # (N, E): weight of the shared prior (None: not asked for)
     rho: np.ndarray | None = None  # (nnz, E) when edges are recorded
     omega: np.ndarray | None = None
     sums: dict[str, np.ndarray] | None = None  # crowd totals, when the engine computed them

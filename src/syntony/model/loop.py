@@ -41,6 +41,7 @@ class Engine(Protocol):
         key: int,
         drive: np.ndarray | None,
         want_edges: bool,
+        want_share: bool = True,
     ) -> StepOutput: ...
 
 
@@ -67,6 +68,7 @@ class NumpyEngine:
         key: int,
         drive: np.ndarray | None,
         want_edges: bool,
+        want_share: bool = True,
     ) -> StepOutput:
         if self._rows is None or self._rows.size != params.adjacency.nnz:
             self._rows = row_of_edges(params.adjacency)
@@ -181,9 +183,10 @@ class NumbaEngine:
         key: int,
         drive: np.ndarray | None,
         want_edges: bool,
+        want_share: bool = True,
     ) -> StepOutput:
         if params.update_seed:
-            return self._fallback.step(params, state, key, drive, want_edges)
+            return self._fallback.step(params, state, key, drive, want_edges, want_share)
         prep = self._prepared
         if prep is None or prep.params is not params or prep.trust is not state.trust:
             prep = self._prepared = _prepare(params, state.trust)
@@ -210,7 +213,7 @@ class NumbaEngine:
             rho_out, omega_out = np.empty((adj.nnz, e)), np.empty((adj.nnz, e))
         else:
             rho_out = omega_out = self._buf("none", (0, e))
-        share = self._buf("share", (n, e))
+        share = self._buf("share", (n, e)) if want_share else self._buf("none", (0, e))
         drive_arr = (
             self._buf("none", (0, e)) if drive is None else np.ascontiguousarray(drive, dtype=float)
         )
@@ -238,7 +241,11 @@ class NumbaEngine:
             "defensive": totals[5 * e + 1],
         }
         return StepOutput(
-            None, share, rho_out if want_edges else None, omega_out if want_edges else None, sums
+            None,
+            share if want_share else None,
+            rho_out if want_edges else None,
+            omega_out if want_edges else None,
+            sums,
         )
 
 
@@ -358,13 +365,13 @@ def run_loop(
     mean_drive = np.zeros((n_steps + 1, e))
     row = 1
     for t in range(n_steps):
-        want = edges is not None and (t + 1) % record.every == 0
+        kept = (t + 1) % record.every == 0
         u = drive(t) if drive is not None else None
         if u is not None:
             mean_drive[t + 1] = u.mean(axis=0)
-        out = engine.step(params, state, key, u, want)
+        out = engine.step(params, state, key, u, edges is not None and kept, kept)
         summarise(out)
-        if (t + 1) % record.every == 0:
+        if kept:
             keep(row, out)
             row += 1
         if progress is not None:
