@@ -244,23 +244,6 @@ class ALEKernel:
         )
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
-def _add_window(
-    flat, log_values, base, cx, cy, cz, hx, hy, hz, xlo, xhi, ylo, yhi, zlo, zhi, ny, nz
-):
-    sz = 2 * hz + 1
-    sy = 2 * hy + 1
-    width = zhi - zlo + 1
-    for x in range(xlo, xhi + 1):
-        kx = base + (x - cx + hx) * sy * sz + (zlo - cz + hz)
-        vx = x * ny * nz + zlo
-        for y in range(ylo, yhi + 1):
-            kb = kx + (y - cy + hy) * sz
-            vb = vx + y * nz
-            for t in range(width):
-                flat[vb + t] += log_values[kb + t]
-
-
 @numba.njit(cache=True, nogil=True)
 def accumulate_log_ma(volume, ijk, foci_start, exp_kernel, log_values, starts, halves):
     """Add ``log(1 - MA_e)`` of every experiment to ``volume`` (see :func:`accumulate_log_ma_into`)."""
@@ -277,8 +260,9 @@ def accumulate_log_ma_into(
     ``MA_e`` is the voxelwise maximum of experiment ``e``'s kernels (Turkeltaub 2012), so
     ``log(1 - MA_e)`` is the minimum of the precomputed ``log1p(-kernel)`` values. A focus whose
     kernel overlaps no other focus of its experiment adds its logs straight into the volume;
-    overlapping foci first take their minimum in ``scratch`` (all zeros on entry and on exit),
-    which is then added once and cleared. Every voxel thus receives each experiment's minimum
+    overlapping foci first take their minimum in ``scratch`` (all zeros on entry and on exit);
+    each (x, y) row records the z span they reached, and once the experiment is done those
+    spans are added once and cleared. Every voxel thus receives each experiment's minimum
     exactly once, in experiment order (adding 0.0 elsewhere changes nothing), which is the sum
     NiMARE forms. ``1 - exp(volume)`` is ALE.
 
@@ -297,134 +281,65 @@ def accumulate_log_ma_into(
     nx, ny, nz = volume.shape
     flat = volume.reshape(-1)
     low = scratch.reshape(-1)
-    max_foci = 1
-    for e in range(foci_start.shape[0] - 1):
-        max_foci = max(max_foci, foci_start[e + 1] - foci_start[e])
-    others = np.empty(max_foci, dtype=np.int64)
-    max_x = 1
-    max_y = 1
-    for k in range(halves.shape[0]):
-        max_x = max(max_x, 2 * halves[k, 0] + 1)
-        max_y = max(max_y, 2 * halves[k, 1] + 1)
-    hull_a = np.empty((max_x, max_y), dtype=np.int64)
-    hull_b = np.empty((max_x, max_y), dtype=np.int64)
+    span_lo = np.full(nx * ny, nz, dtype=np.int64)
+    span_hi = np.full(nx * ny, -1, dtype=np.int64)
+    rows = np.empty(nx * ny, dtype=np.int64)
     for e in range(foci_start.shape[0] - 1):
         k = exp_kernel[e]
         base = starts[k]
         hx, hy, hz = halves[k, 0], halves[k, 1], halves[k, 2]
         sy, sz = 2 * hy + 1, 2 * hz + 1
         f0, f1 = foci_start[e], foci_start[e + 1]
-        # stage 0: add each focus's logs where no other focus of the experiment reaches, and
-        # take the minimum in scratch over the span of the row that others reach;
-        # stage 1: add that span's minimum once and clear it.
-        for stage in range(2):
-            for p in range(f0, f1):
-                cx, cy, cz = ijk[p, 0], ijk[p, 1], ijk[p, 2]
-                n_other = 0
-                for q in range(f0, f1):
-                    if (
-                        q != p
-                        and abs(ijk[q, 0] - cx) <= 2 * hx
-                        and abs(ijk[q, 1] - cy) <= 2 * hy
-                        and abs(ijk[q, 2] - cz) <= 2 * hz
-                    ):
-                        others[n_other] = q
-                        n_other += 1
-                if stage == 1 and n_other == 0:
-                    continue
-                xlo, xhi = max(cx - hx, 0), min(cx + hx, nx - 1)
-                ylo, yhi = max(cy - hy, 0), min(cy + hy, ny - 1)
-                zlo, zhi = max(cz - hz, 0), min(cz + hz, nz - 1)
-                if xlo > xhi or ylo > yhi or zlo > zhi:
-                    continue
-                if n_other == 0:  # the common case: a plain strided add of the kernel
-                    _add_window(
-                        flat,
-                        log_values,
-                        base,
-                        cx,
-                        cy,
-                        cz,
-                        hx,
-                        hy,
-                        hz,
-                        xlo,
-                        xhi,
-                        ylo,
-                        yhi,
-                        zlo,
-                        zhi,
-                        ny,
-                        nz,
-                    )
-                    continue
-                # The hull of the z-ranges that other foci reach on each row (x, y). Voxels in
-                # it go through scratch for every focus covering them, so each voxel gets
-                # the experiment's minimum exactly once.
-                for x in range(xhi - xlo + 1):
-                    for y in range(yhi - ylo + 1):
-                        hull_a[x, y] = zhi + 1
-                        hull_b[x, y] = zlo - 1
-                # Rows outside the rectangle [rx0, rx1] x [ry0, ry1] meet no other focus.
-                rx0, rx1, ry0, ry1 = xhi + 1, xlo - 1, yhi + 1, ylo - 1
-                for o in range(n_other):
-                    q = others[o]
-                    qx, qy, qz = ijk[q, 0], ijk[q, 1], ijk[q, 2]
-                    za, zb = max(zlo, qz - hz), min(zhi, qz + hz)
-                    x0, x1 = max(xlo, qx - hx), min(xhi, qx + hx)
-                    y0, y1 = max(ylo, qy - hy), min(yhi, qy + hy)
-                    if za > zb or x0 > x1 or y0 > y1:
+        n_rows = 0
+        for p in range(f0, f1):
+            cx, cy, cz = ijk[p, 0], ijk[p, 1], ijk[p, 2]
+            alone = True
+            for q in range(f0, f1):
+                if (
+                    q != p
+                    and abs(ijk[q, 0] - cx) <= 2 * hx
+                    and abs(ijk[q, 1] - cy) <= 2 * hy
+                    and abs(ijk[q, 2] - cz) <= 2 * hz
+                ):
+                    alone = False
+                    break
+            xlo, xhi = max(cx - hx, 0), min(cx + hx, nx - 1)
+            ylo, yhi = max(cy - hy, 0), min(cy + hy, ny - 1)
+            zlo, zhi = max(cz - hz, 0), min(cz + hz, nz - 1)
+            if xlo > xhi or ylo > yhi or zlo > zhi:
+                continue
+            width = zhi - zlo + 1
+            for x in range(xlo, xhi + 1):
+                for y in range(ylo, yhi + 1):
+                    kb = base + ((x - cx + hx) * sy + (y - cy + hy)) * sz + (zlo - cz + hz)
+                    r = x * ny + y
+                    vb = r * nz + zlo
+                    # Row views indexed from 0 let LLVM vectorise the inner loops.
+                    logs = log_values[kb : kb + width]
+                    if alone:
+                        row = flat[vb : vb + width]
+                        for t in range(width):
+                            row[t] += logs[t]
                         continue
-                    rx0, rx1, ry0, ry1 = min(rx0, x0), max(rx1, x1), min(ry0, y0), max(ry1, y1)
-                    for x in range(x0, x1 + 1):
-                        for y in range(y0, y1 + 1):
-                            hull_a[x - xlo, y - ylo] = min(hull_a[x - xlo, y - ylo], za)
-                            hull_b[x - xlo, y - ylo] = max(hull_b[x - xlo, y - ylo], zb)
-                if rx0 > rx1:  # the others' windows end outside the box: nothing shared here
-                    if stage == 0:
-                        _add_window(
-                            flat,
-                            log_values,
-                            base,
-                            cx,
-                            cy,
-                            cz,
-                            hx,
-                            hy,
-                            hz,
-                            xlo,
-                            xhi,
-                            ylo,
-                            yhi,
-                            zlo,
-                            zhi,
-                            ny,
-                            nz,
-                        )
-                    continue
-                lx0, lx1, ly0, ly1 = xlo, xhi, ylo, yhi
-                if stage == 1:  # only the rows that others reach
-                    lx0, lx1, ly0, ly1 = rx0, rx1, ry0, ry1
-                for x in range(lx0, lx1 + 1):
-                    for y in range(ly0, ly1 + 1):
-                        a, b = hull_a[x - xlo, y - ylo], hull_b[x - xlo, y - ylo]
-                        kb = base + ((x - cx + hx) * sy + (y - cy + hy)) * sz + (zlo - cz + hz)
-                        vb = (x * ny + y) * nz + zlo
-                        if stage == 0:
-                            if a > b:
-                                for t in range(zhi - zlo + 1):
-                                    flat[vb + t] += log_values[kb + t]
-                                continue
-                            ta, tb = a - zlo, b - zlo
-                            for t in range(zhi - zlo + 1):
-                                v = log_values[kb + t]
-                                shared_voxel = ta <= t <= tb
-                                low[vb + t] = min(low[vb + t], v) if shared_voxel else low[vb + t]
-                                flat[vb + t] += 0.0 if shared_voxel else v
-                        else:
-                            for t in range(a - zlo, b - zlo + 1):
-                                flat[vb + t] += low[vb + t]
-                                low[vb + t] = 0.0
+                    mins = low[vb : vb + width]
+                    for t in range(width):
+                        v = logs[t]
+                        mins[t] = v if v < mins[t] else mins[t]
+                    if span_hi[r] < 0:
+                        rows[n_rows] = r
+                        n_rows += 1
+                        span_lo[r], span_hi[r] = zlo, zhi
+                    else:
+                        span_lo[r], span_hi[r] = min(span_lo[r], zlo), max(span_hi[r], zhi)
+        for i in range(n_rows):
+            r = rows[i]
+            a, b = r * nz + span_lo[r], r * nz + span_hi[r] + 1
+            row = flat[a:b]
+            mins = low[a:b]
+            for t in range(b - a):
+                row[t] += mins[t]
+                mins[t] = 0.0
+            span_lo[r], span_hi[r] = nz, -1
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
