@@ -96,3 +96,41 @@ def test_nidm_pain_maps_threshold_and_fwe_nulls_draw_for_draw(shared_data):
 def test_nbackflanker_maps(shared_data):
     dset, ss = _load(shared_data, "nbackflanker_flanker")
     _compare_maps(dset, ss)
+
+
+def test_gingerale_mask_maps_and_replayed_nulls_match_nimare_ale_2mm(shared_data):
+    """NiMARE's ``ale_2mm`` target (GingerALE's x-reversed mask) and our gingerale grid."""
+    from nimare.correct import FWECorrector
+    from nimare.dataset import Dataset
+    from nimare.meta.cbma.ale import ALE as NiMAREALE
+
+    from syntony.meta.space import mni152_grid
+
+    _, ss = _load(shared_data, "nidm_pain")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dset = Dataset(str(shared_data / "nimare" / "nidm_pain_dset.json"), target="ale_2mm")
+    theirs_est = NiMAREALE(random_state=3)
+    theirs = theirs_est.fit(dset)
+    grid = mni152_grid(gingerale=True)
+    assert np.array_equal(np.asanyarray(theirs.masker.mask_img.dataobj) > 0, grid.mask)
+    n_iters = 25
+    ours = ALE(grid=grid, n_iters=n_iters, replay_nimare=True, random_state=3).fit(ss)
+    np.testing.assert_array_equal(ours.ale_, theirs.get_map("stat", return_type="array"))
+    # Same voxels as with the usual mask, listed in another order.
+    plain = ALE(n_iters=0).fit(ss)
+    same_place = mni152_grid().mm_to_ijk(grid.ijk_to_mm(grid.mask_ijk))
+    position = np.searchsorted(
+        mni152_grid().mask_flat, np.ravel_multi_index(same_place.T, grid.shape)
+    )
+    np.testing.assert_array_equal(ours.ale_, plain.ale_[position])
+    assert not np.array_equal(ours.ale_, plain.ale_)
+    corrected = FWECorrector(method="montecarlo", n_iters=n_iters, n_cores=1).transform(theirs)
+    nd = corrected.estimator.null_distributions_
+    np.testing.assert_array_equal(
+        ours.fwe_.max_ale, nd["values_level-voxel_corr-fwe_method-montecarlo"]
+    )
+    np.testing.assert_array_equal(
+        ours.fwe_.max_size.astype(np.float32),
+        nd["values_desc-size_level-cluster_corr-fwe_method-montecarlo"],
+    )

@@ -22,6 +22,36 @@ def test_packaged_mask_is_nimares():
     np.testing.assert_array_equal(grid.mask_ijk, np.argwhere(grid.mask))
 
 
+def test_gingerale_mask_is_nimares_ale_2mm_file():
+    from pathlib import Path
+
+    import nimare
+
+    path = (
+        Path(nimare.__file__).parent / "resources" / "templates" / "MNI152_2x2x2_brainmask.nii.gz"
+    )
+    theirs = nib.load(path)
+    ours = mni152_grid(gingerale=True)
+    np.testing.assert_array_equal(ours.mask, np.asanyarray(theirs.dataobj) > 0)
+    np.testing.assert_array_equal(ours.affine, theirs.affine)
+    plain = mni152_grid()
+    # Same voxel count, x reversed in the array, same places in millimetres.
+    assert ours.n_voxels == plain.n_voxels == 228_483
+    np.testing.assert_array_equal(ours.mask, plain.mask[::-1])
+    assert ours.affine[0, 0] == -2.0 and ours.affine[0, 3] == 90.0
+    mm = ours.ijk_to_mm(ours.mask_ijk)
+    np.testing.assert_array_equal(plain.mm_to_ijk(mm), plain.mask_ijk[np.lexsort(
+        (plain.mask_ijk[:, 2], plain.mask_ijk[:, 1], -plain.mask_ijk[:, 0])
+    )])  # fmt: skip
+    # Focus rounding agrees: odd-mm ties land on the same millimetre position in both.
+    xyz = np.random.default_rng(1).integers(-80, 80, size=(300, 3)).astype(float)
+    np.testing.assert_array_equal(
+        ours.ijk_to_mm(ours.mm_to_ijk(xyz)), plain.ijk_to_mm(plain.mm_to_ijk(xyz))
+    )
+    values = np.arange(ours.n_voxels, dtype=np.float32)
+    np.testing.assert_array_equal(ours.from_image(ours.to_image(values)), values)
+
+
 def test_mm_to_voxel_rounds_half_to_even():
     grid = mni152_grid()
     # x = -89 mm is voxel 0.5 -> 0; x = -87 mm is 1.5 -> 2 (ties go to the even neighbour)

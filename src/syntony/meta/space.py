@@ -127,6 +127,18 @@ class Grid:
         points = np.atleast_2d(np.asarray(ijk, dtype=float))
         return (points @ self.affine[:3, :3].T + self.affine[:3, 3]).reshape(np.shape(ijk))
 
+    def mirrored_x(self) -> Grid:
+        """The same voxels in space, stored with the x axis reversed (x step of the affine negated).
+
+        Voxel ``i`` of the result is voxel ``nx - 1 - i`` of this grid; every voxel keeps its
+        millimetre position. The order of in-mask voxels (C order) changes, which is what
+        matters for random draws indexed by mask position.
+        """
+        affine = self.affine.copy()
+        affine[:3, 3] = self.affine[:3, 3] + self.affine[:3, 0] * (self.shape[0] - 1)
+        affine[:3, 0] = -self.affine[:3, 0]
+        return Grid(affine=affine, mask=self.mask[::-1])
+
     # -- images <-> arrays ------------------------------------------------------------------
     def unmask(self, values: np.typing.ArrayLike, *, fill: float = 0.0) -> np.ndarray:
         """Scatter in-mask values (n_voxels,) into a volume of the grid's shape."""
@@ -178,12 +190,23 @@ def _load_image(image: Any) -> Any:
 
 
 @functools.cache
-def mni152_grid() -> Grid:
+def mni152_grid(*, gingerale: bool = False) -> Grid:
     """The MNI152 2 mm grid (91 x 109 x 91) with NiMARE's brain mask (228,483 voxels).
 
     The mask is ``tpl-MNI152NLin6Asym_res-02_desc-brain_mask`` shipped with the package; see
     ``syntony/meta/data/NOTICE.txt`` for its provenance and licence.
+
+    Parameters
+    ----------
+    gingerale : bool
+        Use GingerALE's "more conservative" 2 mm mask instead (``MNI152_2x2x2_brainmask``,
+        NiMARE's ``ale_2mm`` target): the same voxels in millimetre space, stored with x
+        reversed (affine ``diag(-2, 2, 2)``, origin (90, -126, -72)). Maps are the same voxel
+        for voxel; the order of in-mask voxels, and so which voxel a random draw picks,
+        follows GingerALE's.
     """
+    if gingerale:
+        return mni152_grid().mirrored_x()
     path = resources.files("syntony.meta") / "data" / _MASK_FILE
     with resources.as_file(path) as real:
         return Grid.from_mask_image(str(real))
