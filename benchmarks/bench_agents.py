@@ -9,7 +9,13 @@
    engine, on the same network and noise; prints time per edge-update of each and the ratio,
    and checks that both give the same states.
 
+With ``--general`` every agent gets its own parameters and every edge its own weight, so the
+fused engine cannot use its shortcuts for a homogeneous crowd on an unweighted network (one
+shared row of agent constants, one number for A_ij * trust_ij) and reads them per agent and
+per edge instead.
+
 Usage: python benchmarks/bench_agents.py [--agents 1000000] [--steps 1000] [--ref-agents 100000]
+       [--general]
 """
 
 from __future__ import annotations
@@ -27,9 +33,13 @@ from syntony.model.agents import LoopParams, initial_state
 from syntony.model.loop import NumbaEngine, NumpyEngine, RecordSpec, run_loop
 
 
-def make_params(n: int, seed: int) -> LoopParams:
+def make_params(n: int, seed: int, general: bool = False) -> LoopParams:
     adjacency = net.watts_strogatz(n, 5, 0.1, seed=seed)
     one = np.ones(n)
+    if general:
+        rng = np.random.default_rng(seed + 100)
+        adjacency.data = rng.uniform(0.5, 1.5, adjacency.nnz)
+        one = rng.uniform(0.8, 1.2, n)
     return LoopParams(
         adjacency=adjacency, kappa=one, homeostasis=0.5 * one, q_x=0.1 * one, sigma=0.2 * one,
         gamma_int=one, gamma_soc=one, q=0.01 * one, hazard_def=0.01 * one, hazard_aff=0.01 * one,
@@ -59,19 +69,22 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--ref-agents", type=int, default=100_000)
     parser.add_argument("--ref-steps", type=int, default=30)
+    parser.add_argument(
+        "--general", action="store_true", help="per-agent parameters and per-edge weights"
+    )
     args = parser.parse_args()
     print(
         f"threads: numba {numba.get_num_threads()}, cpus {psutil.cpu_count()}, load {psutil.getloadavg()}"
     )
 
     # -- warm-up: compile the kernels outside the timings
-    small = make_params(20_000, 0)
+    small = make_params(20_000, 0, args.general)
     run_loop(small, initial_state(small, x0=0.0, mu0=0.0, v0=1.0, p0=0.05), 3, key=0,
              record=RecordSpec(agents=np.arange(10)), engine=NumbaEngine())  # fmt: skip
 
     # -- 1. side-by-side ratio at a smaller size
     n_ref, steps_ref = args.ref_agents, args.ref_steps
-    params = make_params(n_ref, 1)
+    params = make_params(n_ref, 1, args.general)
     spec = RecordSpec(agents=np.arange(0, n_ref, 100), every=5)
     timings = {}
     records = {}
@@ -100,13 +113,14 @@ def main() -> None:
     # -- 2. the target run
     n, steps = args.agents, args.steps
     t0 = time.perf_counter()
-    params = make_params(n, 2)
+    params = make_params(n, 2, args.general)
     t_net = time.perf_counter() - t0
     rng = np.random.default_rng(3)
     spec = RecordSpec(agents=np.sort(rng.choice(n, 1000, replace=False)), every=10)
     state = initial_state(params, x0=0.0, mu0=0.0, v0=1.0, p0=0.05)
     print(f"\n[target] {n} agents, {params.adjacency.nnz} edges (mean degree {params.adjacency.nnz / n:.2f}), "
           f"{steps} steps; network built in {t_net:.1f} s; RSS after setup {peak_rss_mb():.0f} MB")  # fmt: skip
+    print(f"  load average before the run: {psutil.getloadavg()}", flush=True)
     t0 = time.perf_counter()
     last = [t0]
 
