@@ -18,7 +18,13 @@ import numpy as np
 from syntony._rng import SeedLike, seed_sequence
 from syntony._validate import check_integer, check_probability
 from syntony.errors import InputError, ParameterError
-from syntony.meta.kernel import ALEKernel, KernelBank, accumulate_log_ma_into
+from syntony.meta.kernel import (
+    ALEKernel,
+    KernelBank,
+    accumulate_log_ma_into,
+    focus_weights,
+    subvoxel_maps,
+)
 from syntony.meta.null import BIN_STEP, HistogramNull, histogram_null, logp_from_p, z_from_p
 from syntony.meta.space import Grid, mni152_grid
 from syntony.meta.threshold import AnalyticThreshold, MonteCarloThreshold
@@ -104,7 +110,11 @@ def ale_map(
     """In-mask ALE values (n_voxels,) float32 of a studyset (no inference)."""
     grid = grid or mni152_grid()
     layout = Layout.build(grid, kernel or ALEKernel(), studyset)
-    return layout.ale(layout.local_ijk(grid.mm_to_ijk(studyset.coordinates)))
+    local = layout.local_ijk(grid.mm_to_ijk(studyset.coordinates))
+    if kernel is not None and kernel.subvoxel:
+        n_small = int(np.ceil(float(max(k.max() for k in layout.bank.kernels)) / BIN_STEP)) + 2
+        return _subvoxel(layout, studyset, local, n_small, 1.0 / BIN_STEP)[0]
+    return layout.ale(local)
 
 
 @numba.njit(cache=True)
@@ -157,6 +167,20 @@ def _ma_histograms(ijk, foci_start, exp_kernel, values, starts, halves, index, n
         counts[e, 0] += n_mask - n_touch
         peak[e] = best
     return counts, peak
+
+
+def _subvoxel(layout: Layout, studyset: Studyset, local: np.ndarray, n_small: int, inv_step: float):
+    """In-mask ALE and MA histograms with kernels centred at the exact focus positions."""
+    grid, bank = layout.grid, layout.bank
+    offsets = grid.mm_to_continuous(studyset.coordinates) - grid.mm_to_ijk(studyset.coordinates)
+    exp_kernel = bank.experiment_kernel
+    focus_kernel = exp_kernel[studyset.focus_experiment][layout.focus_order]
+    weights = focus_weights(bank, focus_kernel, offsets[layout.focus_order], grid.voxel_size)
+    logs, counts, peak = subvoxel_maps(
+        layout.mask_index_volume(), local, weights, layout.foci_start,
+        bank.half_widths[exp_kernel], inv_step, n_small,
+    )  # fmt: skip
+    return (1.0 - np.exp(logs)).astype(np.float32), counts, peak
 
 
 class ALE:
@@ -284,10 +308,13 @@ class ALE:
         bank = layout.bank
         inv_step = 1.0 / (np.round(BIN_STEP, 5) - 0.0)
         n_small = int(np.ceil(float(max(k.max() for k in bank.kernels)) / BIN_STEP)) + 2
-        counts, peak = _ma_histograms(
-            local, layout.foci_start, bank.experiment_kernel, bank.values, bank.starts,
-            bank.half_widths, layout.mask_index_volume(), n_small, inv_step,
-        )  # fmt: skip
+        if kernel.subvoxel:
+            ale, counts, peak = _subvoxel(layout, studyset, local, n_small, inv_step)
+        else:
+            counts, peak = _ma_histograms(
+                local, layout.foci_start, bank.experiment_kernel, bank.values, bank.starts,
+                bank.half_widths, layout.mask_index_volume(), n_small, inv_step,
+            )  # fmt: skip
         null = self.null_method(counts, peak, grid.n_voxels)
         p = null.p_values(ale)
         self.layout_ = layout

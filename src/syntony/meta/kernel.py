@@ -24,7 +24,9 @@ __all__ = [
     "accumulate_log_ma_into",
     "accumulate_rows_into",
     "ale_fwhm",
+    "focus_weights",
     "gaussian_kernel",
+    "subvoxel_maps",
 ]
 
 # sqrt(8 ln 2) turns a standard deviation into a FWHM; 2 sqrt(2/pi) turns the expected
@@ -194,12 +196,20 @@ class ALEKernel:
     sample_size : float, optional
         A fixed sample size for every experiment (overrides the studyset's sample sizes).
         Mutually exclusive with ``fwhm``.
+    subvoxel : bool
+        Centre each focus's kernel at its exact millimetre position, as GingerALE does,
+        instead of at the nearest voxel (NiMARE; the default). The Gaussian is then evaluated
+        at voxel centres relative to the focus (see :func:`focus_weights`). It applies to the
+        observed map and its analytic null; Monte Carlo foci are voxel centres either way.
     """
 
     fwhm: float | None = None
     sample_size: float | None = None
+    subvoxel: bool = False
 
     def __post_init__(self) -> None:
+        if not isinstance(self.subvoxel, bool):
+            raise ParameterError("kernel.subvoxel", "True or False", self.subvoxel)
         if self.fwhm is not None and self.sample_size is not None:
             raise ParameterError(
                 "kernel", "at most one of fwhm and sample_size", (self.fwhm, self.sample_size)
@@ -232,16 +242,20 @@ class ALEKernel:
     def describe(self) -> str:
         """One sentence for the methods text."""
         if self.fwhm is not None:
-            return f"a Gaussian kernel with a fixed FWHM of {self.fwhm:g} mm"
-        if self.sample_size is not None:
-            return (
+            text = f"a Gaussian kernel with a fixed FWHM of {self.fwhm:g} mm"
+        elif self.sample_size is not None:
+            text = (
                 "a Gaussian kernel whose FWHM corresponds to a sample size of "
                 f"{self.sample_size:g} for every experiment (Eickhoff et al., 2009)"
             )
-        return (
-            "Gaussian kernels whose FWHM was derived from each experiment's sample size to model "
-            "between-subject and between-template uncertainty (Eickhoff et al., 2009)"
-        )
+        else:
+            text = (
+                "Gaussian kernels whose FWHM was derived from each experiment's sample size to "
+                "model between-subject and between-template uncertainty (Eickhoff et al., 2009)"
+            )
+        if self.subvoxel:
+            text += ", centred at each focus's exact position rather than the nearest voxel"
+        return text
 
 
 @numba.njit(cache=True, nogil=True)
@@ -488,3 +502,114 @@ def accumulate_rows_into(
                         k0 = base + (abs(x - ijk[p, 0]) * (hy + 1) + abs(y - ijk[p, 1])) * width
                         _row_min(acc, ijk[p, 2] - hz - z0, logs, k0, width)
                     _row_add(flat, at + z0, acc, 0, span)
+
+
+def focus_weights(
+    bank: KernelBank,
+    focus_kernel: np.ndarray,
+    offsets: np.ndarray,
+    voxel_size: Sequence[float] | float,
+) -> np.ndarray:
+    """1-D kernel weights of foci centred off the voxel grid, (n_foci, 3, max side) float64.
+
+    For a focus at ``voxel + offset`` (|offset| <= 0.5 voxel on each axis) the weights along an
+    axis are the Gaussian at the voxel centres ``i - offset``, ``i = -r..r`` (``r = int(4 sigma
+    + 0.5)``), normalised to sum 1 as :func:`gaussian_kernel` does, then cropped to the
+    half-width of the focus's kernel in ``bank`` (unused trailing entries are 0). With a zero
+    offset they are the weights of :func:`gaussian_kernel` exactly; the kernel is the outer
+    product of the three axes.
+    """
+    sizes = np.broadcast_to(np.asarray(voxel_size, dtype=float), (3,))
+    offsets = np.asarray(offsets, dtype=float).reshape(-1, 3)
+    side = int(2 * bank.half_widths.max() + 1)
+    out = np.zeros((offsets.shape[0], 3, side))
+    for k, fwhm in enumerate(bank.fwhm):
+        rows = np.flatnonzero(focus_kernel == k)
+        if rows.size == 0:
+            continue
+        for axis in range(3):
+            sigma = _sigma_voxels(float(fwhm), float(sizes[axis]))
+            radius = int(_TRUNCATE * sigma + 0.5)
+            x = np.arange(-radius, radius + 1) - offsets[rows, axis][:, None]
+            # Same operations as scipy's 1-D Gaussian weights, one row per focus.
+            phi = np.exp(-0.5 / (sigma * sigma) * x**2)
+            phi = phi / phi.sum(axis=1, keepdims=True)
+            h = int(bank.half_widths[k, axis])
+            out[rows, axis, : 2 * h + 1] = phi[:, radius - h : radius + h + 1]
+    return out
+
+
+@numba.njit(cache=True)
+def subvoxel_maps(index, ijk, weights, foci_start, halves_exp, inv_step, n_small):
+    """Observed-map pass with sub-voxel kernels: log-sums and per-experiment MA histograms.
+
+    Parameters
+    ----------
+    index : int array (nx, ny, nz)
+        In-mask position of each box voxel (-1 outside the mask).
+    ijk : int array (n_foci, 3)
+        Nearest voxel of each focus in the box (grouped by experiment; may be outside).
+    weights : float64 array (n_foci, 3, side)
+        :func:`focus_weights` of the foci.
+    foci_start, halves_exp : int arrays
+        Experiment grouping and each experiment's kernel half-widths.
+    inv_step, n_small : float, int
+        Histogram bins: nearest multiple of ``1 / inv_step``, ``n_small`` bins.
+
+    Returns
+    -------
+    logs : float64 (n_mask,)
+        Sum over experiments of log(1 - MA_e) at each in-mask voxel (experiment order).
+    counts : int64 (n_experiments, n_small)
+        In-mask MA values of each experiment per bin (zeros in bin 0).
+    peak : float32 (n_experiments,)
+        Largest MA of each experiment.
+    """
+    nx, ny, nz = index.shape
+    n_exp = foci_start.shape[0] - 1
+    n_mask = 0
+    for x in range(nx):
+        for y in range(ny):
+            for z in range(nz):
+                if index[x, y, z] >= 0:
+                    n_mask += 1
+    logs = np.zeros(n_mask)
+    counts = np.zeros((n_exp, n_small), dtype=np.int64)
+    peak = np.zeros(n_exp, dtype=np.float32)
+    ma = np.zeros(n_mask, dtype=np.float32)
+    stamp = np.zeros(n_mask, dtype=np.int64)
+    touched = np.empty(n_mask, dtype=np.int64)
+    for e in range(n_exp):
+        hx, hy, hz = halves_exp[e, 0], halves_exp[e, 1], halves_exp[e, 2]
+        n_touch = 0
+        for p in range(foci_start[e], foci_start[e + 1]):
+            cx, cy, cz = ijk[p, 0], ijk[p, 1], ijk[p, 2]
+            for x in range(max(cx - hx, 0), min(cx + hx, nx - 1) + 1):
+                wx = weights[p, 0, x - cx + hx]
+                for y in range(max(cy - hy, 0), min(cy + hy, ny - 1) + 1):
+                    wxy = wx * weights[p, 1, y - cy + hy]
+                    for z in range(max(cz - hz, 0), min(cz + hz, nz - 1) + 1):
+                        col = index[x, y, z]
+                        if col < 0:
+                            continue
+                        v = np.float32(wxy * weights[p, 2, z - cz + hz])
+                        if stamp[col] != e + 1:
+                            stamp[col] = e + 1
+                            ma[col] = v
+                            touched[n_touch] = col
+                            n_touch += 1
+                        elif v > ma[col]:
+                            ma[col] = v
+        best = np.float32(0.0)
+        for t in range(n_touch):
+            col = touched[t]
+            v = ma[col]
+            best = max(best, v)
+            logs[col] += np.log1p(-np.float64(v))
+            scaled = np.float64(v) * inv_step
+            low = np.floor(scaled)
+            b = int(low) + (1 if scaled - low >= 0.5 else 0)
+            counts[e, min(b, n_small - 1)] += 1
+        counts[e, 0] += n_mask - n_touch
+        peak[e] = best
+    return logs, counts, peak
