@@ -72,6 +72,12 @@ def main() -> None:
     parser.add_argument(
         "--general", action="store_true", help="per-agent parameters and per-edge weights"
     )
+    parser.add_argument(
+        "--pass-steps",
+        type=int,
+        default=50,
+        help="after the target run, time each kernel pass separately over this many steps",
+    )
     args = parser.parse_args()
     print(
         f"threads: numba {numba.get_num_threads()}, cpus {psutil.cpu_count()}, load {psutil.getloadavg()}"
@@ -145,6 +151,46 @@ def main() -> None:
     print(f"  agent-steps per second: {n * steps / wall:.3e}")
     print(f"  final R = {rec.summary['synchrony'][-1, 0]:.3f}, D = {rec.summary['dispersion'][-1, 0]:.4f}, "
           f"max fraction defensive = {rec.summary['fraction_defensive'].max():.3f}")  # fmt: skip
+    if args.pass_steps > 0:
+        per_pass(params, state, args.pass_steps, spec)
+
+
+def per_pass(params: LoopParams, state, steps: int, spec: RecordSpec) -> None:
+    """Where a step's time goes: each kernel timed on its own (wall clock, all threads)."""
+    from syntony.model import _kernels
+
+    spent = {"observe": 0.0, "interact (edges + agents)": 0.0}
+    original = _kernels.kernels
+
+    def timed(*args):
+        def wrap(name, kernel):
+            def run(*a):
+                t = time.perf_counter()
+                kernel(*a)
+                spent[name] += time.perf_counter() - t
+
+            return run
+
+        return tuple(wrap(name, k) for name, k in zip(spent, original(*args), strict=True))
+
+    t0 = time.perf_counter()
+    NumbaEngine().prepare(params, state)
+    t_prep = time.perf_counter() - t0  # run_loop does this once per run, counted below
+    _kernels.kernels = timed
+    try:
+        t0 = time.perf_counter()
+        run_loop(params, state, steps, key=12, record=spec, engine=NumbaEngine())
+        wall = time.perf_counter() - t0
+    finally:
+        _kernels.kernels = original
+    print(
+        f"\n[passes] {steps} more steps, load {psutil.getloadavg()}: {wall / steps * 1e3:.1f} ms/step"
+    )
+    for name, seconds in spent.items():
+        print(f"  {name:28s} {seconds / steps * 1e3:7.1f} ms/step")
+    rest = wall - sum(spent.values()) - t_prep
+    print(f"  {'driver (python, summaries)':28s} {rest / steps * 1e3:7.1f} ms/step")
+    print(f"  once per run: constants prepared in {t_prep:.2f} s")
 
 
 if __name__ == "__main__":
