@@ -32,7 +32,11 @@ DriveFn = Callable[[int], "np.ndarray | None"]
 
 
 class Engine(Protocol):
-    """Advance the state by one step (in place) and return the step's by-products."""
+    """Advance the state by one step (in place) and return the step's by-products.
+
+    ``want_edges`` asks for per-edge rho and omega, ``want_share`` for the per-agent social
+    share; an engine may skip computing or storing by-products nobody asked for.
+    """
 
     def step(
         self,
