@@ -25,7 +25,11 @@ def _copy(func: Callable[..., Any], qualname: str, globals_: dict[str, Any]) -> 
 
 
 def serial_and_parallel(
-    func: Callable[..., Any], *, suffix: str = "", constants: dict[str, Any] | None = None
+    func: Callable[..., Any],
+    *,
+    suffix: str = "",
+    constants: dict[str, Any] | None = None,
+    **options: Any,
 ) -> tuple[Any, Any]:
     """Compile ``func`` twice, serial and ``parallel=True``, each with its own disk cache.
 
@@ -36,7 +40,8 @@ def serial_and_parallel(
 
     ``constants`` overrides module globals for this copy only (numba freezes globals as
     compile-time constants, so branches on them vanish from the machine code); ``suffix``
-    must then name the combination, to give the copy cache entries of its own.
+    must then name the combination, to give the copy cache entries of its own. Other keyword
+    ``options`` go to ``numba.njit``.
     """
     globals_ = func.__globals__
     if constants:
@@ -44,7 +49,10 @@ def serial_and_parallel(
     base = f"{func.__qualname__}{suffix}"
     serial = _copy(func, base, globals_) if (suffix or constants) else func
     parallel = _copy(func, f"{base}__parallel", globals_)
-    return numba.njit(cache=True)(serial), numba.njit(parallel=True, cache=True)(parallel)
+    return (
+        numba.njit(cache=True, **options)(serial),
+        numba.njit(parallel=True, cache=True, **options)(parallel),
+    )
 
 
 @intrinsic

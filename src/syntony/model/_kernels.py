@@ -263,9 +263,13 @@ EDGE_MODE = EDGE_LIVE
 RECORD = True
 ONE_CHANNEL = False
 
+#: Divisions follow IEEE rules (x / 0 = inf) as in the numpy reference, instead of numba's
+#: default of checking every divisor to raise ZeroDivisionError: fewer branches per edge.
+_OPTIONS = {"error_model": "numpy"}
+
 _OBSERVE = (
-    serial_and_parallel(_observe),
-    serial_and_parallel(_observe, suffix="_one", constants={"ONE_CHANNEL": True}),
+    serial_and_parallel(_observe, **_OPTIONS),
+    serial_and_parallel(_observe, suffix="_one", constants={"ONE_CHANNEL": True}, **_OPTIONS),
 )
 _INTERACT: dict[tuple[int, bool, bool], tuple] = {}
 
@@ -282,6 +286,7 @@ def kernels(work: int, edge_mode: int = EDGE_LIVE, record: bool = False, n_chann
             _interact_and_act,
             suffix=f"_mode{key[0]}_record{int(key[1])}_one{int(key[2])}",
             constants={"EDGE_MODE": key[0], "RECORD": key[1], "ONE_CHANNEL": key[2]},
+            **_OPTIONS,
         )
     k = int(work >= PARALLEL_THRESHOLD)
     return _OBSERVE[key[2]][k], _INTERACT[key][k]
