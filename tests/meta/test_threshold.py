@@ -37,6 +37,28 @@ def test_null_maps_do_not_depend_on_workers_and_lie_in_unit_interval():
     assert not np.array_equal(one[0], one[1])
 
 
+def test_null_maps_equal_the_reference_accumulation_of_the_same_draws():
+    from syntony.meta.fwe import null_ale_maps
+    from syntony.meta.kernel import accumulate_log_ma_into
+
+    grid = ball_grid(radius=13, size=34)
+    rng = np.random.default_rng(8)
+    studyset = clustered_studyset(rng, grid, n_exp=12, foci=15)
+    layout = Layout.build(grid, ALEKernel(), studyset)
+    draws = rng.integers(0, grid.n_voxels, size=(3, layout.n_foci))
+    fast = null_ale_maps(layout, draws, n_jobs=2)
+    bank = layout.bank
+    for j in range(3):
+        local = np.ascontiguousarray(layout.mask_local[draws[j][layout.focus_order]])
+        volume, scratch = np.zeros(layout.shape), np.zeros(layout.shape)
+        accumulate_log_ma_into(
+            volume, scratch, local, layout.foci_start, bank.experiment_kernel, bank.log_values,
+            bank.starts, bank.half_widths,
+        )  # fmt: skip
+        expected = (1.0 - np.exp(volume[tuple(layout.mask_local.T)])).astype(np.float32)
+        np.testing.assert_array_equal(fast[j], expected)
+
+
 def test_thresholds_agree_when_foci_do_not_overlap(shared_data):
     from syntony.meta.readers import read_studyset
 

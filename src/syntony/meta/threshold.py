@@ -16,8 +16,6 @@ draws them, so the cluster-forming step and the cluster-size null agree by const
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -25,7 +23,7 @@ import numpy as np
 
 from syntony._rng import SeedLike, seed_sequence
 from syntony._validate import check_integer
-from syntony.meta.kernel import accumulate_log_ma_into
+from syntony.meta.fwe import null_ale_maps
 
 if TYPE_CHECKING:
     from syntony.meta.ale import Layout
@@ -106,29 +104,16 @@ def null_maps(
 ) -> np.ndarray:
     """In-mask ALE of ``n_maps`` null maps (float32, n_maps x n_mask_voxels).
 
-    Logs are taken in float64, as in the FWE loop (:mod:`syntony.meta.fwe`).
+    Built by :func:`syntony.meta.fwe.null_ale_maps`, exactly as the FWE loop builds its maps.
     """
     seq = seed_sequence(seed)
     stream = np.random.SeedSequence(seq.entropy, spawn_key=(*seq.spawn_key, _STREAM))
-    children = stream.spawn(n_maps)
     n_mask = layout.mask_local.shape[0]
     candidates = np.arange(n_mask) if pool is None else np.asarray(pool, dtype=np.int64)
-    out = np.empty((n_maps, n_mask), dtype=np.float32)
-    bank = layout.bank
-    where = tuple(layout.mask_local.T)
-
-    def one(k: int) -> None:
-        rng = np.random.default_rng(children[k])
-        picks = candidates[rng.integers(0, candidates.size, size=layout.n_foci)]
-        local = np.ascontiguousarray(layout.mask_local[picks])
-        volume = np.zeros(layout.shape)
-        scratch = np.zeros(layout.shape)
-        accumulate_log_ma_into(
-            volume, scratch, local, layout.foci_start, bank.experiment_kernel, bank.log_values,
-            bank.starts, bank.half_widths,
-        )  # fmt: skip
-        out[k] = (1.0 - np.exp(volume[where])).astype(np.float32)
-
-    with ThreadPoolExecutor(max_workers=int(n_jobs or os.cpu_count() or 1)) as workers:
-        list(workers.map(one, range(n_maps)))
-    return out
+    draws = np.stack(
+        [
+            candidates[np.random.default_rng(child).integers(0, candidates.size, layout.n_foci)]
+            for child in stream.spawn(n_maps)
+        ]
+    )
+    return null_ale_maps(layout, draws, n_jobs=n_jobs)
