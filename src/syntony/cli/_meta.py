@@ -61,6 +61,16 @@ from syntony.cli._app import (
     help="Atlas for cluster labels ('none' to skip).",
 )
 @click.option("--replay-nimare", is_flag=True, help="Draw the null exactly as NiMARE 0.22.1 does.")
+@click.option(
+    "--gingerale-mask",
+    is_flag=True,
+    help="GingerALE's 'more conservative' 2 mm mask (same voxels, x reversed on disk).",
+)
+@click.option(
+    "--subvoxel",
+    is_flag=True,
+    help="Centre each kernel at the focus's exact mm position, as GingerALE does.",
+)
 @null_option("exact")
 @cluster_threshold_option("analytic")
 @click.option(
@@ -82,6 +92,8 @@ def ale_command(
     select: tuple[str, ...],
     atlas: str,
     replay_nimare: bool,
+    gingerale_mask: bool,
+    subvoxel: bool,
     null: str,
     cluster_threshold: str,
     early_stop: bool,
@@ -99,8 +111,10 @@ def ale_command(
     from syntony.errors import ParameterError
     from syntony.meta.ale import ALE
     from syntony.meta.fwe import EarlyStop
+    from syntony.meta.kernel import ALEKernel
     from syntony.meta.null import NULL_METHODS
     from syntony.meta.readers import read_studyset
+    from syntony.meta.space import mni152_grid
 
     if n_iters == 1:
         raise ParameterError("--n-iters", "0 or at least 2", n_iters)
@@ -125,6 +139,8 @@ def ale_command(
             return label_coordinates(xyz, atlas=atlas)
 
     estimator = ALE(
+        kernel=ALEKernel(subvoxel=subvoxel),
+        grid=mni152_grid(gingerale=gingerale_mask),
         n_iters=n_iters,
         cluster_p=cluster_p,
         fwe_alpha=fwe_alpha,

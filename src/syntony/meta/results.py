@@ -239,9 +239,18 @@ def _methods(
             "(cluster size), with voxel-level and cluster-mass FWE maps also reported "
             "(Eickhoff et al., 2016). "
         )
-    text += (
-        "The implementation reproduces the numbers of NiMARE 0.22.1 (Salo et al., 2023).\n\n"
-        "References\n\n" + "\n".join(f"- {r}" for r in REFERENCES.values())
+    if kernel.subvoxel:
+        text += (
+            "The cluster table's experiment contributions use voxel-centred kernels (an "
+            "approximation of the sub-voxel kernels of the maps). "
+        )
+    parity = (
+        "With voxel-centred kernels the implementation reproduces the numbers of NiMARE 0.22.1"
+        if kernel.subvoxel
+        else "The implementation reproduces the numbers of NiMARE 0.22.1"
+    )
+    text += f"{parity} (Salo et al., 2023).\n\nReferences\n\n" + "\n".join(
+        f"- {r}" for r in REFERENCES.values()
     )
     return text
 
