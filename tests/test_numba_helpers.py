@@ -27,8 +27,10 @@ def test_twins_compute_the_same_and_have_distinct_cache_identities():
 
 
 def test_model_kernels_use_distinct_parallel_twins():
-    pairs = [_kernels._AGENT_PRE, _kernels._EDGE_PASS, _kernels._AGENT_POST]
+    _kernels.kernels(0, record=True, n_channels=1)  # builds one specialised edge pass
+    pairs = [*_kernels._OBSERVE, *_kernels._INTERACT.values()]
     pairs.append((_noise._fill_serial, _noise._fill_parallel))
+    assert len(pairs) >= 4
     for serial, parallel in pairs:
         assert serial.py_func.__qualname__ != parallel.py_func.__qualname__
         assert parallel.targetoptions.get("parallel") is True
