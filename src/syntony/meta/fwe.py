@@ -242,13 +242,12 @@ class _PaddedBox:
         return cls(dims=dims, row_lo=row_lo, row_hi=row_hi, runs=runs.astype(np.int64))
 
 
-@numba.njit(cache=True, nogil=True)
-def _one_iteration(
-    draw, mask_local, dims, row_lo, row_hi, runs, foci_start, exp_kernel, logs, starts, widths,
-    halves, threshold, s_cut, clusters, flat, acc, parent, members, cover, labels, ijk,
-    supra_ijk, supra_val,
+@numba.njit(cache=True, nogil=True, inline="always")
+def _build_map(
+    draw, mask_local, dims, row_lo, row_hi, foci_start, exp_kernel, logs, starts, widths,
+    halves, flat, acc, parent, members, cover, ijk,
 ):  # fmt: skip
-    """One Monte Carlo iteration on caller-owned scratch (released GIL: one per thread)."""
+    """Log-sum map of the foci at in-mask positions ``draw`` into the padded box ``flat``."""
     flat[:] = 0.0
     for f in range(draw.shape[0]):
         v = draw[f]
@@ -258,6 +257,19 @@ def _one_iteration(
     accumulate_rows_into(
         flat, dims, ijk, foci_start, exp_kernel, logs, starts, widths, halves, row_lo, row_hi,
         parent, members, cover, acc,
+    )  # fmt: skip
+
+
+@numba.njit(cache=True, nogil=True)
+def _one_iteration(
+    draw, mask_local, dims, row_lo, row_hi, runs, foci_start, exp_kernel, logs, starts, widths,
+    halves, threshold, s_cut, clusters, flat, acc, parent, members, cover, labels, ijk,
+    supra_ijk, supra_val,
+):  # fmt: skip
+    """One Monte Carlo iteration on caller-owned scratch (released GIL: one per thread)."""
+    _build_map(
+        draw, mask_local, dims, row_lo, row_hi, foci_start, exp_kernel, logs, starts, widths,
+        halves, flat, acc, parent, members, cover, ijk,
     )  # fmt: skip
     ny, nzp, zoff = dims[1], dims[2], dims[3]
     smin = 0.0
@@ -288,15 +300,9 @@ def _map_values(
     halves, flat, acc, parent, members, cover, ijk, out,
 ):  # fmt: skip
     """In-mask ALE (float32, mask order) of the null map of one draw, on caller scratch."""
-    flat[:] = 0.0
-    for f in range(draw.shape[0]):
-        v = draw[f]
-        ijk[f, 0] = mask_local[v, 0]
-        ijk[f, 1] = mask_local[v, 1]
-        ijk[f, 2] = mask_local[v, 2]
-    accumulate_rows_into(
-        flat, dims, ijk, foci_start, exp_kernel, logs, starts, widths, halves, row_lo, row_hi,
-        parent, members, cover, acc,
+    _build_map(
+        draw, mask_local, dims, row_lo, row_hi, foci_start, exp_kernel, logs, starts, widths,
+        halves, flat, acc, parent, members, cover, ijk,
     )  # fmt: skip
     ny, nzp, zoff = dims[1], dims[2], dims[3]
     t = 0
