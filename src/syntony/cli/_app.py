@@ -82,3 +82,15 @@ def cluster_threshold_rule(name: str, n_iters: int):
     if name == "monte-carlo":
         return MonteCarloThreshold(max(1, min(100, n_iters)))
     return AnalyticThreshold()
+
+
+def atlas_labeller(atlas: str):
+    """Cluster-peak labeller for an ``--atlas`` choice (None for 'none')."""
+    if atlas.lower() == "none":
+        return None
+    from syntony.errors import ParameterError
+    from syntony.meta.atlas import available_atlases, label_coordinates
+
+    if atlas not in available_atlases():
+        raise ParameterError("--atlas", f"one of {available_atlases()} or 'none'", atlas)
+    return lambda xyz: label_coordinates(xyz, atlas=atlas)

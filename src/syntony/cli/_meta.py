@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from syntony.cli._app import (
+    atlas_labeller,
     cluster_threshold_option,
     cluster_threshold_rule,
     force_option,
@@ -128,16 +129,7 @@ def ale_command(
     prepare_output_dir(
         out, force=force, outputs=["ale.nii.gz", "p.nii.gz", "z.nii.gz", "analysis.json"]
     )
-    labeller = None
-    if atlas.lower() != "none":
-        from syntony.meta.atlas import available_atlases, label_coordinates
-
-        if atlas not in available_atlases():
-            raise ParameterError("--atlas", f"one of {available_atlases()} or 'none'", atlas)
-
-        def labeller(xyz):
-            return label_coordinates(xyz, atlas=atlas)
-
+    labeller = atlas_labeller(atlas)
     estimator = ALE(
         kernel=ALEKernel(subvoxel=subvoxel),
         grid=mni152_grid(gingerale=gingerale_mask),

@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from syntony.cli._app import (
+    atlas_labeller,
     cluster_threshold_option,
     cluster_threshold_rule,
     force_option,
@@ -54,18 +55,6 @@ def _kind(folder: Path) -> str:
     from syntony.errors import InputError
 
     raise InputError("no NeuroQuery or Neurosynth files", source=str(folder))
-
-
-def _labeller(atlas: str):
-    if atlas.lower() == "none":
-        return None
-    from syntony.meta.atlas import available_atlases, label_coordinates
-
-    if atlas not in available_atlases():
-        from syntony.errors import ParameterError
-
-        raise ParameterError("--atlas", f"one of {available_atlases()} or 'none'", atlas)
-    return lambda xyz: label_coordinates(xyz, atlas=atlas)
 
 
 def _test(test: str, p: float, min_mm3: float | None):
@@ -184,7 +173,7 @@ def contrast_command(group_a, group_b, out, test, p_threshold, min_cluster_mm3, 
     dbs = _databases(database_dir)
     a = resolve_spec(group_a, default_n=default_n, databases=dbs)
     b = resolve_spec(group_b, default_n=default_n, databases=dbs)
-    labeller = _labeller(atlas)
+    labeller = atlas_labeller(atlas)
     est = ALEContrast(
         test=_test(test, p_threshold, min_cluster_mm3), n_permutations=n_permutations,
         main_effect_iters=n_iters, main_effect_level=main_effect, replay_nimare=replay_nimare, n_jobs=jobs, random_state=seed,
@@ -229,7 +218,7 @@ def conjunction_command(group_a, group_b, out, n_iters, min_cluster_mm3, null, d
     dbs = _databases(database_dir)
     a = resolve_spec(group_a, default_n=default_n, databases=dbs)
     b = resolve_spec(group_b, default_n=default_n, databases=dbs)
-    labeller = _labeller(atlas)
+    labeller = atlas_labeller(atlas)
     seeds = _children(seed, 2)
     ra = _ale(n_iters, seeds[0], jobs, quiet, labeller, null).fit(a).result_
     rb = _ale(n_iters, seeds[1], jobs, quiet, labeller, null).fit(b).result_
@@ -299,7 +288,7 @@ def macm_command(rois, database, out, default_n, database_dir, n_iters, min_expe
     if default_n is None:
         raise InputError("the reference databases have no sample sizes: give --default-n")
     # Check the cheap inputs before loading (or downloading) the database.
-    labeller = _labeller(atlas)
+    labeller = atlas_labeller(atlas)
     regions = [_parse_roi(r, atlas) for r in rois]
     names = [r.name for r in regions]
     if len(set(names)) != len(names):

@@ -25,7 +25,14 @@ from syntony.meta.kernel import (
     focus_weights,
     subvoxel_maps,
 )
-from syntony.meta.null import BIN_STEP, HistogramNull, histogram_null, logp_from_p, z_from_p
+from syntony.meta.null import (
+    BIN_STEP,
+    HistogramNull,
+    histogram_null,
+    logp_from_p,
+    nearest_bin,
+    z_from_p,
+)
 from syntony.meta.space import Grid, mni152_grid
 from syntony.meta.threshold import AnalyticThreshold, MonteCarloThreshold
 
@@ -160,10 +167,7 @@ def _ma_histograms(ijk, foci_start, exp_kernel, values, starts, halves, index, n
         for t in range(n_touch):
             v = scratch[touched[t]]
             best = max(best, v)
-            scaled = np.float64(v) * inv_step
-            low = np.floor(scaled)
-            b = int(low) + (1 if scaled - low >= 0.5 else 0)
-            counts[e, min(b, n_small - 1)] += 1
+            counts[e, nearest_bin(np.float64(v), inv_step, n_small)] += 1
         counts[e, 0] += n_mask - n_touch
         peak[e] = best
     return counts, peak

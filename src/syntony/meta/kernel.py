@@ -15,6 +15,7 @@ import numba
 import numpy as np
 
 from syntony.errors import ParameterError
+from syntony.meta.null import nearest_bin
 
 __all__ = [
     "FWHM_TEMPLATE",
@@ -606,10 +607,7 @@ def subvoxel_maps(index, ijk, weights, foci_start, halves_exp, inv_step, n_small
             v = ma[col]
             best = max(best, v)
             logs[col] += np.log1p(-np.float64(v))
-            scaled = np.float64(v) * inv_step
-            low = np.floor(scaled)
-            b = int(low) + (1 if scaled - low >= 0.5 else 0)
-            counts[e, min(b, n_small - 1)] += 1
+            counts[e, nearest_bin(np.float64(v), inv_step, n_small)] += 1
         counts[e, 0] += n_mask - n_touch
         peak[e] = best
     return logs, counts, peak

@@ -32,6 +32,7 @@ __all__ = [
     "histogram_null",
     "log_space_null",
     "logp_from_p",
+    "nearest_bin",
     "z_from_p",
 ]
 
@@ -41,7 +42,8 @@ _INV_STEP = 100000
 
 
 @numba.njit(cache=True, nogil=True)
-def _nearest(value: float, inv_step: float, n_bins: int) -> int:
+def nearest_bin(value: float, inv_step: float, n_bins: int) -> int:
+    """Nearest bin (ties upwards, NiMARE's rounding) of ``value``, clipped to [0, n_bins)."""
     # Subtracting the floor (instead of floor(x + 0.5)) keeps 0.49999999999999994 below half.
     scaled = value * inv_step
     low = np.floor(scaled)
@@ -72,7 +74,7 @@ def _combine(ale_hist, exp_hist, centres, inv_step, out):
         weight = exp_hist[e]
         for a in ale_idx:
             score = 1.0 - keep * (1.0 - centres[a])
-            out[_nearest(score, inv_step, n_bins)] += weight * ale_hist[a]
+            out[nearest_bin(score, inv_step, n_bins)] += weight * ale_hist[a]
     return out
 
 
