@@ -101,8 +101,11 @@ class Layout:
 
     def ale(self, local_ijk: np.ndarray) -> np.ndarray:
         """In-mask ALE values (float32, NiMARE's precision) for foci ``local_ijk``."""
-        logs = self.log_sums(local_ijk)[tuple(self.mask_local.T)]
-        return (1.0 - np.exp(logs)).astype(np.float32)
+        return self.ale_from_log_sums(self.log_sums(local_ijk))
+
+    def ale_from_log_sums(self, log_sums: np.ndarray) -> np.ndarray:
+        """In-mask ALE values (float32) of a box of log-sums from :meth:`log_sums`."""
+        return (1.0 - np.exp(log_sums[tuple(self.mask_local.T)])).astype(np.float32)
 
     def mask_index_volume(self) -> np.ndarray:
         """Box volume holding each in-mask voxel's position (-1 outside the mask)."""
@@ -307,7 +310,8 @@ class ALE:
         kernel = self.kernel or ALEKernel()
         layout = Layout.build(grid, kernel, studyset)
         local = layout.local_ijk(grid.mm_to_ijk(studyset.coordinates))
-        ale = layout.ale(local)
+        # Voxel-centred log-sums: the map (unless sub-voxel) and the cluster contributions.
+        log_sums = layout.log_sums(local)
 
         bank = layout.bank
         inv_step = 1.0 / (np.round(BIN_STEP, 5) - 0.0)
@@ -315,6 +319,7 @@ class ALE:
         if kernel.subvoxel:
             ale, counts, peak = _subvoxel(layout, studyset, local, n_small, inv_step)
         else:
+            ale = layout.ale_from_log_sums(log_sums)
             counts, peak = _ma_histograms(
                 local, layout.foci_start, bank.experiment_kernel, bank.values, bank.starts,
                 bank.half_widths, layout.mask_index_volume(), n_small, inv_step,
@@ -322,6 +327,7 @@ class ALE:
         null = self.null_method(counts, peak, grid.n_voxels)
         p = null.p_values(ale)
         self.layout_ = layout
+        self.log_sums_ = log_sums
         self.ale_ = ale
         self.p_ = p
         self.z_ = z_from_p(p)

@@ -66,7 +66,11 @@ def _matrix(ijk, foci_start, exp_kernel, values, starts, halves, labels, log_sum
 
 
 def contribution_matrix(
-    layout: Layout, local_ijk: np.ndarray, labels: np.ndarray
+    layout: Layout,
+    local_ijk: np.ndarray,
+    labels: np.ndarray,
+    *,
+    log_sums: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Raw contributions (experiments x clusters) and which experiments reach which cluster.
 
@@ -78,7 +82,11 @@ def contribution_matrix(
         Foci in the layout's index space.
     labels : int array (n_mask_voxels,)
         Cluster id of each in-mask voxel (0: none), ids 1..n.
+    log_sums : float64 array, optional
+        ``layout.log_sums(local_ijk)`` when the caller already has it.
     """
+    if log_sums is None:
+        log_sums = layout.log_sums(local_ijk)
     n_clusters = int(labels.max(initial=0))
     volume = np.zeros(layout.shape, dtype=np.int64)
     volume[tuple(layout.mask_local.T)] = labels
@@ -86,19 +94,24 @@ def contribution_matrix(
     return _matrix(
         np.ascontiguousarray(local_ijk, dtype=np.int64), layout.foci_start,
         bank.experiment_kernel, bank.values, bank.starts, bank.half_widths, volume,
-        layout.log_sums(local_ijk), n_clusters,
+        log_sums, n_clusters,
     )  # fmt: skip
 
 
 def contributions(
-    layout: Layout, local_ijk: np.ndarray, labels: np.ndarray, ids: list[str]
+    layout: Layout,
+    local_ijk: np.ndarray,
+    labels: np.ndarray,
+    ids: list[str],
+    *,
+    log_sums: np.ndarray | None = None,
 ) -> list[dict[str, float]]:
     """Per cluster, ``{experiment id: share in %}``, largest first.
 
     Experiments that do not reach the cluster are left out; a cluster whose contributions
     sum to zero gets an empty mapping.
     """
-    raw, reached = contribution_matrix(layout, local_ijk, labels)
+    raw, reached = contribution_matrix(layout, local_ijk, labels, log_sums=log_sums)
     out: list[dict[str, float]] = []
     for c in range(raw.shape[1]):
         rows = np.flatnonzero(reached[:, c])

@@ -289,7 +289,7 @@ def build_result(est: ALE, studyset: Studyset, kernel: ALEKernel) -> ALEResult:
         maps["clusters"] = np.where(significant, labels, 0).astype(np.int32)
         maps["ale_thresholded"] = np.where(significant, est.ale_, 0).astype(np.float32)
     local = est.layout_.local_ijk(grid.mm_to_ijk(studyset.coordinates))
-    shares = contributions(est.layout_, local, labels, studyset.ids)
+    shares = contributions(est.layout_, local, labels, studyset.ids, log_sums=est.log_sums_)
     labeller = est.labeller
     table = cluster_table(
         grid, labels, est.ale_, est.z_, thr, size_p=size_p, mass_p=mass_p,

@@ -162,7 +162,7 @@ class SCALE(ALE):
             fwe_alpha=self.fwe_alpha, n_jobs=self.n_jobs, labeller=self.labeller,
             null_method=self.null_method,
         ).fit(studyset)  # fmt: skip
-        for name in ("layout_", "ale_", "p_", "z_", "logp_", "null_", "threshold_"):
+        for name in ("layout_", "log_sums_", "ale_", "p_", "z_", "logp_", "null_", "threshold_"):
             setattr(self, name, getattr(base, name))
         self.seed_ = seed_sequence(self.random_state)
         pool = reference_pool(self.reference, self.layout_.grid)
