@@ -3,7 +3,7 @@
 They compute exactly what :func:`syntony.model.agents.step_numpy` computes, in two parallel
 passes over the agents:
 
-1. observe (over pairs of (agent, channel) entries): counter-based noise, s, cues y, EW
+1. observe (over (agent, channel) entries): counter-based noise, s, cues y, EW
    moments; packs what neighbours read into one aligned 32-byte record per entry;
 2. interact and act (over fixed blocks of agents, each thread owning its agents' CSR rows): per
    edge EW covariance, rho, eq (2) omega, social weights and trust learning, summed in
@@ -27,7 +27,7 @@ import numba
 import numpy as np
 
 from syntony._numba import prefetch, serial_and_parallel
-from syntony.model._noise import normal_pair
+from syntony.model._noise import normal
 
 N_STREAMS_BASE = 3  # eps, nu, xi; technology channels use streams 3, 4, ...
 
@@ -58,8 +58,8 @@ PREFETCH_DISTANCE = 64
     P_HAZARD_DEF,
     P_HAZARD_AFF,
     P_SIGMA,
-    P_VAR_DEF,
-    P_VAR_AFF,
+    P_PREC_DEF,
+    P_PREC_AFF,
     P_HALF_LOG,
 ) = range(12)
 N_AGENT_PARAMS = 12
@@ -78,30 +78,21 @@ def _observe(
     """
     n = x.shape[0]
     e = 1 if ONE_CHANNEL else x.shape[1]  # a constant spares an integer division per entry
-    m = n * e
-    for p in numba.prange((m + 1) // 2):
-        e0, e1 = normal_pair(base_eps, p)
-        n0, n1 = normal_pair(base_nu, p)
-        for h in range(2):
-            idx = 2 * p + h
-            if idx >= m:
-                break
-            i = idx // e
-            k = idx - i * e
-            eps = e0 if h == 0 else e1
-            nu = n0 if h == 0 else n1
-            si = x[i, k] + sd_sigma[i] * eps
-            s[i, k] = si
-            dd = si - mean_s[i, k]
-            mean_s[i, k] = mean_s[i, k] + alpha * dd
-            var = (1.0 - alpha) * (var_s[i, k] + alpha * dd * dd)
-            var_s[i, k] = var
-            v = var if online_warm else sigma[i]
-            r = NB_FIELDS * idx
-            nb[r] = dd
-            nb[r + 1] = v
-            nb[r + 2] = 1.0 / math.sqrt(v) if v > 0 else 0.0
-            nb[r + 3] = x[i, k] + cue_sd[k] * nu
+    for idx in numba.prange(n * e):
+        i = idx // e
+        k = idx - i * e
+        si = x[i, k] + sd_sigma[i] * normal(base_eps, idx)
+        s[i, k] = si
+        dd = si - mean_s[i, k]
+        mean_s[i, k] = mean_s[i, k] + alpha * dd
+        var = (1.0 - alpha) * (var_s[i, k] + alpha * dd * dd)
+        var_s[i, k] = var
+        v = var if online_warm else sigma[i]
+        r = NB_FIELDS * idx
+        nb[r] = dd
+        nb[r + 1] = v
+        nb[r + 2] = 1.0 / math.sqrt(v) if v > 0 else 0.0
+        nb[r + 3] = x[i, k] + cue_sd[k] * normal(base_nu, idx)
 
 
 def _interact_and_act(
@@ -135,9 +126,6 @@ def _interact_and_act(
     for b in numba.prange(n_blocks):
         acc = np.zeros(partial.shape[1])
         sums = np.empty((e, 3))
-        # xi of entry (i, k) is draw i E + k of its stream, drawn in pairs; a block starts on
-        # an even entry, so each pair is drawn once, by the block that uses it.
-        xi_next = 0.0
         for ii in range(b * BLOCK, min(n, (b + 1) * BLOCK)):
             i = np.uint64(ii)
             a = ii * par_stride
@@ -211,12 +199,12 @@ def _interact_and_act(
                 pi_soc = par[a, P_GAMMA_SOC] * sw
                 m = sums[k, 1] / sw if sw > 0 else mu[i, k]
                 pi_int = par[a, P_GAMMA_INT] / max(sig, floor)
-                prec = 1.0 / (v[i, k] + par[a, P_Q]) + pi_int + pi_soc
+                post = 1.0 / (1.0 / (v[i, k] + par[a, P_Q]) + pi_int + pi_soc)
                 mu[i, k] = (
-                    mu[i, k] + (pi_int * (s[i, k] - mu[i, k]) + pi_soc * (m - mu[i, k])) / prec
+                    mu[i, k] + (pi_int * (s[i, k] - mu[i, k]) + pi_soc * (m - mu[i, k])) * post
                 )
-                v[i, k] = 1.0 / prec
-                sums[k, 2] = pi_soc / prec
+                v[i, k] = post
+                sums[k, 2] = pi_soc * post
                 if want_share:
                     share[i, k] = sums[k, 2]
             # -- mode filter (hazard, then Bayes)
@@ -225,24 +213,19 @@ def _interact_and_act(
                 prior = pp * (1.0 - par[a, P_HAZARD_AFF]) + (1.0 - pp) * par[a, P_HAZARD_DEF]
                 ev = s[i, 0]
                 lr = (
-                    -0.5 * (ev - b_def) ** 2 / par[a, P_VAR_DEF]
-                    + 0.5 * (ev - b_aff) ** 2 / par[a, P_VAR_AFF]
+                    -0.5 * (ev - b_def) ** 2 * par[a, P_PREC_DEF]
+                    + 0.5 * (ev - b_aff) ** 2 * par[a, P_PREC_AFF]
                     - par[a, P_HALF_LOG]
                 )
-                lr = min(700.0, max(-700.0, lr))
-                odds = prior / max(1.0 - prior, 1e-300) * math.exp(lr)
-                p[i] = 1.0 if math.isinf(odds) else odds / (1.0 + odds)
+                odds = prior * math.exp(min(700.0, max(-700.0, lr)))
+                p[i] = odds / (odds + (1.0 - prior))
             # -- action
             base = b_def if p[i] > 0.5 else b_aff
             kappa = par[a, P_KAPPA]
             lam = par[a, P_HOMEOSTASIS]
             noise_sd = par[a, P_NOISE_SD]
             for k in range(e):
-                idx = ii * e + k
-                if idx % 2 == 0:
-                    xi, xi_next = normal_pair(base_xi, idx // 2)
-                else:
-                    xi = xi_next
+                xi = normal(base_xi, ii * e + k)  # draw i E + k of the body's stream
                 dx = kappa * (mu[i, k] - x[i, k]) - lam * (x[i, k] - base)
                 if has_drive:
                     dx += drive[i, k]

@@ -317,9 +317,10 @@ def perceive(
         m = np.where(sum_w > 0, sum_wy / sum_w, mu)
     pi_int = params.gamma_int[:, None] / np.maximum(sigma_i, params.floor)
     v = v + params.q[:, None]
-    precision = 1.0 / v + pi_int + pi_soc
-    mu = mu + (pi_int * (s - mu) + pi_soc * (m - mu)) / precision
-    return mu, 1.0 / precision, pi_soc / precision
+    # One division for the posterior variance; the updates multiply by it (as the kernels do).
+    post = 1.0 / (1.0 / v + pi_int + pi_soc)
+    mu = mu + (pi_int * (s - mu) + pi_soc * (m - mu)) * post
+    return mu, post, pi_soc * post
 
 
 def mode_filter(
@@ -334,13 +335,14 @@ def mode_filter(
     var_d = params.v_def + sigma
     var_a = params.v_aff + sigma
     log_ratio = (
-        -0.5 * (evidence - params.b_def) ** 2 / var_d
-        + 0.5 * (evidence - params.b_aff) ** 2 / var_a
+        -0.5 * (evidence - params.b_def) ** 2 * (1.0 / var_d)
+        + 0.5 * (evidence - params.b_aff) ** 2 * (1.0 / var_a)
         - 0.5 * np.log(var_d / var_a)
     )
-    log_ratio = np.clip(log_ratio, -700.0, 700.0)
-    odds = prior / np.maximum(1.0 - prior, 1e-300) * np.exp(log_ratio)
-    return np.where(np.isinf(odds), 1.0, odds / (1.0 + odds))
+    # posterior = prior L / (prior L + 1 - prior); the clip keeps L finite and nonzero, so
+    # this holds for prior = 0 and prior = 1 too, with one division.
+    odds = prior * np.exp(np.clip(log_ratio, -700.0, 700.0))
+    return odds / (odds + (1.0 - prior))
 
 
 def act(

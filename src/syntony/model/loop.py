@@ -117,8 +117,8 @@ def _prepare(params: LoopParams, trust: np.ndarray) -> _Prepared:
         (k.P_HAZARD_DEF, params.hazard_def),
         (k.P_HAZARD_AFF, params.hazard_aff),
         (k.P_SIGMA, sigma),
-        (k.P_VAR_DEF, var_def),
-        (k.P_VAR_AFF, var_aff),
+        (k.P_PREC_DEF, 1.0 / var_def),
+        (k.P_PREC_AFF, 1.0 / var_aff),
         # the same expression as agents.mode_filter, so both engines use the same rounding
         (k.P_HALF_LOG, 0.5 * np.log(var_def / var_aff)),
     ):
