@@ -30,6 +30,7 @@ def test_model_kernels_use_distinct_parallel_twins():
     _kernels.kernels(0, record=True, n_channels=1)  # builds one specialised edge pass
     pairs = [*_kernels._OBSERVE, *_kernels._INTERACT.values()]
     pairs.append((_noise._fill_serial, _noise._fill_parallel))
+    pairs.append(_kernels._FIND_PARTNERS)
     assert len(pairs) >= 4
     for serial, parallel in pairs:
         assert serial.py_func.__qualname__ != parallel.py_func.__qualname__

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from syntony._numba import aligned_empty, prefetch
 from syntony.model import _kernels
@@ -121,8 +122,8 @@ def test_every_edge_mode_and_agent_table_matches_the_reference(case, mode, heter
 
 
 def test_crowds_larger_than_a_block_match_the_reference_with_an_odd_number_of_entries():
-    """Several blocks, the last one partial, and an odd n * E: the noise pairs that straddle
-    agents must be drawn exactly once, by the block that starts them."""
+    """Several blocks, the last one partial, and an odd n * E: every draw is counted by its
+    entry, whichever block draws it."""
     n = 2 * _kernels.BLOCK + 7
     params = _params(_weighted(net.ring_lattice(n, 2)), heterogeneous=True)
     out, _ = _run_both(params, 25, every=5)
@@ -228,3 +229,80 @@ def test_prefetch_is_only_a_hint():
     index = np.random.default_rng(1).integers(0, 1000, 5000).astype(np.int32)
     assert gather(values, index) == pytest.approx(values[index].sum(), rel=1e-12)
     assert gather(values, index.astype(np.uint64)) == pytest.approx(values[index].sum(), rel=1e-12)
+
+
+def _records_equal(a, b):
+    for group in ("agent", "edge", "summary"):
+        for name, value in getattr(a, group).items():
+            assert np.array_equal(value, getattr(b, group)[name], equal_nan=True), (group, name)
+
+
+@pytest.mark.parametrize(
+    ("case", "channels"), [("uniform", 1), ("weighted", 2), ("learned", 2), ("learned", 1)]
+)
+def test_sharing_pairs_gives_the_same_bits_as_computing_both_directions(case, channels):
+    """Blocks with edges inside and across them (rewired Watts-Strogatz, 3 blocks)."""
+    n = 2 * _kernels.BLOCK + 300
+    adjacency = net.watts_strogatz(n, 3, 0.2, seed=8)
+    overrides = {"learn_trust": True} if case == "learned" else {}
+    if case == "weighted":
+        adjacency = _weighted(adjacency)
+    params = _params(adjacency, heterogeneous=True, channels=channels, **overrides)
+    spec = RecordSpec(agents=np.arange(0, n, 37), every=4, edges=np.arange(0, adjacency.nnz, 13))
+    runs = []
+    for share in (True, False):
+        engine = NumbaEngine(share_pairs=share)
+        state = initial_state(params, x0=0.3, mu0=0.0, v0=1.0, p0=0.2)
+        rec = run_loop(params, state, 40, key=9, drive=_drive(n, channels, 40), record=spec,
+                       engine=engine)  # fmt: skip
+        runs.append((rec, state, engine._prepared))
+    (a, sa, pa), (b, sb, pb) = runs
+    assert pa.cuts.shape == (n, 3) and pb.cuts.size == 0  # the shared path really ran
+    _records_equal(a, b)
+    for name in ("x", "mu", "v", "p", "cov", "trust"):
+        assert np.array_equal(getattr(sa, name), getattr(sb, name)), name
+    # the covariance stays symmetric, so the next run can share pairs again
+    assert _kernels.partners_agree(adjacency.indptr, pa.cuts, pa.partner, sa.cov)
+
+
+def test_pair_partners_on_a_ring():
+    adjacency = net.ring_lattice(6, 1)  # 0-1-2-3-4-5-0, one block
+    cuts, partner = _kernels.pair_partners(adjacency.indptr, adjacency.indices)
+    rows = np.repeat(np.arange(6), np.diff(adjacency.indptr))
+    for i in range(6):
+        lo, hi = adjacency.indptr[i], adjacency.indptr[i + 1]
+        cols = adjacency.indices[lo:hi]
+        c0, c1, c2 = cuts[i]
+        assert c0 == lo and c2 == hi  # one block: nothing before or after it
+        assert np.all(cols[: c1 - lo] < i) and np.all(cols[c1 - lo :] > i)
+        for q in range(c1, c2):  # the edge back from each later neighbour
+            back = partner[q]
+            assert rows[back] == adjacency.indices[q] and adjacency.indices[back] == i
+
+
+@pytest.mark.parametrize("flaw", ["directed", "self-loop"])
+def test_flawed_networks_fall_back_to_both_directions(flaw):
+    if flaw == "directed":
+        adjacency = net.random_out_degree(200, 4, seed=1)
+    else:
+        adjacency = (net.ring_lattice(200, 2) + sp.eye(200, format="csr")).tocsr()
+        adjacency.sort_indices()
+    assert _kernels.pair_partners(adjacency.indptr, adjacency.indices) is None
+    out, engine = _run_both(_params(adjacency), 20)
+    _assert_same(out)
+    assert engine._prepared.cuts.size == 0
+
+
+def test_an_asymmetric_covariance_falls_back_to_both_directions():
+    params = _params(net.watts_strogatz(300, 3, 0.2, seed=2))
+    state = initial_state(params, x0=0.0, mu0=0.0, v0=1.0, p0=0.2)
+    state.cov[::5] = 0.01  # no longer the same in both directions of some edges
+    reference = initial_state(params, x0=0.0, mu0=0.0, v0=1.0, p0=0.2)
+    reference.cov[:] = state.cov
+    spec = RecordSpec(agents=np.arange(300))
+    engine = NumbaEngine()
+    a = run_loop(params, state, 15, key=2, record=spec, engine=engine)
+    assert engine._prepared.cuts.size == 0
+    b = run_loop(params, reference, 15, key=2, record=spec, engine=NumpyEngine())
+    for name in ("x", "mu", "p_defensive"):
+        np.testing.assert_allclose(a.agent[name], b.agent[name], atol=1e-9, err_msg=name)

@@ -13,6 +13,11 @@ passes over the agents:
 Pass 2 needs every neighbour's record of pass 1, so the two cannot be merged; everything after
 the edge sums only touches the row's own agent, so it is merged into the edge pass.
 
+Covariance, rho and omega are the same for both directions of an edge. On a symmetric network
+a pair of agents of one block is computed once, by the earlier agent's row, which leaves the
+result in a block scratch for the later row (see :func:`pair_partners`); pairs across blocks
+are computed by both owners, so no thread writes what another reads.
+
 Noise comes from :mod:`syntony.model._noise` by counter, so results do not depend on the number
 of threads. Edge state is float32; arithmetic is float64. Index arithmetic in the edge loop is
 unsigned on purpose: numba checks every signed index for wrap-around, which costs as much as
@@ -100,12 +105,19 @@ def _interact_and_act(
     alpha, online_warm, rho0, floor, beta_threat, b_aff, learn_trust, eta, inv_2stau2,
     tech_w, tech_wy, rho_out, omega_out,
     x, s, mu, v, p, var_s, par, par_stride, base_xi, drive, share,
-    modes, b_def, dt, threshold, partial,
+    modes, b_def, dt, threshold, partial, cuts, partner,
 ):  # fmt: skip
     """Edges of each agent's row, then that agent's perception, mode filter and action.
 
     ``partial[b]`` receives block b's sums: per channel (mu, mu^2, x, above threshold, social
     share), then p, defensive count, then per channel the sum of rho over the block's edges.
+
+    With ``cuts`` and ``partner`` from :func:`pair_partners` (empty arrays otherwise), a pair
+    of agents of one block is computed once: row i splits into edges to earlier blocks, to
+    earlier agents of its block (whose rows already computed the pair: read it from the
+    block's scratch), to later agents of its block (compute it, and write it where the
+    partner's row will read it), and to later blocks. The four parts are in CSR order, so
+    the sums, and hence the numbers, are the same as without sharing.
     """
     n = x.shape[0]
     # One affect channel is the common case: as a constant it folds the index arithmetic.
@@ -120,17 +132,33 @@ def _interact_and_act(
     has_tech = tech_w.shape[0] > 0
     has_drive = drive.shape[0] > 0
     want_share = share.shape[0] > 0  # the social share per agent, for recorded steps
+    sharing = cuts.shape[0] > 0
     keep = 1.0 - alpha
     boost = 1.0 + beta_threat
     n_blocks = (n + BLOCK - 1) // BLOCK
     for b in numba.prange(n_blocks):
         acc = np.zeros(partial.shape[1])
         sums = np.empty((e, 3))
-        for ii in range(b * BLOCK, min(n, (b + 1) * BLOCK)):
+        first = min(n, b * BLOCK)
+        qb = np.uint64(indptr[first])
+        span = indptr[min(n, (b + 1) * BLOCK)] - indptr[first] if sharing else 0
+        shared_rho = np.empty(span * e)  # (rho, omega) of pairs, at the later row's edge
+        shared_om = np.empty(span * e)
+        for ii in range(first, min(n, (b + 1) * BLOCK)):
             i = np.uint64(ii)
             a = ii * par_stride
             lo = np.uint64(indptr[i])
             hi = np.uint64(indptr[i + one])
+            if sharing:
+                bounds = (
+                    lo,
+                    np.uint64(cuts[i, 0]),
+                    np.uint64(cuts[i, 1]),
+                    np.uint64(cuts[i, 2]),
+                    hi,
+                )
+            else:
+                bounds = (lo, hi, hi, hi, hi)
             thr = boost if p[i] > 0.5 else 1.0
             for kk in range(e):
                 k = np.uint64(kk)
@@ -144,42 +172,57 @@ def _interact_and_act(
                 sw = 0.0
                 swy = 0.0
                 rs = 0.0
-                for q in range(lo, hi):
-                    prefetch(nb, (np.uint64(indices[min(q + ahead, last)]) * ue + k) * four)
-                    bj = (np.uint64(indices[q]) * ue + k) * four
-                    vj = nb[bj + one]
-                    isdij = isdi * nb[bj + two]
-                    yj = nb[bj + three]
-                    qe = q * ue + k
-                    c = np.float32(keep * (np.float64(cov[qe]) + alpha * di * nb[bj]))
-                    cov[qe] = c
-                    cc = np.float64(c)
-                    # Var(s_i - s_j) = v_i + v_j - 2 cov: no square root per edge; the clipped
-                    # and the fixed-synchrony cases use rho * sd_i * sd_j.
-                    raw = cc * isdij
-                    valid = online_warm and isdij > 0
-                    rho = min(1.0, max(-1.0, raw)) if valid else rho0
-                    if valid and raw <= 1.0 and raw >= -1.0:
-                        dv = vi + vj - 2.0 * cc
-                    else:
-                        dv = vi + vj - 2.0 * rho * (vi * vj * isdij)
-                    om = 1.0 / max(dv, floor)
-                    # EDGE_MODE and RECORD are compile-time constants of each specialised copy.
-                    if EDGE_MODE == EDGE_UNIFORM:
-                        wt = w_uniform
-                    elif EDGE_MODE == EDGE_PRODUCT:
-                        wt = edge_factor[q]
-                    else:
-                        wt = edge_factor[q] * np.float64(trust[q])
-                    w = wt * gain * om
-                    if yj > b_aff:
-                        w *= thr
-                    sw += w
-                    swy += w * yj
-                    rs += rho
-                    if RECORD:
-                        rho_out[qe] = rho
-                        omega_out[qe] = om
+                for part in range(4):
+                    # part 1: the partner's row computed the pair; the branch on ``part`` is
+                    # the same for a whole run of edges, so it is always predicted.
+                    for q in range(bounds[part], bounds[part + 1]):
+                        prefetch(nb, (np.uint64(indices[min(q + ahead, last)]) * ue + k) * four)
+                        bj = (np.uint64(indices[q]) * ue + k) * four
+                        yj = nb[bj + three]
+                        qe = q * ue + k
+                        if part == 1:
+                            at = (q - qb) * ue + k
+                            rho = shared_rho[at]
+                            om = shared_om[at]
+                        else:
+                            vj = nb[bj + one]
+                            isdij = isdi * nb[bj + two]
+                            # alpha (d_i d_j), not (alpha d_i) d_j: the same bits both ways
+                            c = np.float32(keep * (np.float64(cov[qe]) + alpha * (di * nb[bj])))
+                            cov[qe] = c
+                            cc = np.float64(c)
+                            # Var(s_i - s_j) = v_i + v_j - 2 cov: no square root per edge; the
+                            # clipped and fixed-synchrony cases use rho * sd_i * sd_j.
+                            raw = cc * isdij
+                            valid = online_warm and isdij > 0
+                            rho = min(1.0, max(-1.0, raw)) if valid else rho0
+                            if valid and raw <= 1.0 and raw >= -1.0:
+                                dv = vi + vj - 2.0 * cc
+                            else:
+                                dv = vi + vj - 2.0 * rho * (vi * vj * isdij)
+                            om = 1.0 / max(dv, floor)
+                            if part == 2:
+                                mate = np.uint64(partner[q])  # offset in the block
+                                cov[(qb + mate) * ue + k] = c
+                                at = mate * ue + k
+                                shared_rho[at] = rho
+                                shared_om[at] = om
+                        # EDGE_MODE and RECORD are compile-time constants of each copy.
+                        if EDGE_MODE == EDGE_UNIFORM:
+                            wt = w_uniform
+                        elif EDGE_MODE == EDGE_PRODUCT:
+                            wt = edge_factor[q]
+                        else:
+                            wt = edge_factor[q] * np.float64(trust[q])
+                        w = wt * gain * om
+                        if yj > b_aff:
+                            w *= thr
+                        sw += w
+                        swy += w * yj
+                        rs += rho
+                        if RECORD:
+                            rho_out[qe] = rho
+                            omega_out[qe] = om
                 if has_tech:
                     sw += tech_w[i, k]
                     swy += tech_wy[i, k]
@@ -239,6 +282,88 @@ def _interact_and_act(
             acc[5 * e] += p[i]
             acc[5 * e + 1] += 1.0 if p[i] > 0.5 else 0.0
         partial[b, :] = acc
+
+
+def _find_partners(indptr, indices, cuts, partner, flaws):
+    n = indptr.size - 1
+    for b in numba.prange((n + BLOCK - 1) // BLOCK):
+        b0 = b * BLOCK
+        b1 = min(n, b0 + BLOCK)
+        for i in range(b0, b1):
+            q, hi = indptr[i], indptr[i + 1]
+            for r in range(q + 1, hi):
+                if indices[r] <= indices[r - 1]:
+                    flaws[b] += 1  # unsorted or repeated columns
+            while q < hi and indices[q] < b0:
+                q += 1
+            cuts[i, 0] = q
+            while q < hi and indices[q] < i:
+                q += 1
+            cuts[i, 1] = q
+            while q < hi and indices[q] < b1:
+                q += 1
+            cuts[i, 2] = q
+        base = indptr[b0]
+        for i in range(b0, b1):
+            for q in range(cuts[i, 1], cuts[i, 2]):
+                j = indices[q]
+                partner[q] = -1
+                for r in range(cuts[j, 0], cuts[j, 1]):
+                    if indices[r] == i:
+                        partner[q] = r - base
+                        break
+                if partner[q] < 0:
+                    flaws[b] += 1  # no edge back, or a self-loop
+        # every edge to an earlier agent of the block must be some later edge's partner
+        backward = 0
+        forward = 0
+        for i in range(b0, b1):
+            backward += cuts[i, 1] - cuts[i, 0]
+            forward += cuts[i, 2] - cuts[i, 1]
+        if backward != forward:
+            flaws[b] += 1
+
+
+_FIND_PARTNERS = serial_and_parallel(_find_partners)
+
+
+@numba.njit(cache=True)
+def _partners_agree(indptr, cuts, partner, cov):
+    """Whether the EW covariance of every shared pair is the same in both directions."""
+    n = indptr.size - 1
+    for i in range(n):
+        base = indptr[(i // BLOCK) * BLOCK]
+        for q in range(cuts[i, 1], cuts[i, 2]):
+            for k in range(cov.shape[1]):
+                if cov[q, k] != cov[base + partner[q], k]:
+                    return False
+    return True
+
+
+def pair_partners(indptr, indices):
+    """(cuts, partner) for computing each pair of agents of a block once, or None.
+
+    ``cuts[i]`` are the positions where row i's edges to earlier agents of its block, to later
+    agents of its block and to later blocks begin; ``partner[q]`` is, for an edge to a later
+    agent of the block, the position of the edge back (relative to the block's first edge).
+    None if the network is not symmetric within blocks, has self-loops or unsorted rows.
+    """
+    n = indptr.size - 1
+    cuts = np.empty((n, 3), dtype=np.int64)
+    partner = np.full(indices.size, -1, dtype=np.int32 if indices.size < 2**31 else np.int64)
+    flaws = np.zeros((n + BLOCK - 1) // BLOCK, dtype=np.int64)
+    if n:
+        # parallel only for big networks, as the step kernels: a small run then never starts
+        # the thread pool (which would make a later fork, e.g. of a sweep's workers, unsafe)
+        _FIND_PARTNERS[int(n + indices.size >= PARALLEL_THRESHOLD)](
+            indptr, indices, cuts, partner, flaws
+        )
+    return None if flaws.any() else (cuts, partner)
+
+
+def partners_agree(indptr, cuts, partner, cov) -> bool:
+    """Whether ``cov`` (nnz, E) is symmetric over the shared pairs (a precondition of sharing)."""
+    return bool(_partners_agree(indptr, cuts, partner, cov))
 
 
 #: Placeholders: every compiled copy of the edge pass sees its own values (see ``kernels``).

@@ -247,7 +247,8 @@ def edge_evidence(
     adj = params.adjacency
     cols = adj.indices
     n = params.n_agents
-    cov = ((1.0 - a) * (cov.astype(float) + a * d[rows] * d[cols])).astype(EDGE_DTYPE)
+    # a (d_i d_j): bit for bit the same in both directions of an edge, as the kernels need
+    cov = ((1.0 - a) * (cov.astype(float) + a * (d[rows] * d[cols]))).astype(EDGE_DTYPE)
     if params.online_synchrony and warm:
         denom = var_s[rows] * var_s[cols]
         with np.errstate(invalid="ignore", divide="ignore"):

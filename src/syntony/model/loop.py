@@ -98,9 +98,27 @@ class _Prepared:
     edge_mode: int
     edge_factor: np.ndarray
     w_uniform: float
+    cov: np.ndarray  # the covariance array whose symmetry was checked for sharing pairs
+    cuts: np.ndarray  # (N, 3) row cuts for sharing pairs, or (0, 3): see _kernels.pair_partners
+    partner: np.ndarray
 
 
-def _prepare(params: LoopParams, trust: np.ndarray) -> _Prepared:
+_NO_CUTS = np.empty((0, 3), dtype=np.int64)
+_NO_PARTNERS = np.empty(0, dtype=np.int32)
+
+
+def _pairs(params: LoopParams, cov: np.ndarray, share: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Row cuts and partners for computing each pair of a block once, if the run allows it."""
+    adj = params.adjacency
+    found = _kernels.pair_partners(adj.indptr, adj.indices) if share else None
+    if found is None or not _kernels.partners_agree(adj.indptr, *found, cov):
+        return _NO_CUTS, _NO_PARTNERS
+    return found
+
+
+def _prepare(
+    params: LoopParams, trust: np.ndarray, cov: np.ndarray, share_pairs: bool = True
+) -> _Prepared:
     k = _kernels
     n = params.n_agents
     sigma = params.sigma
@@ -146,6 +164,8 @@ def _prepare(params: LoopParams, trust: np.ndarray) -> _Prepared:
         edge_mode=mode,
         edge_factor=factor,
         w_uniform=uniform,
+        cov=cov,
+        **dict(zip(("cuts", "partner"), _pairs(params, cov, share_pairs), strict=True)),
     )
 
 
@@ -158,11 +178,17 @@ class NumbaEngine:
     :func:`run_loop` calls at the start of every run). If you change ``state.trust`` in place
     between calls of :meth:`step` without trust learning, call :meth:`prepare` again.
 
+    On a symmetric network (with symmetric ``state.cov``, as :func:`initial_state` makes it)
+    the synchrony and eq (2) precision of two agents of one block of the edge pass are
+    computed once for both directions (``share_pairs``); the numbers are the same either
+    way. Call :meth:`prepare` again after changing ``state.cov`` in place.
+
     The published seed update (``update_seed``) needs the Python gain policy, so it always
     runs on the reference engine.
     """
 
     threshold: float = 1.0  # contagion-reach threshold, summed inside the kernel
+    share_pairs: bool = True
     _buffers: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     _fallback: NumpyEngine = field(default_factory=NumpyEngine, repr=False)
     _prepared: _Prepared | None = field(default=None, repr=False)
@@ -178,7 +204,7 @@ class NumbaEngine:
 
     def prepare(self, params: LoopParams, state: LoopState) -> None:
         """(Re)derive the run's constants from ``params`` and ``state.trust``."""
-        self._prepared = _prepare(params, state.trust)
+        self._prepared = _prepare(params, state.trust, state.cov, self.share_pairs)
 
     def step(
         self,
@@ -192,8 +218,14 @@ class NumbaEngine:
         if params.update_seed:
             return self._fallback.step(params, state, key, drive, want_edges, want_share)
         prep = self._prepared
-        if prep is None or prep.params is not params or prep.trust is not state.trust:
-            prep = self._prepared = _prepare(params, state.trust)
+        if (
+            prep is None
+            or prep.params is not params
+            or prep.trust is not state.trust
+            or prep.cov is not state.cov
+        ):
+            self.prepare(params, state)
+            prep = self._prepared
         n, e = params.n_agents, params.n_channels
         adj = params.adjacency
         first = state.step * _n_streams(params)
@@ -230,7 +262,7 @@ class NumbaEngine:
             params.eta, 1.0 / (2.0 * params.s_tau**2), tw, twy, rho_out.reshape(-1),
             omega_out.reshape(-1), state.x, state.s, state.mu, state.v, state.p, state.var_s,
             prep.agent_table, prep.table_stride, bases[2], drive_arr, share, params.modes, params.b_def, params.dt,
-            self.threshold, partial,
+            self.threshold, partial, prep.cuts, prep.partner,
         )  # fmt: skip
         state.step += 1
         totals = partial.sum(axis=0)
@@ -328,7 +360,7 @@ def run_loop(
     """Run ``n_steps`` steps from ``state`` (modified in place) and collect the record."""
     engine = engine if engine is not None else NumbaEngine(threshold=record.threshold)
     if isinstance(engine, NumbaEngine) and engine.threshold != record.threshold:
-        engine = NumbaEngine(threshold=record.threshold)
+        engine = NumbaEngine(threshold=record.threshold, share_pairs=engine.share_pairs)
     if isinstance(engine, NumbaEngine):
         engine.prepare(params, state)
     sample = np.asarray(record.agents, dtype=np.int64)
