@@ -154,6 +154,7 @@ def _prepare(
             mode, factor, uniform = k.EDGE_UNIFORM, np.empty(0), float(product[0])
         else:
             mode, factor = k.EDGE_PRODUCT, product
+    cuts, partner = _pairs(params, cov, share_pairs)
     return _Prepared(
         params=params,
         trust=trust,
@@ -165,7 +166,8 @@ def _prepare(
         edge_factor=factor,
         w_uniform=uniform,
         cov=cov,
-        **dict(zip(("cuts", "partner"), _pairs(params, cov, share_pairs), strict=True)),
+        cuts=cuts,
+        partner=partner,
     )
 
 
@@ -203,7 +205,7 @@ class NumbaEngine:
         return array
 
     def prepare(self, params: LoopParams, state: LoopState) -> None:
-        """(Re)derive the run's constants from ``params`` and ``state.trust``."""
+        """(Re)derive the run's constants from ``params``, ``state.trust`` and ``state.cov``."""
         self._prepared = _prepare(params, state.trust, state.cov, self.share_pairs)
 
     def step(
