@@ -12,7 +12,14 @@ from typing import IO, Any
 
 from syntony.errors import OutputExistsError
 
-__all__ = ["atomic_path", "atomic_write", "prepare_output_dir", "write_json", "write_text"]
+__all__ = [
+    "atomic_path",
+    "atomic_write",
+    "prepare_output_dir",
+    "write_json",
+    "write_netcdf",
+    "write_text",
+]
 
 
 @contextlib.contextmanager
@@ -66,6 +73,17 @@ def write_json(path: str | os.PathLike[str], data: Any, *, force: bool = True) -
     with atomic_write(path, force=force) as stream:
         json.dump(data, stream, indent=2, default=_json_default)
         stream.write("\n")
+    return Path(path)
+
+
+def write_netcdf(path: str | os.PathLike[str], dataset: Any, *, force: bool = True) -> Path:
+    """Atomically write an :class:`xarray.Dataset` as NetCDF-4 (h5netcdf), the one writer of all parts.
+
+    Attributes that NetCDF cannot hold (dicts, lists of strings, booleans) must be flattened by the
+    caller, usually to a JSON string; xarray's own error names the offending attribute.
+    """
+    with atomic_path(path, force=force) as tmp:
+        dataset.to_netcdf(tmp, engine="h5netcdf")
     return Path(path)
 
 
