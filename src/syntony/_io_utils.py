@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -16,6 +18,7 @@ __all__ = [
     "atomic_path",
     "atomic_write",
     "prepare_output_dir",
+    "staged_directory",
     "write_json",
     "write_netcdf",
     "write_text",
@@ -44,6 +47,9 @@ def atomic_path(path: str | os.PathLike[str], *, force: bool = True) -> Iterator
     tmp = Path(tmp_name)
     try:
         yield tmp
+        # mkstemp makes 0600 files; results are meant to be read by colleagues and web servers.
+        if tmp.exists():
+            os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, target)
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -59,6 +65,64 @@ def atomic_write(
         open_kwargs.setdefault("encoding", "utf-8")
     with atomic_path(path, force=force) as tmp, open(tmp, mode, **open_kwargs) as stream:
         yield stream
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where the system allows (Linux)."""
+    with contextlib.suppress(OSError, ValueError):
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _visible_entries(directory: Path) -> list[Path]:
+    return [p for p in directory.iterdir() if not p.name.startswith(".")]
+
+
+@contextlib.contextmanager
+def staged_directory(directory: str | os.PathLike[str], *, force: bool = False) -> Iterator[Path]:
+    """Build a result directory aside and swap it in whole, or leave nothing.
+
+    Yields an empty temporary sibling of ``directory``. When the block succeeds the sibling
+    replaces ``directory`` (an earlier result is removed entirely, so no stale file survives);
+    when it fails the sibling is removed and ``directory`` is untouched.
+
+    Raises
+    ------
+    OutputExistsError
+        ``directory`` is a file, or a non-empty directory and ``force`` is false.
+    """
+    target = Path(directory)
+    if target.exists() and not target.is_dir():
+        raise OutputExistsError(f"{target}: exists and is not a directory")
+    if target.is_dir() and _visible_entries(target) and not force:
+        listed = ", ".join(p.name for p in sorted(_visible_entries(target))[:5])
+        raise OutputExistsError(
+            f"{target}: already holds results ({listed}); use --force to replace them"
+        )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+    try:
+        yield tmp
+        os.chmod(tmp, 0o777 & ~current_umask())
+        if target.exists():
+            old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
+            os.rename(target, old)
+            try:
+                os.rename(tmp, target)
+            except BaseException:
+                os.rename(old, target)
+                raise
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write_text(path: str | os.PathLike[str], text: str, *, force: bool = True) -> Path:
