@@ -166,3 +166,17 @@ def test_report_in_a_real_browser(tmp_path, check_report):
     got = np.array([float(row[1]) for row in tables["values"]["rows"]])
     np.testing.assert_array_equal(got, result.values)
     assert len(tables["wide"]["rows"]) == 40
+
+
+def test_cli_report_rerenders_a_saved_result(tmp_path):
+    from click.testing import CliRunner
+
+    from syntony.cli import app
+
+    _toy().save(tmp_path / "out")
+    (tmp_path / "out" / REPORT).unlink()
+    run = CliRunner().invoke(app, ["report", str(tmp_path / "out")])
+    assert run.exit_code == 0, run.output
+    assert "5 values" in run.output and (tmp_path / "out" / REPORT).exists()
+    run = CliRunner().invoke(app, ["report", str(tmp_path)])
+    assert run.exit_code == 2 and "not a syntony result directory" in run.output

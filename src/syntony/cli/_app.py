@@ -41,56 +41,26 @@ def app() -> None:
     physiological synchrony, and run ALE meta-analyses."""
 
 
-force_option = click.option("--force", is_flag=True, help="Replace existing outputs in --out.")
-quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bars or summaries.")
-seed_option = click.option(
-    "--seed", type=click.IntRange(min=0), default=None, help="Seed for reproducible results."
+# The options every command shares live in syntony.cli._options; re-exported for old imports.
+from syntony.cli._options import (  # noqa: E402
+    atlas_labeller,
+    cluster_threshold_option,
+    cluster_threshold_rule,
+    force_option,
+    null_option,
+    quiet_option,
+    seed_option,
 )
 
-
-def null_option(default: str):
-    """``--null``: how the analytic ALE null is computed (see syntony.meta.null)."""
-    return click.option(
-        "--null",
-        "null",
-        type=click.Choice(["exact", "fft", "auto"]),
-        default=default,
-        show_default=True,
-        help="Analytic null: exact (NiMARE's histogram binning), fft (log-space convolution, "
-        "seconds for thousands of experiments) or auto (exact up to 500 experiments).",
-    )
-
-
-def cluster_threshold_option(default: str):
-    """``--cluster-threshold``: how the cluster-forming ALE is found (syntony.meta.threshold)."""
-    return click.option(
-        "--cluster-threshold",
-        "cluster_threshold",
-        type=click.Choice(["analytic", "monte-carlo"]),
-        default=default,
-        show_default=True,
-        help="Cluster-forming ALE from the analytic null (NiMARE, GingerALE) or from "
-        "min(100, Monte Carlo iterations) null maps (calibrated when experiments report many "
-        "overlapping foci, as database articles do).",
-    )
-
-
-def cluster_threshold_rule(name: str, n_iters: int):
-    """The threshold object for a ``--cluster-threshold`` choice."""
-    from syntony.meta.threshold import AnalyticThreshold, MonteCarloThreshold
-
-    if name == "monte-carlo":
-        return MonteCarloThreshold(max(1, min(100, n_iters)))
-    return AnalyticThreshold()
-
-
-def atlas_labeller(atlas: str):
-    """Cluster-peak labeller for an ``--atlas`` choice (None for 'none')."""
-    if atlas.lower() == "none":
-        return None
-    from syntony.errors import ParameterError
-    from syntony.meta.atlas import available_atlases, label_coordinates
-
-    if atlas not in available_atlases():
-        raise ParameterError("--atlas", f"one of {available_atlases()} or 'none'", atlas)
-    return lambda xyz: label_coordinates(xyz, atlas=atlas)
+__all__ = [
+    "SyntonyGroup",
+    "UserError",
+    "app",
+    "atlas_labeller",
+    "cluster_threshold_option",
+    "cluster_threshold_rule",
+    "force_option",
+    "null_option",
+    "quiet_option",
+    "seed_option",
+]

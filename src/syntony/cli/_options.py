@@ -1,0 +1,85 @@
+"""The click options that several commands share, and the one way a command ends.
+
+A command parses its options, makes one library call that returns a
+:class:`syntony.report.Result`, and hands it to :func:`finish`, which saves it (report included)
+and prints its summary.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+out_option = click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="Output directory; it will hold this result only (with report.html).",
+)
+force_option = click.option(
+    "--force", is_flag=True, help="Replace the result already in --out (all of its files)."
+)
+quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bars or summaries.")
+seed_option = click.option(
+    "--seed", type=click.IntRange(min=0), default=None, help="Seed for reproducible results."
+)
+
+
+def null_option(default: str):
+    """``--null``: how the analytic ALE null is computed (see syntony.meta.null)."""
+    return click.option(
+        "--null",
+        "null",
+        type=click.Choice(["exact", "fft", "auto"]),
+        default=default,
+        show_default=True,
+        help="Analytic null: exact (NiMARE's histogram binning), fft (log-space convolution, "
+        "seconds for thousands of experiments) or auto (exact up to 500 experiments).",
+    )
+
+
+def cluster_threshold_option(default: str):
+    """``--cluster-threshold``: how the cluster-forming ALE is found (syntony.meta.threshold)."""
+    return click.option(
+        "--cluster-threshold",
+        "cluster_threshold",
+        type=click.Choice(["analytic", "monte-carlo"]),
+        default=default,
+        show_default=True,
+        help="Cluster-forming ALE from the analytic null (NiMARE, GingerALE) or from "
+        "min(100, Monte Carlo iterations) null maps (calibrated when experiments report many "
+        "overlapping foci, as database articles do).",
+    )
+
+
+def cluster_threshold_rule(name: str, n_iters: int):
+    """The threshold object for a ``--cluster-threshold`` choice."""
+    from syntony.meta.threshold import AnalyticThreshold, MonteCarloThreshold
+
+    if name == "monte-carlo":
+        return MonteCarloThreshold(max(1, min(100, n_iters)))
+    return AnalyticThreshold()
+
+
+def atlas_labeller(atlas: str):
+    """Cluster-peak labeller for an ``--atlas`` choice (None for 'none')."""
+    if atlas.lower() == "none":
+        return None
+    from syntony.errors import ParameterError
+    from syntony.meta.atlas import available_atlases, label_coordinates
+
+    if atlas not in available_atlases():
+        raise ParameterError("--atlas", f"one of {available_atlases()} or 'none'", atlas)
+    return lambda xyz: label_coordinates(xyz, atlas=atlas)
+
+
+def finish(result: Any, out_dir: Path, *, force: bool, quiet: bool) -> list[Path]:
+    """Save ``result`` into ``out_dir`` (built aside, swapped in) and print its summary."""
+    written = result.save(out_dir, force=force)
+    if not quiet:
+        click.echo(result.summary())
+        click.echo(f"report: {Path(out_dir) / 'report.html'}")
+    return written
