@@ -11,11 +11,10 @@ from syntony.meta.contrast import (
     ALEContrast,
     AllVoxels,
     InMainEffects,
-    _shuffles,
-    permutation_seeds,
     significant_mask,
 )
 from syntony.meta.kernel import ALEKernel
+from syntony.meta.permutation import permutation_seeds, shuffles
 from syntony.meta.readers import read_studyset
 from syntony.meta.space import mni152_grid
 from syntony.meta.studyset import Studyset
@@ -41,7 +40,7 @@ def _brute_force(a: Studyset, b: Studyset, seeds, observed):
     """Permutation null by refitting ALE maps of the shuffled groups (no log-sum trick)."""
     pooled = Studyset.concat([a, b])
     ids = np.array(pooled.ids)
-    perms = _shuffles(seeds, pooled.n_experiments, a.n_experiments)
+    perms = shuffles(seeds, pooled.n_experiments, a.n_experiments)
     maxima, upper, lower = [], 0, 0
     for row in perms:
         g1 = pooled.select(ids[row[: a.n_experiments]])

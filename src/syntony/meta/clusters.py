@@ -18,7 +18,7 @@ import pandas as pd
 if TYPE_CHECKING:
     from syntony.meta.space import Grid
 
-__all__ = ["cluster_table", "label_clusters"]
+__all__ = ["cluster_table", "label_clusters", "label_min_size"]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -114,6 +114,23 @@ def label_clusters(supra: np.ndarray) -> tuple[np.ndarray, int]:
     rank[order] = np.arange(1, roots.size + 1, dtype=np.int32)
     out[tuple(ijk.T)] = rank[inverse]
     return out, int(roots.size)
+
+
+def label_min_size(grid: Grid, supra: np.ndarray, min_voxels: int) -> np.ndarray:
+    """In-mask labels 1..n (by decreasing size) of 6-connected clusters of >= ``min_voxels``.
+
+    ``supra`` is an in-mask boolean vector of ``grid``; smaller clusters get label 0 and the
+    survivors are renumbered without gaps.
+    """
+    labels_vol, n = label_clusters(grid.unmask(supra))
+    labels = labels_vol[grid.mask]
+    if n == 0:
+        return labels.astype(np.int32)
+    sizes = np.bincount(labels, minlength=n + 1)
+    keep = np.flatnonzero(sizes[1:] >= max(min_voxels, 1)) + 1
+    renumber = np.zeros(n + 1, dtype=np.int32)
+    renumber[keep] = np.arange(1, keep.size + 1, dtype=np.int32)
+    return renumber[labels]
 
 
 def cluster_table(

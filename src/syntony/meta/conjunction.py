@@ -15,8 +15,8 @@ import numpy as np
 from syntony._provenance import provenance
 from syntony._validate import check_nonnegative
 from syntony.errors import InputError, ParameterError
-from syntony.meta.clusters import cluster_table
-from syntony.meta.contrast import MapBundle, _clusters_of
+from syntony.meta.clusters import cluster_table, label_min_size
+from syntony.meta.contrast import MapBundle
 
 if TYPE_CHECKING:
     from syntony.meta.results import ALEResult
@@ -97,7 +97,7 @@ def conjunction(
     z_min = np.where(both, np.stack([r.maps["z"] for r in results]).min(axis=0), 0)
     z_min = z_min.astype(np.float32)
     voxel_mm3 = float(np.prod(grid.voxel_size))
-    labels = _clusters_of(grid, both, int(np.ceil(min_cluster_mm3 / voxel_mm3 - 1e-9)))
+    labels = label_min_size(grid, both, int(np.ceil(min_cluster_mm3 / voxel_mm3 - 1e-9)))
     kept = labels > 0
     ale_min[~kept] = 0
     z_min[~kept] = 0

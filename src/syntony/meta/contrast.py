@@ -9,24 +9,18 @@ Two tests are offered, as objects passed to :class:`ALEContrast`:
   (default p < 0.001) and clusters smaller than a minimum volume are dropped.
 - :class:`AllVoxels` (NiMARE's ``ALESubtraction``): two-sided on every voxel of the mask.
 
-Each experiment's ``log(1 - MA)`` at the tested voxels is computed once (sparse rows); a
-permutation then adds the rows of the smaller permuted group only, and the other group's
-log-sum map is the pooled log-sum minus that one (``log(1 - ALE)`` is additive over
-experiments). Only the tested voxels are touched, so the one-sided test inside the main
-effects is cheaper still. ``replay_nimare=True`` reproduces NiMARE 0.22.1's permutations for the same
-``random_state`` (its seeds, shuffles and summation order), so null distributions and p maps
-can be compared draw for draw.
+The permutations run in :mod:`syntony.meta.permutation` and touch only the tested voxels, so
+the one-sided test inside the main effects is cheaper still. ``replay_nimare=True`` reproduces
+NiMARE 0.22.1's permutations for the same ``random_state`` (its seeds, shuffles and summation
+order), so null distributions and p maps can be compared draw for draw.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
 import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numba
 import numpy as np
 
 from syntony._provenance import provenance
@@ -34,20 +28,16 @@ from syntony._rng import SeedLike, seed_sequence
 from syntony._validate import check_integer, check_nonnegative, check_probability
 from syntony.errors import InputError, ParameterError
 from syntony.meta.ale import Layout
-from syntony.meta.clusters import cluster_table, label_clusters
+from syntony.meta.clusters import cluster_table
+from syntony.meta.clusters import label_min_size as _clusters_of  # until _result switches
 from syntony.meta.kernel import ALEKernel
-
-try:  # the engine's form with a reusable scratch volume (no allocation per call)
-    from syntony.meta.kernel import accumulate_log_ma_into as _accumulate
-except ImportError:  # older engine: same sums, without the scratch volume
-    from syntony.meta.kernel import accumulate_log_ma as _plain
-
-    @numba.njit(cache=True, nogil=True)
-    def _accumulate(volume, scratch, ijk, foci_start, exp_kernel, log_values, starts, halves):
-        _plain(volume, ijk, foci_start, exp_kernel, log_values, starts, halves)
-
-
 from syntony.meta.null import logp_from_p, z_from_p
+from syntony.meta.permutation import (
+    accumulate_subset,
+    experiment_entries,
+    permutation_counts,
+    permutation_seeds,
+)
 from syntony.meta.results import MapBundle
 from syntony.meta.space import Grid, mni152_grid
 from syntony.meta.studyset import Studyset
@@ -65,8 +55,6 @@ __all__ = [
     "significant_mask",
 ]
 
-_NIMARE_STREAM = "alesubtraction_permutations"
-_BATCH = 128
 _REFERENCES = {
     "eickhoff2011": (
         "Eickhoff SB, Bzdok D, Laird AR, Roski C, Caspers S, Zilles K, Fox PT (2011). "
@@ -159,168 +147,6 @@ class AllVoxels:
 ContrastTest = InMainEffects | AllVoxels
 
 
-# -- permutations ---------------------------------------------------------------------------------
-def permutation_seeds(random_state: SeedLike, n: int, *, replay_nimare: bool = False) -> list[Any]:
-    """Seed of each permutation (permutation ``j`` is shuffled by ``default_rng(seeds[j])``).
-
-    With ``replay_nimare`` these are NiMARE 0.22.1's: the iteration indices when
-    ``random_state`` is None, else the children of ``SeedSequence([seed, stream key])``.
-    Otherwise child ``j`` of :func:`syntony._rng.seed_sequence` (independent of how many
-    workers run).
-    """
-    if replay_nimare:
-        if random_state is None:
-            return list(range(n))
-        if isinstance(random_state, bool) or not isinstance(random_state, int | np.integer):
-            raise ParameterError(
-                "random_state", "None or an integer to replay NiMARE", random_state
-            )
-        key = int.from_bytes(hashlib.sha256(_NIMARE_STREAM.encode()).digest()[:8], "big")
-        entropy: Any = [int(random_state) % 2**64, key]
-    else:
-        seq = seed_sequence(random_state)
-        entropy = seq.entropy
-        base = tuple(seq.spawn_key)
-        return [np.random.SeedSequence(entropy, spawn_key=(*base, j)) for j in range(n)]
-    return [np.random.SeedSequence(entropy, spawn_key=(j,)) for j in range(n)]
-
-
-def _shuffles(seeds: list[Any], n_total: int, n_first: int) -> np.ndarray:
-    """Each row: the experiments of permuted group 1 then group 2, in NiMARE's sum order.
-
-    Within a permuted group, experiments that came from group 1 are summed first (in shuffled
-    order), then those from group 2, which is the order of NiMARE's partition sums.
-    """
-    out = np.empty((len(seeds), n_total), dtype=np.int64)
-    for j, seed in enumerate(seeds):
-        idx = np.arange(n_total)
-        np.random.default_rng(seed).shuffle(idx)
-        out[j] = idx
-    for lo, hi in ((0, n_first), (n_first, n_total)):
-        part = out[:, lo:hi]
-        order = np.argsort(part >= n_first, axis=1, kind="stable")
-        out[:, lo:hi] = np.take_along_axis(part, order, axis=1)
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
-def _accumulate_subset(
-    volume, scratch, exps, ijk, foci_start, exp_kernel, log_values, starts, halves
-):
-    """Add log(1 - MA) of the experiments ``exps`` (in that order) to ``volume``."""
-    n_sel = exps.shape[0]
-    n_foci = 0
-    for k in range(n_sel):
-        e = exps[k]
-        n_foci += foci_start[e + 1] - foci_start[e]
-    sub_ijk = np.empty((n_foci, 3), dtype=np.int64)
-    sub_start = np.empty(n_sel + 1, dtype=np.int64)
-    sub_kernel = np.empty(n_sel, dtype=np.int64)
-    p = 0
-    for k in range(n_sel):
-        e = exps[k]
-        sub_start[k] = p
-        sub_kernel[k] = exp_kernel[e]
-        for f in range(foci_start[e], foci_start[e + 1]):
-            sub_ijk[p, 0] = ijk[f, 0]
-            sub_ijk[p, 1] = ijk[f, 1]
-            sub_ijk[p, 2] = ijk[f, 2]
-            p += 1
-    sub_start[n_sel] = p
-    _accumulate(volume, scratch, sub_ijk, sub_start, sub_kernel, log_values, starts, halves)
-
-
-def _experiment_entries(layout: Layout, packed: tuple, test_flat: np.ndarray):
-    """Each experiment's log(1 - MA) at the tested voxels, as CSR rows (ptr, pos, val).
-
-    ``pos`` indexes the tested voxels; ``val`` holds the float32 logs (exact: they are float32
-    numbers). Entries of an experiment are in voxel order, and summing the rows of a group in
-    experiment order gives, voxel by voxel, the same float64 sums as accumulating its kernels.
-    """
-    shape = np.asarray(layout.shape)
-    where_test = np.full(int(np.prod(shape)), -1, dtype=np.int64)
-    where_test[test_flat] = np.arange(test_flat.size)
-    ijk, starts_f, exp_kernel = packed[0], packed[1], packed[2]
-    halves = packed[5]
-    vol = np.zeros(layout.shape)
-    scratch = np.zeros(layout.shape)
-    ptr = [0]
-    pos_parts, val_parts = [], []
-    for e in range(starts_f.size - 1):
-        foci = ijk[starts_f[e] : starts_f[e + 1]]
-        half = halves[exp_kernel[e]]
-        lo = np.maximum(foci.min(axis=0) - half, 0)
-        hi = np.minimum(foci.max(axis=0) + half, shape - 1)
-        if np.any(lo > hi):
-            ptr.append(ptr[-1])
-            continue
-        _accumulate_subset(vol, scratch, np.array([e]), *packed)
-        box = tuple(slice(int(a), int(b) + 1) for a, b in zip(lo, hi, strict=True))
-        sub = vol[box]
-        local = np.nonzero(sub)
-        flat = np.ravel_multi_index(tuple(c + a for c, a in zip(local, lo, strict=True)),
-                                    layout.shape)  # fmt: skip
-        pos = where_test[flat]
-        keep = pos >= 0
-        pos_parts.append(pos[keep].astype(np.int32))
-        val_parts.append(sub[local][keep].astype(np.float32))
-        sub[...] = 0.0
-        ptr.append(ptr[-1] + int(keep.sum()))
-    pos = np.concatenate(pos_parts) if pos_parts else np.zeros(0, np.int32)
-    val = np.concatenate(val_parts) if val_parts else np.zeros(0, np.float32)
-    return np.asarray(ptr, dtype=np.int64), pos, val
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _add_rows(sums, exps, ptr, pos, val):
-    for k in range(exps.shape[0]):
-        e = exps[k]
-        for t in range(ptr[e], ptr[e + 1]):
-            sums[pos[t]] += np.float64(val[t])
-
-
-@numba.njit(parallel=True, cache=True)
-def _permute_batch(
-    perms, n_first, direct, ptr, pos, val, total, observed, n_workers, out_max, upper, lower,
-):  # fmt: skip
-    """Run permutations ``perms`` (rows); count tails per tested voxel, record max |diff|."""
-    n_iter, n_total = perms.shape
-    n_test = total.shape[0]
-    small_first = n_first <= n_total - n_first
-    for w in numba.prange(n_workers):
-        sums1 = np.zeros(n_test, dtype=np.float64)
-        sums2 = np.zeros(n_test, dtype=np.float64)
-        for j in range(w, n_iter, n_workers):
-            sums1[:] = 0.0
-            if direct:
-                sums2[:] = 0.0
-                _add_rows(sums1, perms[j, :n_first], ptr, pos, val)
-                _add_rows(sums2, perms[j, n_first:], ptr, pos, val)
-            elif small_first:
-                _add_rows(sums1, perms[j, :n_first], ptr, pos, val)
-            else:
-                _add_rows(sums1, perms[j, n_first:], ptr, pos, val)
-            biggest = 0.0
-            for t in range(n_test):
-                if direct:
-                    s1 = sums1[t]
-                    s2 = sums2[t]
-                elif small_first:
-                    s1 = sums1[t]
-                    s2 = total[t] - s1
-                else:
-                    s2 = sums1[t]
-                    s1 = total[t] - s2
-                d = (1.0 - np.exp(s1)) - (1.0 - np.exp(s2))
-                biggest = max(biggest, abs(d))
-                obs = observed[t]
-                if d >= obs:
-                    upper[w, t] += 1
-                if d <= obs:
-                    lower[w, t] += 1
-            out_max[j] = biggest
-
-
 # -- results ------------------------------------------------------------------------------------
 class ContrastResult(MapBundle):
     """Result of :class:`ALEContrast`.
@@ -353,19 +179,6 @@ def significant_mask(result: ALEResult, *, level: str = "cluster") -> np.ndarray
     if level == "voxel":
         return maps["logp_voxel_fwe"] > -np.log10(alpha)
     raise ParameterError("level", "'cluster', 'voxel' or 'uncorrected'", level)
-
-
-def _clusters_of(grid: Grid, supra: np.ndarray, min_voxels: int) -> np.ndarray:
-    """In-mask labels 1..n (by size) of 6-connected clusters of at least ``min_voxels``."""
-    labels_vol, n = label_clusters(grid.unmask(supra))
-    labels = labels_vol[grid.mask]
-    if n == 0:
-        return labels.astype(np.int32)
-    sizes = np.bincount(labels, minlength=n + 1)
-    keep = np.flatnonzero(sizes[1:] >= max(min_voxels, 1)) + 1
-    renumber = np.zeros(n + 1, dtype=np.int32)
-    renumber[keep] = np.arange(1, keep.size + 1, dtype=np.int32)
-    return renumber[labels]
 
 
 class ALEContrast:
@@ -488,8 +301,8 @@ class ALEContrast:
         vol_a = np.zeros(layout.shape)
         vol_b = np.zeros(layout.shape)
         scratch0 = np.zeros(layout.shape)
-        _accumulate_subset(vol_a, scratch0, np.arange(n_a), *packed)
-        _accumulate_subset(vol_b, scratch0, np.arange(n_a, n_total), *packed)
+        accumulate_subset(vol_a, scratch0, np.arange(n_a), *packed)
+        accumulate_subset(vol_b, scratch0, np.arange(n_a, n_total), *packed)
         where = tuple(layout.mask_local.T)
         ale_a = (1.0 - np.exp(vol_a[where])).astype(np.float32)
         ale_b = (1.0 - np.exp(vol_b[where])).astype(np.float32)
@@ -515,36 +328,19 @@ class ALEContrast:
         box_flat = np.ravel_multi_index(where, layout.shape).astype(np.int64)
 
         n_perm = self.n_permutations
-        n_workers = int(self.n_jobs) if self.n_jobs else (os.cpu_count() or 1)
-        if n_workers < 1:
-            raise ParameterError("n_jobs", "a positive integer", self.n_jobs)
-        numba.set_num_threads(min(n_workers, numba.config.NUMBA_NUM_THREADS))
-        upper = np.zeros((n_workers, test_pos.size), dtype=np.uint32)
-        lower = np.zeros((n_workers, test_pos.size), dtype=np.uint32)
-        null_max = np.zeros(n_perm, dtype=np.float64)
         seeds = permutation_seeds(self.random_state, n_perm, replay_nimare=self.replay_nimare)
         total = (vol_a + vol_b).reshape(-1)[box_flat[test_pos]]
         del vol_a, vol_b
-        ptr, pos, val = _experiment_entries(layout, packed, box_flat[test_pos])
+        entries = experiment_entries(layout, packed, box_flat[test_pos])
         observed = diff[test_pos].astype(np.float64)
-        bar = _progress(self.progress, n_perm)
-        try:
-            for start in range(0, n_perm, _BATCH):
-                stop = min(n_perm, start + _BATCH)
-                perms = _shuffles(seeds[start:stop], n_total, n_a)
-                _permute_batch(
-                    perms, n_a, self.replay_nimare, ptr, pos, val, total, observed, n_workers,
-                    null_max[start:stop], upper, lower,
-                )  # fmt: skip
-                if bar is not None:
-                    bar[0].update(bar[1], completed=stop)
-        finally:
-            if bar is not None:
-                bar[0].stop()
+        upper, lower, null_max = permutation_counts(
+            entries, total, observed, seeds, n_a, direct=self.replay_nimare,
+            n_jobs=self.n_jobs, progress=self.progress,
+        )  # fmt: skip
         up = np.zeros(grid.n_voxels, dtype=np.int64)
         lo = np.zeros(grid.n_voxels, dtype=np.int64)
-        up[test_pos] = upper.sum(axis=0)
-        lo[test_pos] = lower.sum(axis=0)
+        up[test_pos] = upper
+        lo[test_pos] = lower
         p, sign = _p_values(test, up, lo, diff, in_a, in_b, n_perm)
         z = (z_from_p(p) if test.one_sided else z_from_p(p / 2.0)) * sign
 
@@ -654,13 +450,3 @@ def _p_values(test, up, lo, diff, in_a, in_b, n):
     p[neg] = np.maximum(smallest, lo[neg] / n)
     sign[pos], sign[neg] = 1, -1
     return p.astype(np.float64), sign
-
-
-def _progress(show: bool, total: int):
-    if not show:
-        return None
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    bar = Progress(TextColumn("Permutations"), BarColumn(), MofNCompleteColumn())
-    bar.start()
-    return bar, bar.add_task("perm", total=total)

@@ -46,6 +46,8 @@ __all__ = [
     "nimare_draws",
     "null_ale_maps",
     "null_to_p",
+    "progress_bar",
+    "run_batch",
 ]
 
 #: Iterations per independent random stream in the default (non-replay) mode.
@@ -163,10 +165,16 @@ def nimare_draws(
 
 
 @numba.njit(parallel=True, cache=True)
-def _run_batch(
+def run_batch(
     draws, mask_local, mask_flat, shape, foci_start, exp_kernel, log_values, starts, halves,
     threshold, s_cut, clusters, n_workers, out_ale, out_size, out_mass,
 ):  # fmt: skip
+    """Null iterations for given focus draws (rows of in-mask positions), one volume per worker.
+
+    Iteration ``j`` writes its max ALE and, when ``clusters``, its largest cluster size and
+    mass above ``threshold`` into ``out_*[j]``. Used by samplers whose foci do not come from
+    the whole mask (SCALE's reference pool); :func:`monte_carlo_null` has its own loop.
+    """
     n_iter, n_foci = draws.shape
     n_mask = mask_local.shape[0]
     for w in numba.prange(n_workers):
@@ -434,7 +442,7 @@ def monte_carlo_null(
     batch = BLOCK * max(1, -(-4 * n_workers // BLOCK))
     history: list[dict[str, float]] = []
     done = 0
-    bar = _progress(progress, n_iters)
+    bar = progress_bar(progress, n_iters)
     scratch = _ThreadScratch()
     pool = ThreadPoolExecutor(max_workers=n_workers)
     try:
@@ -494,7 +502,11 @@ def _converged(rule: EarlyStop, history: list[dict[str, float]], ale, size, mass
     return max(changes) < rule.tol
 
 
-def _progress(show: bool, total: int):
+def progress_bar(show: bool, total: int, label: str = "Monte Carlo FWE"):
+    """A started rich progress bar and its task id, or None when ``show`` is false.
+
+    Callers advance it with ``bar.update(task, completed=n)`` and must call ``bar.stop()``.
+    """
     if not show:
         return None
     from rich.progress import (
@@ -506,11 +518,11 @@ def _progress(show: bool, total: int):
     )
 
     bar = Progress(
-        TextColumn("Monte Carlo FWE"),
+        TextColumn(label),
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
         transient=False,
     )
     bar.start()
-    return bar, bar.add_task("fwe", total=total)
+    return bar, bar.add_task(label, total=total)

@@ -20,9 +20,9 @@ import pandas as pd
 from syntony._io_utils import atomic_path, prepare_output_dir, write_text
 from syntony._provenance import provenance
 from syntony.errors import InputError, ParameterError
-from syntony.meta.clusters import cluster_table
+from syntony.meta.clusters import cluster_table, label_min_size
 from syntony.meta.conjunction import thresholded_ale
-from syntony.meta.contrast import MapBundle, _clusters_of
+from syntony.meta.contrast import MapBundle
 
 if TYPE_CHECKING:
     from syntony.meta.ale import ALE
@@ -190,7 +190,7 @@ def macm_network(
     ale_max = stack.max(axis=0).astype(np.float32)
     ale_min = np.where(covered.all(axis=0), stack.min(axis=0), 0).astype(np.float32)
     voxel_mm3 = float(np.prod(grid.voxel_size))
-    labels = _clusters_of(grid, count > 0, int(np.ceil(min_cluster_mm3 / voxel_mm3 - 1e-9)))
+    labels = label_min_size(grid, count > 0, int(np.ceil(min_cluster_mm3 / voxel_mm3 - 1e-9)))
     table = cluster_table(grid, labels, ale_max, count.astype(np.float64), 0.0, labeller=labeller)
     if len(table):
         table = table.rename(columns={"max_ale": "max_ale", "peak_z_score": "regions_at_peak"})

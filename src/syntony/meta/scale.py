@@ -20,7 +20,7 @@ import numpy as np
 from syntony._rng import SeedLike, seed_sequence
 from syntony.errors import InputError, ParameterError
 from syntony.meta.ale import ALE
-from syntony.meta.fwe import BLOCK, FWENull, _progress, _run_batch
+from syntony.meta.fwe import BLOCK, FWENull, progress_bar, run_batch
 
 if TYPE_CHECKING:
     from syntony.meta.ale import Layout
@@ -98,7 +98,7 @@ def scale_null(
     out_mass = np.zeros(n_iters, dtype=np.float64)
     seq = seed_sequence(seed)
     batch = BLOCK * max(1, -(-4 * n_workers // BLOCK))
-    bar = _progress(progress, n_iters)
+    bar = progress_bar(progress, n_iters)
     done = 0
     try:
         while done < n_iters:
@@ -110,7 +110,7 @@ def scale_null(
                 pick = np.random.default_rng(child).integers(0, pool.size, (rows, layout.n_foci))
                 blocks.append(pool[pick])
             draws = np.ascontiguousarray(np.concatenate(blocks)[:, layout.focus_order])
-            _run_batch(
+            run_batch(
                 draws, layout.mask_local, mask_flat, shape, layout.foci_start,
                 bank.experiment_kernel, bank.log_values, bank.starts, bank.half_widths, thr,
                 s_cut, clusters, n_workers, out_ale[done:stop], out_size[done:stop],
