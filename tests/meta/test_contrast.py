@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from syntony.errors import InputError, ParameterError
-from syntony.meta.ale import ALE, Layout, ale_map
+from syntony.meta.ale import ALE, ale_map
 from syntony.meta.contrast import (
     ALEContrast,
     AllVoxels,
@@ -14,6 +14,7 @@ from syntony.meta.contrast import (
     significant_mask,
 )
 from syntony.meta.kernel import ALEKernel
+from syntony.meta.layout import Layout
 from syntony.meta.permutation import permutation_seeds, shuffles
 from syntony.meta.readers import read_studyset
 from syntony.meta.space import mni152_grid

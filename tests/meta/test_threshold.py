@@ -7,8 +7,9 @@ import pytest
 from _ale_helpers import ball_grid, random_studyset
 
 from syntony.errors import ParameterError
-from syntony.meta.ale import ALE, Layout
+from syntony.meta.ale import ALE
 from syntony.meta.kernel import ALEKernel
+from syntony.meta.layout import Layout
 from syntony.meta.null import histogram_null
 from syntony.meta.studyset import Studyset
 from syntony.meta.threshold import AnalyticThreshold, MonteCarloThreshold, null_maps

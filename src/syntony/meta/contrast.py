@@ -27,10 +27,10 @@ from syntony._provenance import provenance
 from syntony._rng import SeedLike, seed_sequence
 from syntony._validate import check_integer, check_nonnegative, check_probability
 from syntony.errors import InputError, ParameterError
-from syntony.meta.ale import Layout
 from syntony.meta.clusters import cluster_table
 from syntony.meta.clusters import label_min_size as _clusters_of  # until _result switches
 from syntony.meta.kernel import ALEKernel
+from syntony.meta.layout import Layout
 from syntony.meta.null import logp_from_p, z_from_p
 from syntony.meta.permutation import (
     accumulate_subset,

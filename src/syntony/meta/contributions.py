@@ -15,7 +15,7 @@ import numba
 import numpy as np
 
 if TYPE_CHECKING:
-    from syntony.meta.ale import Layout
+    from syntony.meta.layout import Layout
 
 __all__ = ["contribution_matrix", "contributions"]
 

@@ -36,7 +36,7 @@ from syntony.meta.clusters import max_cluster_stats
 from syntony.meta.kernel import accumulate_log_ma_into, accumulate_rows_into
 
 if TYPE_CHECKING:
-    from syntony.meta.ale import Layout
+    from syntony.meta.layout import Layout
 
 __all__ = [
     "BLOCK",
@@ -398,7 +398,7 @@ def monte_carlo_null(
     Parameters
     ----------
     layout : Layout
-        Grid, kernels and experiment grouping (see :class:`syntony.meta.ale.Layout`).
+        Grid, kernels and experiment grouping (see :class:`syntony.meta.layout.Layout`).
     n_iters : int
         Number of iterations (>= 2).
     threshold : float or None

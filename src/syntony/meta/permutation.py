@@ -28,7 +28,7 @@ from syntony.meta.fwe import progress_bar
 from syntony.meta.kernel import accumulate_log_ma_into
 
 if TYPE_CHECKING:
-    from syntony.meta.ale import Layout
+    from syntony.meta.layout import Layout
 
 __all__ = [
     "accumulate_subset",

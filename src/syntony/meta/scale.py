@@ -23,7 +23,7 @@ from syntony.meta.ale import ALE
 from syntony.meta.fwe import BLOCK, FWENull, progress_bar, run_batch
 
 if TYPE_CHECKING:
-    from syntony.meta.ale import Layout
+    from syntony.meta.layout import Layout
     from syntony.meta.space import Grid
     from syntony.meta.studyset import Studyset
 

@@ -26,7 +26,7 @@ from syntony._validate import check_integer
 from syntony.meta.fwe import null_ale_maps
 
 if TYPE_CHECKING:
-    from syntony.meta.ale import Layout
+    from syntony.meta.layout import Layout
     from syntony.meta.null import HistogramNull
 
 __all__ = ["AnalyticThreshold", "MonteCarloThreshold", "null_maps"]
