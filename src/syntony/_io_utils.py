@@ -17,6 +17,8 @@ from syntony.errors import OutputExistsError
 __all__ = [
     "atomic_path",
     "atomic_write",
+    "check_output_free",
+    "output_lock",
     "prepare_output_dir",
     "staged_directory",
     "write_json",
@@ -96,14 +98,7 @@ def staged_directory(directory: str | os.PathLike[str], *, force: bool = False) 
     OutputExistsError
         ``directory`` is a file, or a non-empty directory and ``force`` is false.
     """
-    target = Path(directory)
-    if target.exists() and not target.is_dir():
-        raise OutputExistsError(f"{target}: exists and is not a directory")
-    if target.is_dir() and _visible_entries(target) and not force:
-        listed = ", ".join(p.name for p in sorted(_visible_entries(target))[:5])
-        raise OutputExistsError(
-            f"{target}: already holds results ({listed}); use --force to replace them"
-        )
+    target = check_output_free(directory, force=force)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
     try:
@@ -123,6 +118,51 @@ def staged_directory(directory: str | os.PathLike[str], *, force: bool = False) 
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def output_lock(directory: str | os.PathLike[str]) -> Iterator[Path]:
+    """Hold an exclusive lock on an output directory for the duration of a run.
+
+    A second run into the same directory (from this or another process) is refused at once
+    rather than interleaving its files with the first. The lock is a hidden sibling file
+    locked with ``flock``; it disappears when the run ends.
+    """
+    import fcntl
+
+    target = Path(directory).absolute()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    lock = target.with_name(f".{target.name}.lock")
+    stream = open(lock, "a+b")
+    try:
+        try:
+            fcntl.flock(stream.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OutputExistsError(
+                f"{target}: another syntony run is writing here now; wait for it or choose "
+                "another --out"
+            ) from None
+        try:
+            yield lock
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                lock.unlink()
+            fcntl.flock(stream.fileno(), fcntl.LOCK_UN)
+    finally:
+        stream.close()
+
+
+def check_output_free(directory: str | os.PathLike[str], *, force: bool = False) -> Path:
+    """Refuse, before any work is done, an output directory that holds results (unless force)."""
+    target = Path(directory)
+    if target.exists() and not target.is_dir():
+        raise OutputExistsError(f"{target}: exists and is not a directory")
+    if target.is_dir() and _visible_entries(target) and not force:
+        listed = ", ".join(p.name for p in sorted(_visible_entries(target))[:5])
+        raise OutputExistsError(
+            f"{target}: already holds results ({listed}); use --force to replace them"
+        )
+    return target
 
 
 def write_text(path: str | os.PathLike[str], text: str, *, force: bool = True) -> Path:

@@ -12,15 +12,37 @@ from typing import Any
 
 import click
 
+
+def _claim_output(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """Check --out before any work and lock it for the whole run.
+
+    A directory that already holds results is refused at once (not after an hour of Monte
+    Carlo) unless --force, and a second run into the same directory is refused while the first
+    is writing. ``--force`` is eager, so its value is known here.
+    """
+    if value is None or ctx.resilient_parsing:
+        return value
+    from syntony._io_utils import check_output_free, output_lock
+
+    # SyntonyError raised here reaches the group's handler: one line, exit code 2.
+    check_output_free(value, force=bool(ctx.params.get("force")))
+    ctx.with_resource(output_lock(value))
+    return value
+
+
 out_option = click.option(
     "--out",
     "out_dir",
     type=click.Path(path_type=Path, file_okay=False),
     required=True,
+    callback=_claim_output,
     help="Output directory; it will hold this result only (with report.html).",
 )
 force_option = click.option(
-    "--force", is_flag=True, help="Replace the result already in --out (all of its files)."
+    "--force",
+    is_flag=True,
+    is_eager=True,
+    help="Replace the result already in --out (all of its files).",
 )
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bars or summaries.")
 seed_option = click.option(
