@@ -17,6 +17,19 @@ __all__ = [
 ]
 
 
+def plain(value: object) -> str:
+    """A value as a user wrote it: ``104.963`` and ``'AU807'``, not numpy's reprs of them."""
+    item = getattr(value, "item", None)
+    if callable(item) and type(value).__module__ == "numpy" and getattr(value, "ndim", 1) == 0:
+        value = item()
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, (list, tuple)):
+        inner = ", ".join(plain(v) for v in value)
+        return f"[{inner}]" if isinstance(value, list) else f"({inner})"
+    return repr(value)
+
+
 class SyntonyError(Exception):
     """Base class of all errors raised by syntony for bad input or bad parameters."""
 
@@ -36,7 +49,7 @@ class ParameterError(SyntonyError, ValueError):
 
     def __init__(self, name: str, expected: str, value: object) -> None:
         self.name, self.expected, self.value = name, expected, value
-        super().__init__(f"{name}: expected {expected}, got {value!r}")
+        super().__init__(f"{name}: expected {expected}, got {plain(value)}")
 
 
 class InputError(SyntonyError, ValueError):

@@ -57,3 +57,27 @@ def test_existing_results_are_refused_before_any_work(tmp_path):
     assert CliRunner().invoke(group, ["work", "--out", str(out), "--force"]).exit_code == 0
     assert calls == ["ran", "ran"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_messages_speak_the_users_terms():
+    import warnings
+
+    import numpy as np
+
+    from syntony.errors import ParameterError
+
+    message = str(ParameterError("sample_size", "a positive number", np.float64(104.963)))
+    assert message == "sample_size: expected a positive number, got 104.963"
+    assert "np.str_" not in str(ParameterError("id", "a known experiment", np.str_("AU807")))
+
+    @click.group(cls=SyntonyGroup)
+    def group() -> None:
+        pass
+
+    @group.command("warn")
+    def warn() -> None:
+        warnings.warn("3 foci outside the mask were dropped", UserWarning, stacklevel=1)
+
+    run = CliRunner().invoke(group, ["warn"])
+    assert run.exit_code == 0
+    assert run.output.strip() == "syntony: warning: 3 foci outside the mask were dropped"

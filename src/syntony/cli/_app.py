@@ -22,10 +22,20 @@ class SyntonyGroup(click.Group):
     """Turn :class:`SyntonyError` raised by any command into a :class:`UserError`."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except SyntonyError as exc:
-            raise UserError(str(exc)) from None
+        import warnings
+
+        with warnings.catch_warnings():
+            # A warning is for the user: say it in one line, without our file and line number.
+            warnings.showwarning = _show_warning
+            try:
+                return super().invoke(ctx)
+            except SyntonyError as exc:
+                raise UserError(str(exc)) from None
+
+
+def _show_warning(message: Any, category: type, filename: str, lineno: int, *args: Any) -> None:
+    text = " ".join(str(message).split())
+    click.echo(f"syntony: warning: {text}", err=True)
 
 
 def _version() -> str:
