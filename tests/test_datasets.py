@@ -15,7 +15,7 @@ import pytest
 
 from syntony import datasets
 from syntony.datasets import NEUROQUERY, NEUROSYNTH, fetch_neuroquery, fetch_neurosynth, verify
-from syntony.errors import ChecksumError, DownloadError, InputError
+from syntony.errors import ChecksumError, DownloadError, InputError, ParameterError
 from syntony.meta.databases import load_neuroquery
 
 
@@ -141,3 +141,109 @@ def test_cli_fetch_verifies_a_local_copy_and_reports_a_bad_one(shared_data, tmp_
     bad = runner.invoke(app, ["fetch", "neurosynth", "--path", str(tmp_path)])
     assert bad.exit_code == 2
     assert bad.output.startswith("syntony: error:") and "missing" in bad.output
+
+
+# ---------------------------------------------------------------------------------------------
+# Data shipped inside the package
+# ---------------------------------------------------------------------------------------------
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE_DATA = ROOT / "src" / "syntony" / "data"
+
+
+def test_find_local_never_downloads(shared_data, tmp_path, monkeypatch):
+    assert datasets.find_local(NEUROQUERY) is None  # empty cache, no override
+    monkeypatch.setenv("SYNTONY_NEUROQUERY_DIR", str(shared_data / "neuroquery"))
+    assert datasets.find_local(NEUROQUERY) == shared_data / "neuroquery"
+    monkeypatch.delenv("SYNTONY_NEUROQUERY_DIR")
+    cached = _copy(shared_data / "neuroquery", tmp_path / "cache" / "neuroquery")
+    assert datasets.find_local(NEUROQUERY) == cached
+    (cached / "LICENSE").write_text("tampered")
+    with pytest.raises(ChecksumError):
+        datasets.find_local(NEUROQUERY)
+
+
+@pytest.mark.parametrize("performance", ["Sae1", "Sae2"])
+def test_load_concert_equals_the_published_csv(shared_data, performance):
+    import numpy as np
+
+    from syntony.physio.io import read_recording
+
+    csv = shared_data / "concert_respiration" / f"Case2_{performance}_AudResp.csv"
+    expected = read_recording(csv, channel="respiration")
+    got = datasets.load_concert(performance)
+    assert got["signal"].dims == expected["signal"].dims == ("time", "person", "channel")
+    assert set(got.coords) == set(expected.coords)
+    assert list(got.person.values) == list(expected.person.values)
+    assert got.sizes["person"] == 15
+    # Same times (pandas' fast float parser can be one ulp off the decimal in the file).
+    np.testing.assert_allclose(got.time.values, expected.time.values, rtol=0, atol=1e-12)
+    assert got.time.attrs == expected.time.attrs
+    assert list(got.channel.values) == ["respiration"]
+    assert list(got["units"].values) == list(expected["units"].values)
+    diff = np.abs(got["signal"].values - expected["signal"].values)
+    assert diff.max() <= 0.005 + 1e-9  # stored to hundredths of a unit
+    assert diff.max() > 0  # (it is rounded: the check above is not vacuous)
+    assert set(expected.attrs) <= set(got.attrs)
+    assert got.attrs["sampling_rate"] == 25.0
+    assert abs(expected.attrs["sampling_rate"] - 25.0) < 1e-9
+    assert "Exploratory_Listening_Phys" in got.attrs["source"]
+    assert "10.3390/bs15050710" in got.attrs["citation"]
+
+
+def test_concert_files_are_small_and_carry_their_licence(shared_data):
+    concert = PACKAGE_DATA / "concert"
+    sizes = [p.stat().st_size for p in concert.glob("*.npz")]
+    assert len(sizes) == 2 and sum(sizes) < 600_000
+    source = shared_data / "concert_respiration" / "LICENSE"
+    assert (concert / "LICENSE").read_bytes() == source.read_bytes()
+    citation = (concert / "CITATION.cff").read_text(encoding="utf-8")
+    assert "finn42/Exploratory_Listening_Phys" in citation and "10.3390/bs15050710" in citation
+    with pytest.raises(ParameterError, match="performance"):
+        datasets.load_concert("Sae3")
+
+
+def test_shipped_studysets_rederive_from_neuroquery(shared_data, tmp_path):
+    import subprocess
+    import sys
+
+    script = ROOT / "scripts" / "make_demo_studysets.py"
+    subprocess.run(
+        [sys.executable, str(script), str(shared_data / "neuroquery"), "--out", str(tmp_path)],
+        check=True,
+        capture_output=True,
+    )
+    shipped = PACKAGE_DATA / "neuroquery"
+    for name in ("mimicry.txt", "contagion.txt", "articles.tsv", "LICENSE"):
+        assert (tmp_path / name).read_bytes() == (shipped / name).read_bytes(), name
+
+
+def test_load_studyset(shared_data):
+    import numpy as np
+    import pandas as pd
+
+    from syntony.meta.databases import load_neuroquery
+
+    db = load_neuroquery(shared_data / "neuroquery")
+    articles = pd.read_csv(PACKAGE_DATA / "neuroquery" / "articles.tsv", sep="\t", dtype=str)
+    sets = {}
+    for name in ("mimicry", "contagion"):
+        studyset = datasets.load_studyset(name)
+        sets[name] = set(studyset.ids)
+        assert studyset.n_experiments == 30
+        assert sorted(studyset.ids) == sorted(articles.loc[articles["set"] == name, "pmid"])
+        assert (studyset.sample_sizes == 20).all()
+        reference = db.select(ids=studyset.ids).studyset(default_n=20)
+        assert list(reference.ids) == list(studyset.ids)
+        np.testing.assert_array_equal(studyset.coordinates, reference.coordinates)
+        np.testing.assert_array_equal(studyset.focus_experiment, reference.focus_experiment)
+        assert list(studyset.experiments["title"]) == [
+            " ".join(t.split()) for t in reference.experiments["title"]
+        ]
+        # Every chosen article uses one of its set's terms and none of the other set's.
+        own = articles.loc[articles["set"] == name, "total"].astype(int)
+        assert (own >= 1).all()
+    assert not sets["mimicry"] & sets["contagion"]
+    pain = datasets.load_studyset("pain")
+    assert (pain.n_experiments, pain.n_foci) == (21, 267)
+    with pytest.raises(ParameterError, match="name"):
+        datasets.load_studyset("anger")

@@ -1,6 +1,14 @@
-"""Fetchers for the open coordinate databases, cached and checked by SHA-256.
+"""Data for syntony: fetchers for the open coordinate databases, and the data shipped inside it.
 
-Two sources, each a fixed set of files from its public GitHub repository:
+Shipped with the package (no network, see ``syntony/data/*/README.md``):
+
+* :func:`load_concert`: live-concert audience respiration, two performances of the same piece
+  heard by two audiences of 15 (github.com/finn42/Exploratory_Listening_Phys, MIT licence);
+* :func:`load_studyset`: the 21 pain experiments of NiMARE's resources (MIT) and two small
+  NeuroQuery selections for the mimicry vs contagion question (BSD-3-Clause).
+
+Fetched on demand, cached and checked by SHA-256, each a fixed set of files from its public
+GitHub repository:
 
 * NeuroQuery, version 1 (github.com/neuroquery/neuroquery_data, BSD-3-Clause): coordinates,
   titles, per-article term counts and the 7,547-term vocabulary.
@@ -19,7 +27,8 @@ Where the files live, in order of precedence:
    by downloading with pooch the first time and verified on every call.
 
 A file whose checksum does not match is never used: :class:`~syntony.errors.ChecksumError`
-names the file and both hashes.
+names the file and both hashes. :func:`find_local` answers whether a verified copy is already
+on this machine without downloading anything.
 """
 
 from __future__ import annotations
@@ -29,17 +38,28 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from syntony.errors import ChecksumError, DownloadError, InputError
+from syntony.errors import ChecksumError, DownloadError, InputError, ParameterError
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+    from syntony.meta.studyset import Studyset
 
 __all__ = [
+    "CONCERT_PERFORMANCES",
     "NEUROQUERY",
     "NEUROSYNTH",
+    "STUDYSETS",
     "DataSource",
     "data_dir",
     "fetch",
     "fetch_neuroquery",
     "fetch_neurosynth",
+    "find_local",
+    "load_concert",
+    "load_studyset",
     "verify",
 ]
 
@@ -242,3 +262,159 @@ def fetch_neurosynth(
 ) -> Path:
     """Folder with the Neurosynth version-7 files (see :func:`fetch`)."""
     return fetch(NEUROSYNTH, path, downloader=downloader, progress=progress)
+
+
+def find_local(source: DataSource) -> Path | None:
+    """A verified local copy of ``source`` if this machine has one, else ``None``.
+
+    Looks at the environment variable (``SYNTONY_NEUROQUERY_DIR`` / ``SYNTONY_NEUROSYNTH_DIR``),
+    then the cache; never downloads. A copy that fails verification raises, as in :func:`fetch`
+    (a damaged copy is worth knowing about).
+    """
+    local = os.environ.get(source.env_var)
+    if local:
+        return verify(source, local)
+    folder = data_dir() / source.name
+    if all((folder / name).is_file() for name in source.files):
+        return verify(source, folder)
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Data shipped inside the package
+# ---------------------------------------------------------------------------------------------
+
+#: Performances of the concert recordings shipped with syntony.
+CONCERT_PERFORMANCES = ("Sae1", "Sae2")
+
+#: Studysets shipped with syntony (see :func:`load_studyset`).
+STUDYSETS = ("pain", "mimicry", "contagion")
+
+_CONCERT_REPOSITORY = "github.com/finn42/Exploratory_Listening_Phys"
+_CONCERT_CITATION = (
+    "Haswell-Martin R, Upham F, Høffding S, Nielsen N (2025). Embodied, exploratory listening "
+    "in the concert hall. Behavioral Sciences 15(5):710. doi:10.3390/bs15050710. "
+    "Data: Upham F (2025). Exploratory Listening Physiology Analysis, version 1.0.0, "
+    "https://github.com/finn42/Exploratory_Listening_Phys (MIT licence)."
+)
+
+
+def _package_file(*parts: str):
+    from importlib import resources
+
+    return resources.files("syntony").joinpath("data", *parts)
+
+
+def load_concert(performance: str = "Sae1") -> xr.Dataset:
+    """Audience respiration recorded at a live concert (shipped with syntony, no network).
+
+    Two performances of Harald Sæverud's *Kjempeviseslåtten* by the Norwegian Radio Orchestra
+    (Oslo, 2024), each heard by a different audience; 15 listeners of each audience wore a
+    respiration sensor. The two audiences share the music but not the room, so listeners of
+    one performance make pseudo-groups for the other.
+
+    Parameters
+    ----------
+    performance : {"Sae1", "Sae2"}
+        Which performance (Case2 of the source repository).
+
+    Returns
+    -------
+    xarray.Dataset
+        The layout of :func:`syntony.physio.io.read_recording` for a wide table: variable
+        ``signal`` with dims (time, person, channel), one channel ``"respiration"`` in
+        arbitrary units, time in seconds from the start of the piece (from -15 s), 25 Hz in
+        ``attrs["sampling_rate"]``; ``attrs`` also name the source, licence and citation.
+
+    Notes
+    -----
+    Values are the published ones rounded to 0.01 (about five significant digits); times are
+    exact. Source: Case2_<performance>_AudResp.csv of github.com/finn42/Exploratory_Listening_Phys
+    (MIT licence, copyright 2025 Finn Upham); cite Haswell-Martin et al. (2025), Behavioral
+    Sciences 15(5):710, doi:10.3390/bs15050710.
+    """
+    import numpy as np
+    import xarray as xr
+
+    if performance not in CONCERT_PERFORMANCES:
+        raise ParameterError("performance", f"one of {list(CONCERT_PERFORMANCES)}", performance)
+    name = f"Case2_{performance}_AudResp"
+    with _package_file("concert", f"{name}.npz").open("rb") as handle, np.load(handle) as archive:
+        time_ms = archive["time_ms"].astype(np.int64)
+        persons = [str(p) for p in archive["person"]]
+        values = np.cumsum(archive["signal"].astype(np.int64), axis=1) / float(archive["scale"])
+    time = time_ms / 1000.0
+    return xr.Dataset(
+        {"signal": (("time", "person", "channel"), values.T[:, :, None])},
+        coords={
+            "time": ("time", time, {"units": "s"}),
+            "person": persons,
+            "channel": ["respiration"],
+            "units": ("channel", ["a.u."]),
+        },
+        attrs={
+            "sampling_rate": 1000.0 / float(np.median(np.diff(time_ms))),
+            "source": f"{_CONCERT_REPOSITORY}: data/Physiological_data/{name}.csv",
+            "units": "a.u.",
+            "session": f"Case2_{performance}",
+            "licence": "MIT",
+            "citation": _CONCERT_CITATION,
+        },
+    )
+
+
+def load_studyset(name: str) -> Studyset:
+    """A studyset shipped with syntony (no network).
+
+    Parameters
+    ----------
+    name : {"pain", "mimicry", "contagion"}
+        ``"pain"``: 21 pain fMRI experiments with their sample sizes, from NiMARE's resources
+        (MIT licence). ``"mimicry"`` and ``"contagion"``: 30 NeuroQuery articles each
+        (BSD-3-Clause), selected by term counts for the question of Fu et al. (2025) --
+        *imitation*/*mimicry*/*imitative* without *empathy*/*empathic*, and the reverse -- with
+        the default sample size 20 (NeuroQuery records none); ids are PubMed ids and the
+        ``title`` column holds the article titles. ``syntony/data/neuroquery/README.md`` says
+        exactly how they were derived.
+
+    Returns
+    -------
+    Studyset
+    """
+    from importlib import resources
+
+    from syntony.meta.readers import read_studyset
+
+    if name not in STUDYSETS:
+        raise ParameterError("name", f"one of {list(STUDYSETS)}", name)
+    if name == "pain":
+        with resources.as_file(
+            resources.files("syntony").joinpath("examples", "nidm_pain_dset.json")
+        ) as path:
+            return read_studyset(path, name="pain")
+    with resources.as_file(_package_file("neuroquery", f"{name}.txt")) as path:
+        studyset = read_studyset(path, name=name)
+    with resources.as_file(_package_file("neuroquery", "articles.tsv")) as path:
+        import pandas as pd
+
+        articles = pd.read_csv(path, sep="\t", dtype={"pmid": str})
+    titles = articles[articles["set"] == name].set_index("pmid")["title"]
+    return _by_pmid(studyset, titles, name)
+
+
+def _by_pmid(studyset: Studyset, titles, name: str) -> Studyset:
+    """Re-key a Sleuth-read NeuroQuery studyset by PubMed id and attach the titles."""
+    from syntony.meta.studyset import Studyset
+
+    experiments = studyset.experiments.drop(columns=["contrast"], errors="ignore")
+    pmids = experiments["study"].astype(str)
+    rename = dict(zip(experiments.index, pmids, strict=True))
+    experiments = experiments.set_axis(pmids.to_numpy(), axis=0)
+    experiments["title"] = titles.reindex(experiments.index).to_numpy()
+    foci = studyset.foci.assign(experiment=studyset.foci["experiment"].map(rename))
+    return Studyset(
+        experiments,
+        foci,
+        name=name,
+        source=f"syntony.datasets.load_studyset({name!r}) (NeuroQuery, BSD-3-Clause)",
+    )
