@@ -108,7 +108,13 @@ def _check_report(driver, path, *, screenshot=None):
     assert state["scroll"] <= state["client"], (
         f"{path}: scrolls sideways at {VIEWPORT[0]} px ({state['scroll']} > {state['client']})"
     )
+    shots = os.environ.get("SYNTONY_SCREENSHOTS")
+    if screenshot is None and shots:
+        # `SYNTONY_SCREENSHOTS=docs/images pytest -k browser` refreshes the docs' screenshots.
+        slug = "".join(c if c.isalnum() else "-" for c in state["title"].lower()).strip("-")
+        screenshot = Path(shots) / f"report-{slug or 'page'}.png"
     if screenshot is not None:
+        Path(screenshot).parent.mkdir(parents=True, exist_ok=True)
         height = driver.execute_script("return document.documentElement.scrollHeight")
         driver.set_window_size(VIEWPORT[0], min(int(height), 4000))
         driver.save_screenshot(str(screenshot))
