@@ -8,6 +8,7 @@ from _ale_helpers import ball_grid, random_studyset
 
 from syntony._rng import seed_sequence
 from syntony.errors import ParameterError
+from syntony.meta.accumulate import accumulate_log_ma_into
 from syntony.meta.ale import ALE
 from syntony.meta.fwe import (
     BLOCK,
@@ -17,7 +18,6 @@ from syntony.meta.fwe import (
     nimare_draws,
     null_to_p,
 )
-from syntony.meta.kernel import accumulate_log_ma_into
 
 GRID = ball_grid()
 

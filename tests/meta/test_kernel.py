@@ -7,14 +7,12 @@ import numpy as np
 import pytest
 
 from syntony.errors import ParameterError
+from syntony.meta.accumulate import accumulate_log_ma, accumulate_log_ma_into, accumulate_rows_into
 from syntony.meta.kernel import (
     FWHM_TEMPLATE,
     ROW_ALIGN,
     ALEKernel,
     KernelBank,
-    accumulate_log_ma,
-    accumulate_log_ma_into,
-    accumulate_rows_into,
     ale_fwhm,
     gaussian_kernel,
 )

@@ -39,8 +39,8 @@ def test_null_maps_do_not_depend_on_workers_and_lie_in_unit_interval():
 
 
 def test_null_maps_equal_the_reference_accumulation_of_the_same_draws():
+    from syntony.meta.accumulate import accumulate_log_ma_into
     from syntony.meta.fwe import null_ale_maps
-    from syntony.meta.kernel import accumulate_log_ma_into
 
     grid = ball_grid(radius=13, size=34)
     rng = np.random.default_rng(8)

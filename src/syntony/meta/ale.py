@@ -17,7 +17,8 @@ import numpy as np
 from syntony._rng import SeedLike, seed_sequence
 from syntony._validate import check_integer, check_probability
 from syntony.errors import InputError, ParameterError
-from syntony.meta.kernel import ALEKernel, focus_weights, subvoxel_maps
+from syntony.meta.accumulate import subvoxel_maps
+from syntony.meta.kernel import ALEKernel, focus_weights
 from syntony.meta.layout import Layout
 from syntony.meta.null import (
     BIN_STEP,

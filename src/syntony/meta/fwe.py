@@ -5,9 +5,9 @@ kept), computes the ALE map and records its maximum, and, after thresholding at 
 cluster-forming ALE value, the largest cluster size and mass (6-connectivity). Iterations run
 in parallel threads (compiled code that releases the GIL), each worker with its own scratch
 volume; iteration ``j`` always uses draw ``j``, so results do not depend on the number of
-workers. The map of an iteration is built by :func:`~syntony.meta.kernel.accumulate_rows_into`
+workers. The map of an iteration is built by :func:`~syntony.meta.accumulate.accumulate_rows_into`
 on a z-padded copy of the box: the same float64 sums, in the same order, as the observed map's
-:func:`~syntony.meta.kernel.accumulate_log_ma_into`, so replayed nulls equal NiMARE's bit for bit.
+:func:`~syntony.meta.accumulate.accumulate_log_ma_into`, so replayed nulls equal NiMARE's bit for bit.
 
 Two sources of random foci:
 
@@ -32,8 +32,8 @@ import numpy as np
 
 from syntony._rng import SeedLike, seed_sequence
 from syntony.errors import ParameterError
+from syntony.meta.accumulate import accumulate_log_ma_into, accumulate_rows_into
 from syntony.meta.clusters import max_cluster_stats
-from syntony.meta.kernel import accumulate_log_ma_into, accumulate_rows_into
 
 if TYPE_CHECKING:
     from syntony.meta.layout import Layout

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from syntony.meta.kernel import ALEKernel, KernelBank, accumulate_log_ma_into
+from syntony.meta.accumulate import accumulate_log_ma_into
+from syntony.meta.kernel import ALEKernel, KernelBank
 from syntony.meta.space import Grid
 
 if TYPE_CHECKING:

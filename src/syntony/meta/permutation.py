@@ -24,8 +24,8 @@ import numpy as np
 
 from syntony._rng import SeedLike, seed_sequence
 from syntony.errors import ParameterError
+from syntony.meta.accumulate import accumulate_log_ma_into
 from syntony.meta.fwe import progress_bar
-from syntony.meta.kernel import accumulate_log_ma_into
 
 if TYPE_CHECKING:
     from syntony.meta.layout import Layout
