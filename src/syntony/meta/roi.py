@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from syntony.errors import InputError, ParameterError
-from syntony.meta.space import Grid, _load_image, mni152_grid
+from syntony.meta.space import Grid, load_image, mni152_grid
 
 __all__ = ["ROI", "atlas_roi", "cluster_rois", "image_roi", "sphere_roi"]
 
@@ -117,7 +117,7 @@ def image_roi(
     An image on another grid is resampled to ``grid`` by nearest neighbour.
     """
     grid = grid or mni152_grid()
-    img = _load_image(image)
+    img = load_image(image)
     source = str(image) if not hasattr(image, "affine") else "image"
     data = np.asanyarray(img.dataobj)
     if data.ndim == 4 and data.shape[3] == 1:

@@ -16,7 +16,14 @@ import numpy as np
 
 from syntony.errors import InputError, ParameterError
 
-__all__ = ["MNI_TO_TAL_ICBM_OTHER", "Grid", "mni152_grid", "mni_to_tal", "tal_to_mni"]
+__all__ = [
+    "MNI_TO_TAL_ICBM_OTHER",
+    "Grid",
+    "load_image",
+    "mni152_grid",
+    "mni_to_tal",
+    "tal_to_mni",
+]
 
 #: Lancaster 2007 ``icbm_other`` transform, MNI (mm) -> Talairach (mm), homogeneous 4 x 4.
 MNI_TO_TAL_ICBM_OTHER = np.array(
@@ -159,7 +166,7 @@ class Grid:
 
     def from_image(self, image: Any) -> np.ndarray:
         """In-mask values (n_voxels,) of a NIfTI image on this grid."""
-        data = np.asanyarray(_load_image(image).dataobj)
+        data = np.asanyarray(load_image(image).dataobj)
         if data.shape[:3] != self.shape:
             raise InputError(f"image has shape {data.shape}, expected {self.shape} (the grid)")
         return np.asarray(data)[self.mask]
@@ -167,7 +174,7 @@ class Grid:
     @classmethod
     def from_mask_image(cls, image: Any) -> Grid:
         """A grid from a mask image (a path or a nibabel image); non-zero voxels are in mask."""
-        img = _load_image(image)
+        img = load_image(image)
         data = np.asanyarray(img.dataobj)
         if data.ndim != 3:
             raise InputError(f"mask image must be 3-D, got shape {data.shape}", source=str(image))
@@ -178,7 +185,8 @@ class Grid:
         return f"Grid({'x'.join(map(str, self.shape))}, {size} mm, {self.n_voxels} voxels in mask)"
 
 
-def _load_image(image: Any) -> Any:
+def load_image(image: Any) -> Any:
+    """A nibabel image from a path (an unreadable file is an :class:`InputError`) or as given."""
     import nibabel as nib
 
     if isinstance(image, (str, PathLike)):
