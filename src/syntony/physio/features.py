@@ -136,8 +136,9 @@ def clean_gaps(ds: xr.Dataset, *, max_gap: float = 1.0, variable: str = "signal"
     -------
     Dataset
         With ``attrs["gaps"]`` (JSON: per person and channel, samples interpolated and left
-        missing) and ``attrs["excluded"]`` (JSON list of persons dropped because every sample was
-        missing or the signal was constant). A :class:`SignalExclusionWarning` names each one.
+        missing), ``attrs["excluded"]`` (JSON list of persons dropped because every sample was
+        missing or the signal was constant) and ``attrs["excluded_reasons"]`` (JSON object:
+        person -> why). A :class:`SignalExclusionWarning` names each one.
     """
     max_gap = check_nonnegative("max_gap", max_gap)
     fs = float(ds.attrs["sampling_rate"])
@@ -147,6 +148,7 @@ def clean_gaps(ds: xr.Dataset, *, max_gap: float = 1.0, variable: str = "signal"
     persons = [str(p) for p in ds.person.values]
     report: dict[str, dict[str, int]] = {}
     excluded: list[str] = []
+    reasons: dict[str, str] = {}
     idx = np.arange(flat.shape[0])
     for p, person in enumerate(persons):
         usable = False
@@ -170,8 +172,9 @@ def clean_gaps(ds: xr.Dataset, *, max_gap: float = 1.0, variable: str = "signal"
                 report[f"{person}/{c}"] = {"interpolated": filled, "missing": missing}
         if not usable:
             excluded.append(person)
+            reasons[person] = "no valid (non-missing, non-constant) signal"
             warnings.warn(
-                f"person {person!r} excluded: no valid (non-missing, non-constant) signal",
+                f"person {person!r} excluded: {reasons[person]}",
                 SignalExclusionWarning,
                 stacklevel=2,
             )
@@ -183,10 +186,12 @@ def clean_gaps(ds: xr.Dataset, *, max_gap: float = 1.0, variable: str = "signal"
     out[variable] = (data.dims, values)
     out = out.sel(person=[p for p in ds.person.values if str(p) not in excluded])
     previous = json.loads(ds.attrs.get("excluded", "[]"))
+    previous_reasons = json.loads(ds.attrs.get("excluded_reasons", "{}"))
     out.attrs = {
         **ds.attrs,
         "gaps": json.dumps(report),
         "excluded": json.dumps(previous + excluded),
+        "excluded_reasons": json.dumps({**previous_reasons, **reasons}),
     }
     return out
 
@@ -219,7 +224,8 @@ def extract_features(
     -------
     Dataset
         Variables ``feature.name`` (time, person) and, when the feature has one, ``phase``;
-        attrs ``sampling_rate``, ``units``, ``gaps``, ``excluded`` (JSON).
+        attrs ``sampling_rate``, ``units``, ``gaps``, ``excluded`` (JSON list) and
+        ``excluded_reasons`` (JSON object: person -> why they were left out).
     """
     fs = check_positive("fs", fs)
     src_fs = float(ds.attrs["sampling_rate"])
@@ -245,21 +251,22 @@ def extract_features(
     grid = t[0] + np.arange(n_out) / fs
     outputs: dict[str, np.ndarray] = {}
     excluded = json.loads(one.attrs["excluded"])
+    reasons = json.loads(one.attrs["excluded_reasons"])
     kept = []
     min_len = max(int(np.ceil(feature.min_duration * src_fs)), 4)
     for p, person in enumerate(one.person.values):
         col = raw[:, p]
         series: dict[str, np.ndarray] = {}
+        failures: list[str] = []
         for a, b in _runs(np.isfinite(col)):
             if b - a < min_len:
                 continue
             try:
                 parts = feature(col[a:b], src_fs)
             except Exception as exc:  # NeuroKit2 raises bare errors on unusable stretches
+                failures.append(f"{feature.name} failed on {t[a]:g}-{t[b - 1]:g} s ({exc})")
                 warnings.warn(
-                    f"person {person!r}: {feature.name} failed on {t[a]:g}-{t[b - 1]:g} s ({exc})",
-                    SignalExclusionWarning,
-                    stacklevel=2,
+                    f"person {person!r}: {failures[-1]}", SignalExclusionWarning, stacklevel=2
                 )
                 continue
             for key, val in parts.items():
@@ -267,8 +274,13 @@ def extract_features(
                 full[a:b] = val
         if not series or not np.isfinite(series[feature.name]).any():
             excluded.append(str(person))
+            reasons[str(person)] = (
+                "; ".join(failures)
+                if failures
+                else f"no stretch of at least {feature.min_duration:g} s for {feature.name}"
+            )
             warnings.warn(
-                f"person {person!r} excluded: no stretch long enough for {feature.name}",
+                f"person {person!r} excluded: {reasons[str(person)]}",
                 SignalExclusionWarning,
                 stacklevel=2,
             )
@@ -301,6 +313,7 @@ def extract_features(
             "source": str(ds.attrs.get("source", "")),
             "gaps": one.attrs["gaps"],
             "excluded": json.dumps(excluded),
+            "excluded_reasons": json.dumps(reasons),
         },
     )
     return out

@@ -8,6 +8,10 @@ Three layouts are understood:
 * wide CSV/TSV: one time column and one column per person (the concert respiration layout).
 * long CSV/TSV: columns time, person, value (one row per person and sample).
 
+Two small readers serve the contagion fit: :func:`read_network` (an edge list -> adjacency
+matrix over the recording's persons) and :func:`read_stimulus` (a shared input u(t) on the
+recording's time grid).
+
 Every reader returns a Dataset with one variable ``signal`` of dims (time, person, channel), the
 sampling rate in ``attrs["sampling_rate"]`` (Hz), units per channel and the source path. Time
 must be strictly increasing and regularly sampled; anything else is an :class:`InputError`
@@ -33,8 +37,10 @@ from syntony.errors import InputError
 __all__ = [
     "read_bids_physio",
     "read_long",
+    "read_network",
     "read_recording",
     "read_sessions",
+    "read_stimulus",
     "read_wide",
     "resample",
 ]
@@ -422,3 +428,104 @@ def read_sessions(paths: Iterable[PathLike], **kwargs) -> dict[str, xr.Dataset]:
     if not sessions:
         raise InputError("no sessions given")
     return sessions
+
+
+def read_network(network: str | PathLike | np.ndarray, persons: Sequence[str]) -> np.ndarray:
+    """The perception network over ``persons`` as an adjacency matrix.
+
+    Parameters
+    ----------
+    network : "complete", path or ndarray
+        ``"complete"`` (everyone perceives everyone), an edge list (CSV, or TSV when the name
+        has ``.tsv``) with columns ``source``, ``target`` and optionally ``weight`` (``source``
+        perceives ``target``; weight 1 if absent), or a ready (N, N) matrix.
+    persons : sequence of str
+        The recording's persons, in the order of its columns.
+
+    Returns
+    -------
+    ndarray (N, N)
+        ``A[i, j]`` is how strongly person i perceives person j.
+    """
+    from syntony.physio.statespace import complete_adjacency
+
+    persons = [str(p) for p in persons]
+    n = len(persons)
+    if isinstance(network, np.ndarray):
+        adj = np.asarray(network, float)
+        if adj.shape != (n, n) or not np.isfinite(adj).all() or (adj < 0).any():
+            raise InputError(
+                f"network: expected a ({n}, {n}) matrix of non-negative weights, "
+                f"got shape {adj.shape}",
+                field="network",
+            )
+        return adj
+    if str(network) == "complete":
+        return complete_adjacency(n)
+    path = Path(network)
+    if not path.is_file():
+        raise InputError("network: expected 'complete' or an edge-list file", source=path)
+    sep = "\t" if ".tsv" in path.suffixes else ","
+    try:
+        table = pd.read_csv(path, sep=sep, dtype={"source": str, "target": str})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot parse edge list ({exc})", source=path) from None
+    for col in ("source", "target"):
+        if col not in table.columns:
+            raise InputError(
+                "edge list needs columns source, target[, weight]", source=path, field=col
+            )
+    index = {p: k for k, p in enumerate(persons)}
+    adj = np.zeros((n, n))
+    weights = (
+        pd.to_numeric(table["weight"], errors="coerce").to_numpy(dtype=float)
+        if "weight" in table.columns
+        else np.ones(len(table))
+    )
+    for row, (s, t) in enumerate(zip(table["source"], table["target"], strict=True)):
+        for col, who in (("source", s), ("target", t)):
+            if who not in index:
+                raise InputError(
+                    f"unknown person {who!r} (have {', '.join(persons)})",
+                    source=path,
+                    line=row + 2,
+                    field=col,
+                )
+        w = weights[row]
+        if not np.isfinite(w) or w < 0:
+            raise InputError(
+                f"expected a non-negative weight, got {table['weight'].iloc[row]!r}",
+                source=path,
+                line=row + 2,
+                field="weight",
+            )
+        adj[index[s], index[t]] = w
+    return adj
+
+
+def read_stimulus(stimulus: PathLike | xr.DataArray, time: np.ndarray) -> np.ndarray:
+    """A shared input u(t) interpolated onto ``time`` (s).
+
+    Parameters
+    ----------
+    stimulus : path or DataArray
+        A table with a time column (s) and one value column (read like :func:`read_wide`), or a
+        1-D DataArray with a ``time`` coordinate.
+    time : ndarray
+        The recording's time grid; the stimulus must cover it.
+    """
+    if isinstance(stimulus, xr.DataArray):
+        if stimulus.dims != ("time",):
+            raise InputError(f"stimulus: expected dims ('time',), got {stimulus.dims}")
+        source: str | None = None
+        t_s, values = stimulus["time"].to_numpy(), stimulus.to_numpy().astype(float)
+    else:
+        stim = read_wide(stimulus)
+        source = str(stimulus)
+        if stim.sizes["person"] != 1:
+            raise InputError("stimulus: expected one value column", source=stimulus)
+        t_s, values = stim["time"].to_numpy(), stim["signal"].to_numpy()[:, 0, 0]
+    u = np.interp(np.asarray(time, float), t_s, values, left=np.nan, right=np.nan)
+    if not np.isfinite(u).all():
+        raise InputError("stimulus does not cover the recording's time span", source=source)
+    return u
