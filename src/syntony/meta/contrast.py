@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from syntony._provenance import provenance
-from syntony._rng import SeedLike, seed_sequence
+from syntony._rng import SeedLike, SeedTree, seed_sequence
 from syntony._validate import check_integer, check_nonnegative, check_probability
 from syntony.errors import InputError, ParameterError
 from syntony.meta.clusters import cluster_table
@@ -205,7 +205,10 @@ class ALEContrast:
     n_jobs : int, optional
         Worker threads (default all cores); results do not depend on it.
     random_state : int, SeedSequence or None
-        Seed of the permutations (and of the main effects' FWE when computed here).
+        Root of the contrast's seed tree (:class:`syntony._rng.SeedTree`): permutation ``j``
+        shuffles with the stream ``("permutation", j)`` (with ``replay_nimare``: NiMARE's seed
+        for this integer instead), and main effects computed here draw their Monte Carlo nulls
+        from ``("main-effect", "a")`` and ``("main-effect", "b")``, in both modes.
     progress : bool
         Show a progress bar.
     labeller : callable, optional
@@ -272,9 +275,20 @@ class ALEContrast:
         Returns
         -------
         self
-            With ``diff_``, ``p_``, ``z_``, ``null_max_``, ``tested_`` and ``result_``.
+            With ``diff_``, ``p_``, ``z_``, ``null_max_``, ``tested_``, ``seed_tree_`` (the
+            seed tree the run drew from), ``main_a_`` / ``main_b_`` (the main effects used by
+            :class:`InMainEffects`, else None) and ``result_``.
         """
         test = self._check()
+        root = self.random_state
+        if self.replay_nimare and isinstance(root, int | np.integer) and not isinstance(root, bool):
+            root = int(root) % 2**64  # NiMARE takes any integer; the tree needs one >= 0
+        tree = SeedTree(root)
+        seeds = permutation_seeds(
+            self.random_state if self.replay_nimare else tree,
+            self.n_permutations,
+            replay_nimare=self.replay_nimare,
+        )
         for g, label in ((group_a, "group A"), (group_b, "group B")):
             if g.n_experiments < 1:
                 raise InputError(f"{label} has no experiments", source=g.source or g.name)
@@ -310,8 +324,12 @@ class ALEContrast:
 
         in_a = in_b = None
         if test.one_sided:
-            main_a = main_a or self._main_effect(group_a, grid, kernel, 0)
-            main_b = main_b or self._main_effect(group_b, grid, kernel, 1)
+            main_a = main_a or self._main_effect(
+                group_a, grid, kernel, tree.child("main-effect", "a")
+            )
+            main_b = main_b or self._main_effect(
+                group_b, grid, kernel, tree.child("main-effect", "b")
+            )
             in_a = significant_mask(main_a, level=self.main_effect_level)
             in_b = significant_mask(main_b, level=self.main_effect_level)
             tested = in_a | in_b
@@ -328,7 +346,6 @@ class ALEContrast:
         box_flat = np.ravel_multi_index(where, layout.shape).astype(np.int64)
 
         n_perm = self.n_permutations
-        seeds = permutation_seeds(self.random_state, n_perm, replay_nimare=self.replay_nimare)
         total = (vol_a + vol_b).reshape(-1)[box_flat[test_pos]]
         del vol_a, vol_b
         entries = experiment_entries(layout, packed, box_flat[test_pos])
@@ -353,11 +370,15 @@ class ALEContrast:
         self.upper_counts_, self.lower_counts_ = up, lo
         self.null_max_ = null_max.astype(np.float32)
         self.test_ = test
+        self.seed_tree_ = tree
+        self.main_a_, self.main_b_ = main_a, main_b
         self.result_ = self._result(test, grid, kernel, group_a, group_b, tested)
         return self
 
     # -- helpers ------------------------------------------------------------------------------
-    def _main_effect(self, group: Studyset, grid: Grid, kernel: ALEKernel, k: int) -> ALEResult:
+    def _main_effect(
+        self, group: Studyset, grid: Grid, kernel: ALEKernel, seed: SeedTree
+    ) -> ALEResult:
         from syntony.meta.ale import ALE
 
         if self.main_effect_level != "uncorrected" and self.main_effect_iters < 2:
@@ -365,11 +386,9 @@ class ALEContrast:
                 "main_effect_iters", ">= 2 (or main_effect_level='uncorrected')",
                 self.main_effect_iters,
             )  # fmt: skip
-        seq = seed_sequence(None if self.replay_nimare else self.random_state)
-        child = np.random.SeedSequence(seq.entropy, spawn_key=(*seq.spawn_key, 2**31 + k))
         iters = 0 if self.main_effect_level == "uncorrected" else self.main_effect_iters
         est = ALE(kernel=kernel, grid=grid, n_iters=iters, n_jobs=self.n_jobs,
-                  random_state=child, labeller=self.labeller)  # fmt: skip
+                  random_state=seed.seed_sequence, labeller=self.labeller)  # fmt: skip
         return est.fit(group).result_
 
     def _result(self, test, grid, kernel, group_a, group_b, tested) -> ContrastResult:

@@ -11,9 +11,10 @@ on a z-padded copy of the box: the same float64 sums, in the same order, as the 
 
 Two sources of random foci:
 
-- default: draws are made in fixed blocks of :data:`BLOCK` iterations, block ``b`` from its own
-  child of the seed's :class:`~numpy.random.SeedSequence`; memory stays bounded whatever
-  ``n_iters``.
+- default: draws are made in fixed blocks of :data:`BLOCK` iterations, block ``b`` from the
+  named stream ``SeedTree(seed).child("fwe", b)`` (:class:`syntony._rng.SeedTree`); memory
+  stays bounded whatever ``n_iters``, and other random parts of an analysis seeded alike (the
+  Monte Carlo threshold's maps) draw from their own streams.
 - ``replay_nimare=True``: NiMARE 0.22.1's exact stream for an integer seed (its
   ``correct_fwe_montecarlo`` step), to compare null distributions draw for draw.
 """
@@ -30,7 +31,7 @@ from typing import TYPE_CHECKING
 import numba
 import numpy as np
 
-from syntony._rng import SeedLike, seed_sequence
+from syntony._rng import SeedLike, SeedTree
 from syntony.errors import ParameterError
 from syntony.meta.accumulate import accumulate_log_ma_into, accumulate_rows_into
 from syntony.meta.clusters import max_cluster_stats
@@ -376,10 +377,11 @@ class _ThreadScratch(threading.local):
 
 
 def _default_block(
-    seq: np.random.SeedSequence, block: int, n_rows: int, n_foci: int, n_mask: int
+    seed: SeedLike | SeedTree, block: int, n_rows: int, n_foci: int, n_mask: int
 ) -> np.ndarray:
-    child = np.random.SeedSequence(seq.entropy, spawn_key=(*seq.spawn_key, block))
-    return np.random.default_rng(child).integers(0, n_mask, size=(n_rows, n_foci), dtype=np.int64)
+    """Block ``block`` of the default stream: (n_rows, n_foci) in-mask positions."""
+    rng = SeedTree(seed).child("fwe", block).generator()
+    return rng.integers(0, n_mask, size=(n_rows, n_foci), dtype=np.int64)
 
 
 def monte_carlo_null(
@@ -403,8 +405,9 @@ def monte_carlo_null(
         Number of iterations (>= 2).
     threshold : float or None
         Cluster-forming ALE threshold; None records only the max ALE.
-    seed : int, SeedSequence or None
-        Seed; with ``replay_nimare`` it must be an int (NiMARE's ``random_state``).
+    seed : int, SeedSequence, SeedTree or None
+        Seed; with ``replay_nimare`` it must be an int (NiMARE's ``random_state``). Otherwise
+        block ``b`` draws from ``SeedTree(seed).child("fwe", b)``.
     replay_nimare : bool
         Use NiMARE 0.22.1's random stream (see :func:`nimare_draws`).
     early_stop : EarlyStop, optional
@@ -435,10 +438,10 @@ def monte_carlo_null(
     out_mass = np.zeros(n_iters, dtype=np.float64)
     if replay_nimare:
         all_draws = nimare_draws(seed, n_mask, n_foci, n_iters)  # type: ignore[arg-type]
-        seq = None
+        tree = None
     else:
         all_draws = None
-        seq = seed_sequence(seed)
+        tree = SeedTree(seed)
     batch = BLOCK * max(1, -(-4 * n_workers // BLOCK))
     history: list[dict[str, float]] = []
     done = 0
@@ -453,7 +456,7 @@ def monte_carlo_null(
             else:
                 draws = np.concatenate(
                     [
-                        _default_block(seq, b, min(BLOCK, n_iters - b * BLOCK), n_foci, n_mask)
+                        _default_block(tree, b, min(BLOCK, n_iters - b * BLOCK), n_foci, n_mask)
                         for b in range(done // BLOCK, -(-stop // BLOCK))
                     ]
                 )

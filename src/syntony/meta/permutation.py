@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numba
 import numpy as np
 
-from syntony._rng import SeedLike, seed_sequence
+from syntony._rng import SeedLike, SeedTree
 from syntony.errors import ParameterError
 from syntony.meta.accumulate import accumulate_log_ma_into
 from syntony.meta.fwe import progress_bar
@@ -44,13 +44,15 @@ _NIMARE_STREAM = "alesubtraction_permutations"
 BATCH = 128
 
 
-def permutation_seeds(random_state: SeedLike, n: int, *, replay_nimare: bool = False) -> list[Any]:
+def permutation_seeds(
+    random_state: SeedLike | SeedTree, n: int, *, replay_nimare: bool = False
+) -> list[Any]:
     """Seed of each permutation (permutation ``j`` is shuffled by ``default_rng(seeds[j])``).
 
     With ``replay_nimare`` these are NiMARE 0.22.1's: the iteration indices when
     ``random_state`` is None, else the children of ``SeedSequence([seed, stream key])``.
-    Otherwise child ``j`` of :func:`syntony._rng.seed_sequence` (independent of how many
-    workers run).
+    Otherwise the named streams ``SeedTree(random_state).child("permutation", j)``
+    (:class:`syntony._rng.SeedTree`; independent of how many workers run).
     """
     if replay_nimare:
         if random_state is None:
@@ -62,10 +64,8 @@ def permutation_seeds(random_state: SeedLike, n: int, *, replay_nimare: bool = F
         key = int.from_bytes(hashlib.sha256(_NIMARE_STREAM.encode()).digest()[:8], "big")
         entropy: Any = [int(random_state) % 2**64, key]
     else:
-        seq = seed_sequence(random_state)
-        entropy = seq.entropy
-        base = tuple(seq.spawn_key)
-        return [np.random.SeedSequence(entropy, spawn_key=(*base, j)) for j in range(n)]
+        tree = SeedTree(random_state)
+        return [node.seed_sequence for node in tree.children("permutation", n)]
     return [np.random.SeedSequence(entropy, spawn_key=(j,)) for j in range(n)]
 
 

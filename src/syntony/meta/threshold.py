@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from syntony._rng import SeedLike, seed_sequence
+from syntony._rng import SeedLike, SeedTree
 from syntony._validate import check_integer
 from syntony.meta.fwe import null_ale_maps
 
@@ -30,9 +30,6 @@ if TYPE_CHECKING:
     from syntony.meta.null import HistogramNull
 
 __all__ = ["AnalyticThreshold", "MonteCarloThreshold", "null_maps"]
-
-#: Spawn key of the threshold's random stream, apart from the FWE loop's blocks 0, 1, ...
-_STREAM = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -60,8 +57,9 @@ class MonteCarloThreshold:
     """The ALE exceeded by a fraction ``p`` of all in-mask voxels of ``n_maps`` null maps.
 
     Null maps place every focus at a random in-mask voxel (or a random entry of ``pool``,
-    as SCALE does), each map from its own child of the seed, so the threshold does not
-    depend on the number of workers. 100 maps pool 22.8 million voxels: the p = 0.001
+    as SCALE does), map ``k`` from the named stream ``SeedTree(seed).child("threshold-map", k)``,
+    so the threshold does not depend on the number of workers and never shares draws with the
+    FWE loop seeded alike. 100 maps pool 22.8 million voxels: the p = 0.001
     threshold then rests on about 22,800 exceedances.
     """
 
@@ -104,16 +102,13 @@ def null_maps(
 ) -> np.ndarray:
     """In-mask ALE of ``n_maps`` null maps (float32, n_maps x n_mask_voxels).
 
-    Built by :func:`syntony.meta.fwe.null_ale_maps`, exactly as the FWE loop builds its maps.
+    Built by :func:`syntony.meta.fwe.null_ale_maps`, exactly as the FWE loop builds its maps;
+    map ``k`` draws its foci from ``SeedTree(seed).child("threshold-map", k)``.
     """
-    seq = seed_sequence(seed)
-    stream = np.random.SeedSequence(seq.entropy, spawn_key=(*seq.spawn_key, _STREAM))
+    maps = SeedTree(seed).children("threshold-map", n_maps)
     n_mask = layout.mask_local.shape[0]
     candidates = np.arange(n_mask) if pool is None else np.asarray(pool, dtype=np.int64)
     draws = np.stack(
-        [
-            candidates[np.random.default_rng(child).integers(0, candidates.size, layout.n_foci)]
-            for child in stream.spawn(n_maps)
-        ]
+        [candidates[node.generator().integers(0, candidates.size, layout.n_foci)] for node in maps]
     )
     return null_ale_maps(layout, draws, n_jobs=n_jobs)
