@@ -51,11 +51,13 @@ def test_information_form_and_precision_weighted_average(problem, algorithm):
     r, s0, m0, obs = problem["noise"], problem["prior_cov"], problem["prior_mean"], problem["obs"]
     filt = CrowdFilter(r, structure=algorithm)
     for t in (1, 7, 60):
-        ds = filt.run(obs[:t], prior_mean=m0, prior_cov=s0, return_cov=True)
+        ds = filt.run(obs[:t], prior_mean=m0, prior_cov=s0, return_cov=True).dataset
         info = np.linalg.inv(s0) + t * np.linalg.inv(r)  # Sigma_t^-1 = Sigma_0^-1 + t Sigma_eps^-1
         cov = np.linalg.inv(info)
         np.testing.assert_allclose(ds["cov"].values, cov, rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(ds["prior_var"].values[-1], np.diag(cov), rtol=1e-9)
+        off_diagonal = cov[~np.eye(5, dtype=bool)].mean()
+        assert ds["mean_prior_cov"].values[-1] == pytest.approx(off_diagonal, rel=1e-8, abs=1e-12)
         # mu_t: the precision-weighted average of the prior and all observations so far.
         weighted = np.linalg.solve(s0, m0) + np.linalg.solve(r, obs[:t].sum(axis=0))
         np.testing.assert_allclose(ds["mu"].values[-1], cov @ weighted, rtol=1e-9, atol=1e-11)
@@ -72,7 +74,7 @@ def test_p6_gain_tends_to_identity_and_to_zero(problem):
     for scale in (1e-8, 1e-4, 1.0, 1e4, 1e8):
         r = scale * problem["noise"]
         step = crowd_step(m0, s0, obs[0], r)
-        ds = CrowdFilter(r).run(obs, prior_mean=m0, prior_cov=s0)
+        ds = CrowdFilter(r).run(obs, prior_mean=m0, prior_cov=s0).dataset
         assert ds["mean_gain"].values[0] == pytest.approx(np.trace(step.gain) / 5, rel=1e-9)
         gains.append(step.gain)
     np.testing.assert_allclose(gains[0], np.eye(5), atol=1e-6)  # Sigma_eps -> 0: K -> I
@@ -80,15 +82,19 @@ def test_p6_gain_tends_to_identity_and_to_zero(problem):
     traces = [np.trace(k) for k in gains]
     assert all(a > b for a, b in itertools.pairwise(traces))
     # With a near-perfect sensor the prior jumps to the observation.
-    ds = CrowdFilter(1e-10 * problem["noise"]).run(obs, prior_mean=m0, prior_cov=s0)
+    ds = CrowdFilter(1e-10 * problem["noise"]).run(obs, prior_mean=m0, prior_cov=s0).dataset
     np.testing.assert_allclose(ds["mu"].values[0], obs[0], atol=1e-8)
 
 
 def test_priors_harden_without_process_noise(problem):
-    ds = CrowdFilter(problem["noise"]).run(
-        np.tile(problem["obs"], (20, 1)),
-        prior_mean=problem["prior_mean"],
-        prior_cov=problem["prior_cov"],
+    ds = (
+        CrowdFilter(problem["noise"])
+        .run(
+            np.tile(problem["obs"], (20, 1)),
+            prior_mean=problem["prior_mean"],
+            prior_cov=problem["prior_cov"],
+        )
+        .dataset
     )
     gain = ds["mean_gain"].values
     assert np.all(np.diff(gain) < 0) and gain[-1] < 1e-3
@@ -108,8 +114,10 @@ def test_scalar_steady_state_gain_matches_dare_and_the_filter(q, r):
     gains = scalar_kalman_gains(1.0, r, q, 20_000).gain
     assert gains[-1] == pytest.approx(dare_gain, rel=1e-6)
     for structure, name in ((None, "exchangeable"), (DenseKalman(), "dense")):
-        ds = CrowdFilter([[r]], process_noise=[[q]], structure=structure).run(
-            np.zeros((300, 1)), prior_mean=[0.0], prior_cov=[[1.0]]
+        ds = (
+            CrowdFilter([[r]], process_noise=[[q]], structure=structure)
+            .run(np.zeros((300, 1)), prior_mean=[0.0], prior_cov=[[1.0]])
+            .dataset
         )
         assert ds.attrs["algorithm"] == name
         if q >= 0.01:
@@ -165,21 +173,28 @@ def test_three_algorithms_agree_on_an_exchangeable_crowd(n):
     obs = rng.standard_normal((80, n))
     m0 = rng.standard_normal(n)
     runs = {
-        a.name + repr(a): CrowdFilter(noise, structure=a).run(
-            obs, prior_mean=m0, prior_cov=prior, return_cov=True
-        )
+        a.name + repr(a): CrowdFilter(noise, structure=a)
+        .run(obs, prior_mean=m0, prior_cov=prior, return_cov=True)
+        .dataset
         for a in [*ALGORITHMS, ExchangeableKalman()]
     }
-    auto = CrowdFilter(noise).run(obs, prior_mean=m0, prior_cov=prior)
+    auto = CrowdFilter(noise).run(obs, prior_mean=m0, prior_cov=prior).dataset
     assert auto.attrs["algorithm"] == "exchangeable"
     reference = runs.pop("dense" + repr(DenseKalman()))
     for name, ds in runs.items():
         for var in ("mu", "prior_var", "mean_gain", "cov"):
             diff = np.abs(ds[var].values - reference[var].values).max()
             assert diff < 1e-9, (name, var, diff)
+        if n == 1:  # one person has no pair: no covariance of two priors
+            assert np.all(np.isnan(ds["mean_prior_cov"].values)), name
+        else:
+            diff = np.abs(ds["mean_prior_cov"].values - reference["mean_prior_cov"].values).max()
+            assert diff < 1e-9, (name, "mean_prior_cov", diff)
     # dense exchangeable inputs are recognised by the forced exchangeable algorithm
-    dense_in = CrowdFilter(noise.to_dense(), structure=ExchangeableKalman()).run(
-        obs, prior_mean=m0, prior_cov=prior.to_dense()
+    dense_in = (
+        CrowdFilter(noise.to_dense(), structure=ExchangeableKalman())
+        .run(obs, prior_mean=m0, prior_cov=prior.to_dense())
+        .dataset
     )
     np.testing.assert_allclose(dense_in["mu"].values, reference["mu"].values, atol=1e-9)
 
@@ -190,18 +205,22 @@ def test_dense_and_exchangeable_agree_with_process_noise():
     prior, noise = ExchangeableCov(n, 1.5, 0.4), ExchangeableCov(n, 0.7, 0.1)
     q = ExchangeableCov(n, 0.05, 0.02)
     obs, m0 = rng.standard_normal((200, n)), rng.standard_normal(n)
-    fast = CrowdFilter(noise, process_noise=q).run(obs, prior_mean=m0, prior_cov=prior)
-    dense = CrowdFilter(noise.to_dense(), process_noise=q.to_dense(), structure=DenseKalman()).run(
-        obs, prior_mean=m0, prior_cov=prior.to_dense()
+    fast = CrowdFilter(noise, process_noise=q).run(obs, prior_mean=m0, prior_cov=prior).dataset
+    dense = (
+        CrowdFilter(noise.to_dense(), process_noise=q.to_dense(), structure=DenseKalman())
+        .run(obs, prior_mean=m0, prior_cov=prior.to_dense())
+        .dataset
     )
     # Exchangeable dense matrices are recognised: the O(N) algorithm is chosen for them too.
-    recognised = CrowdFilter(noise.to_dense(), process_noise=q.to_dense()).run(
-        obs, prior_mean=m0, prior_cov=prior.to_dense()
+    recognised = (
+        CrowdFilter(noise.to_dense(), process_noise=q.to_dense())
+        .run(obs, prior_mean=m0, prior_cov=prior.to_dense())
+        .dataset
     )
     assert fast.attrs["algorithm"] == "exchangeable" and dense.attrs["algorithm"] == "dense"
     assert recognised.attrs["algorithm"] == "exchangeable"
     np.testing.assert_allclose(recognised["mu"].values, dense["mu"].values, rtol=0, atol=1e-9)
-    for var in ("mu", "prior_var", "mean_gain"):
+    for var in ("mu", "prior_var", "mean_gain", "mean_prior_cov"):
         np.testing.assert_allclose(fast[var].values, dense[var].values, rtol=0, atol=1e-9)
     # Both settle at the steady state of their two scalar modes.
     common = steady_state_gain(q.common_eigenvalue, noise.common_eigenvalue)
@@ -227,12 +246,14 @@ def test_diagonalised_matches_dense_on_general_matrices(singular):
         # recursion's innovation covariance becomes singular, so compare the first step.
         steps = 1
     obs, m0 = rng.standard_normal((steps, n)), rng.standard_normal(n)
-    fast = CrowdFilter(noise).run(obs, prior_mean=m0, prior_cov=prior, return_cov=True)
-    dense = CrowdFilter(noise, structure=DenseKalman()).run(
-        obs, prior_mean=m0, prior_cov=prior, return_cov=True
+    fast = CrowdFilter(noise).run(obs, prior_mean=m0, prior_cov=prior, return_cov=True).dataset
+    dense = (
+        CrowdFilter(noise, structure=DenseKalman())
+        .run(obs, prior_mean=m0, prior_cov=prior, return_cov=True)
+        .dataset
     )
     assert fast.attrs["algorithm"] == "diagonalised"
-    for var in ("mu", "prior_var", "mean_gain", "cov"):
+    for var in ("mu", "prior_var", "mean_gain", "cov", "mean_prior_cov"):
         np.testing.assert_allclose(fast[var].values, dense[var].values, rtol=0, atol=1e-9)
     if singular == "noise":
         np.testing.assert_allclose(fast["mu"].values[:, 0], obs[:, 0], atol=1e-9)
@@ -240,7 +261,7 @@ def test_diagonalised_matches_dense_on_general_matrices(singular):
         # The diagonalised form carries on exactly: the exact reading is kept, and later
         # readings of agent 0 are averaged with it (the limit of a vanishing noise).
         longer = np.vstack([obs, obs + 1.0])
-        run = CrowdFilter(noise).run(longer, prior_mean=m0, prior_cov=prior)
+        run = CrowdFilter(noise).run(longer, prior_mean=m0, prior_cov=prior).dataset
         assert run["mu"].values[1, 0] == pytest.approx(obs[0, 0] + 0.5, abs=1e-9)
 
 
@@ -251,7 +272,9 @@ def test_agrees_with_filterpy_on_a_small_case():
     h = rng.standard_normal((m, n))
     r, q, s0 = _spd(rng, m), 0.1 * _spd(rng, n), _spd(rng, n)
     m0, obs = rng.standard_normal(n), rng.standard_normal((steps, m))
-    ds = CrowdFilter(r, observation=h, process_noise=q).run(obs, prior_mean=m0, prior_cov=s0)
+    ds = (
+        CrowdFilter(r, observation=h, process_noise=q).run(obs, prior_mean=m0, prior_cov=s0).dataset
+    )
     assert ds["s"].dims == ("time", "observed") and ds.attrs["algorithm"] == "dense"
     kf = KalmanFilter(dim_x=n, dim_z=m)
     kf.x, kf.P, kf.F, kf.H, kf.R, kf.Q = m0.copy(), s0.copy(), np.eye(n), h, r, q
@@ -271,7 +294,7 @@ def test_textbook_loop_with_partial_observation():
     s0 = prior_cov_from_synchrony(rho, [1.0, 2.0, 0.5])
     r = np.diag([0.3, 0.4])
     obs = np.full((30, 2), 3.0)
-    ds = CrowdFilter(r, observation=h).run(obs, prior_mean=np.zeros(n), prior_cov=s0)
+    ds = CrowdFilter(r, observation=h).run(obs, prior_mean=np.zeros(n), prior_cov=s0).dataset
     mu, cov = np.zeros(n), s0.copy()
     for t in range(30):
         k = cov @ h.T @ np.linalg.inv(h @ cov @ h.T + r)
@@ -299,8 +322,10 @@ def test_sigma_stays_symmetric_psd_over_long_runs(joseph):
             assert eig[0] >= -1e-12 * eig[-1]
     # Without process noise the two null directions of the prior stay exactly null:
     # rounding may only show at the scale of the initial matrix.
-    ds = CrowdFilter(r, structure=DenseKalman(joseph=joseph)).run(
-        rng.standard_normal((2000, n)), prior_mean=np.zeros(n), prior_cov=s0, return_cov=True
+    ds = (
+        CrowdFilter(r, structure=DenseKalman(joseph=joseph))
+        .run(rng.standard_normal((2000, n)), prior_mean=np.zeros(n), prior_cov=s0, return_cov=True)
+        .dataset
     )
     final = ds["cov"].values
     np.testing.assert_array_equal(final, final.T)
@@ -342,7 +367,7 @@ def _run(noise=None, **kwargs):
     ctor = {k: kwargs.pop(k) for k in ("observation", "process_noise", "structure") if k in kwargs}
     base.update(kwargs)
     obs = base.pop("observations")
-    return CrowdFilter(np.eye(3) if noise is None else noise, **ctor).run(obs, **base)
+    return CrowdFilter(np.eye(3) if noise is None else noise, **ctor).run(obs, **base).dataset
 
 
 @pytest.mark.parametrize(
@@ -405,7 +430,7 @@ def test_dataset_layout_and_provenance():
     noise = ExchangeableCov(50, 1.0, 0.2)
     prior = ExchangeableCov.from_synchrony(50, rho=0.3, variance=1.0)
     obs = np.random.default_rng(0).standard_normal((20, 50))
-    ds = CrowdFilter(noise).run(obs, prior_mean=0.0, prior_cov=prior, dt=0.5)
+    ds = CrowdFilter(noise).run(obs, prior_mean=0.0, prior_cov=prior, dt=0.5).dataset
     assert ds["mu"].dims == ("time", "agent") and ds["mean_gain"].dims == ("time",)
     assert ds.sizes == {"time": 20, "agent": 50}
     assert ds["time"].values[-1] == pytest.approx(9.5)

@@ -43,7 +43,7 @@ def test_p1_synchrony_speeds_up_convergence():
     for seed in SEEDS:
         times = []
         for rho in (0.0, 0.6):
-            ds = simulate(base.with_overrides({"perception.rho0": rho}), seed=seed)
+            ds = simulate(base.with_overrides({"perception.rho0": rho}), seed=seed).dataset
             reference = ds.x.isel(time=0).var().item()
             times.append(
                 _time_to_stay_below(ds.time.values, ds.dispersion.values[:, 0], 0.1 * reference)
@@ -61,13 +61,13 @@ def test_p2_overt_spreads_faster_and_further_and_sensors_narrow_the_gap():
     sensors = Scenario.builtin("sensor_sharing")
     gaps, gaps_sensors = [], []
     for seed in SEEDS:
-        ds = simulate(overt_covert, seed=seed)
+        ds = simulate(overt_covert, seed=seed).dataset
         reach = ds.reach.sel(time=slice(20, None)).mean("time").values  # (anger, guilt)
         t_anger = _first_time(ds.time.values, ds.reach.values[:, 0], 0.3)
         t_guilt = _first_time(ds.time.values, ds.reach.values[:, 1], 0.3)
         assert reach[0] > reach[1] and t_anger < t_guilt, (seed, reach, t_anger, t_guilt)
         gaps.append(reach[0] - reach[1])
-        ds = simulate(sensors, seed=seed)
+        ds = simulate(sensors, seed=seed).dataset
         reach = ds.reach.sel(time=slice(20, None)).mean("time").values
         gaps_sensors.append(reach[0] - reach[1])
     assert np.mean(gaps) > 0.1, gaps
@@ -81,7 +81,9 @@ def test_p3_amplification_gives_faster_and_more_intense_outrage():
     for seed in SEEDS:
         peak, onset = [], []
         for alpha in (0.0, 2.0):
-            ds = simulate(base.with_overrides({"technology.0.amplification": alpha}), seed=seed)
+            ds = simulate(
+                base.with_overrides({"technology.0.amplification": alpha}), seed=seed
+            ).dataset
             peak.append(ds.mean_x.values[:, 0].max())
             onset.append(_first_time(ds.time.values, ds.reach.values[:, 0], 0.2))
         assert peak[1] > 2 * peak[0], (seed, peak)
@@ -94,7 +96,7 @@ def test_p4_trauma_more_defensive_and_less_informed_by_others():
     scenario = Scenario.builtin("trauma")
     ratios = []
     for seed in SEEDS:
-        ds = simulate(scenario, seed=seed)
+        ds = simulate(scenario, seed=seed).dataset
         hurt = ds.trauma.values
         defensive = (ds.p_defensive.values > 0.5).mean(axis=0)
         share = np.nanmean(ds.social_share.values[:, :, 0], axis=0)
@@ -112,7 +114,9 @@ def test_p5_shared_breathing_pacer_raises_synchrony_and_speeds_calm():
     for seed in range(6):
         result = {}
         for shared in (True, False):
-            ds = simulate(scenario.with_overrides({"events.1.shared_phase": shared}), seed=seed)
+            ds = simulate(
+                scenario.with_overrides({"events.1.shared_phase": shared}), seed=seed
+            ).dataset
             after = ds.time.values >= 10.0
             synchrony = ds.synchrony.values[after, 0].mean()
             calm = _first_time(ds.time.values[after], -ds.fraction_defensive.values[after], -0.05)
@@ -128,11 +132,11 @@ def test_p6_crowd_filter_limits_through_the_scenario():
     base = Scenario.builtin("crowd_filter").with_overrides(
         {"crowd_filter.n": 12, "simulation.steps": 60}
     )
-    tiny = simulate(base.with_overrides({"crowd_filter.noise": 1e-6}), seed=0)
-    huge = simulate(base.with_overrides({"crowd_filter.noise": 1e6}), seed=0)
+    tiny = simulate(base.with_overrides({"crowd_filter.noise": 1e-6}), seed=0).dataset
+    huge = simulate(base.with_overrides({"crowd_filter.noise": 1e6}), seed=0).dataset
     assert tiny.mean_gain.values[0] > 0.999
     assert huge.mean_gain.values[0] < 1e-5
-    ds = simulate(base, seed=0)
+    ds = simulate(base, seed=0).dataset
     n, rho, r = 12, base.crowd_filter.rho, base.crowd_filter.noise
     sigma0 = np.full((n, n), rho) + (1 - rho) * np.eye(n)
     for t in (0, 5, 59):
@@ -146,7 +150,7 @@ def test_p6_crowd_filter_limits_through_the_scenario():
             {"crowd_filter.rho": 0.0, "crowd_filter.process_noise": q, "crowd_filter.noise": r}
         ),
         seed=0,
-    )
+    ).dataset
     lam = q / r
     assert steady.mean_gain.values[-1] == pytest.approx(
         (-lam + np.sqrt(lam**2 + 4 * lam)) / 2, rel=1e-6
@@ -161,10 +165,10 @@ def test_p7_unpredictable_caregiver_gives_infant_more_defensive_time():
     base = Scenario.builtin("caregiver_infant").with_overrides({"simulation.steps": 600})
     erratic_time = []
     for seed in SEEDS:
-        predictable = simulate(base, seed=seed).sel(agent=1)
+        predictable = simulate(base, seed=seed).dataset.sel(agent=1)
         erratic = simulate(
             base.with_overrides({"events.0.rate": 0.1, "groups.0.q_x": 0.5}), seed=seed
-        ).sel(agent=1)
+        ).dataset.sel(agent=1)
         calm_def = (predictable.p_defensive.values > 0.5).mean()
         erratic_def = (erratic.p_defensive.values > 0.5).mean()
         assert calm_def < 0.05 and erratic_def > 0.1, (seed, calm_def, erratic_def)

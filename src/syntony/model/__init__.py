@@ -40,13 +40,16 @@ from syntony.model.precision import (
     difference_variance,
     precision_weight,
 )
+from syntony.model.results import CrowdFilterResult, SimulationResult, SweepResult
 from syntony.model.scenario import Scenario, builtin_names
-from syntony.model.simulate import build_loop, convergence_time, simulate, sweep
+from syntony.model.simulate import build_loop, convergence_time, simulate
+from syntony.model.sweep import sweep
 
 __all__ = [
     "DEFAULT_VARIANCE_FLOOR",
     "ClipGain",
     "CrowdFilter",
+    "CrowdFilterResult",
     "DenseKalman",
     "DiagonalisedKalman",
     "Event",
@@ -63,6 +66,8 @@ __all__ = [
     "RecordSpec",
     "Scenario",
     "SeedGain",
+    "SimulationResult",
+    "SweepResult",
     "TechChannel",
     "as_adjacency",
     "barabasi_albert",

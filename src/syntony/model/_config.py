@@ -23,7 +23,14 @@ from syntony._validate import (
 )
 from syntony.errors import ParameterError
 
-__all__ = ["apply_overrides", "build", "field_with_check", "parse_override", "plain"]
+__all__ = [
+    "apply_overrides",
+    "build",
+    "field_with_check",
+    "parse_grid",
+    "parse_override",
+    "plain",
+]
 
 
 # ----------------------------------------------------------------------------- field helpers
@@ -178,6 +185,24 @@ def parse_override(text: str) -> tuple[str, Any]:
     except tomllib.TOMLDecodeError:
         value = raw
     return key, value
+
+
+def parse_grid(text: str) -> tuple[str, list[Any]]:
+    """Split ``key=v1,v2,...`` into the key and its list of values (each read as in
+    :func:`parse_override`; TOML lists ``key=[0.5, 1]`` work too)."""
+    if "=" not in text:
+        raise ParameterError("--grid", "key=value1,value2,...", text)
+    key, raw = (part.strip() for part in text.split("=", 1))
+    if not key or not raw:
+        raise ParameterError("--grid", "key=value1,value2,... with a key and values", text)
+    body = raw[1:-1] if raw.startswith("[") and raw.endswith("]") else raw
+    try:
+        values = tomllib.loads(f"v = [{body}]")["v"]
+    except tomllib.TOMLDecodeError:
+        values = [item.strip() for item in body.split(",") if item.strip()]
+    if not values:
+        raise ParameterError(f"--grid {key}", "at least one value", raw)
+    return key, values
 
 
 def apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:

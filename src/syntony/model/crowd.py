@@ -16,13 +16,13 @@ observation matrix H = I as published). Three exact algorithms compute the same 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, NamedTuple, Protocol
 
 import numpy as np
 from scipy import linalg
 
-from syntony._provenance import provenance_json
 from syntony._validate import check_array, check_positive
 from syntony.errors import ParameterError
 from syntony.model.crowd_linalg import (
@@ -37,7 +37,7 @@ from syntony.model.crowd_linalg import (
 from syntony.model.crowd_structured import ExchangeableCov, exchangeable_filter
 
 if TYPE_CHECKING:
-    import xarray as xr
+    from syntony.model.results import CrowdFilterResult
 
 __all__ = [
     "CrowdAlgorithm",
@@ -217,6 +217,14 @@ class _Run(NamedTuple):
     prior_var: np.ndarray
     mean_gain: np.ndarray
     final_cov: Covariance | None
+    mean_cov: np.ndarray  # mean off-diagonal entry of Sigma after each update, (T,)
+
+
+def _mean_off_diagonal(total: np.ndarray, trace: np.ndarray, n: int) -> np.ndarray:
+    """Mean off-diagonal entry of N x N matrices from their sums of entries and traces."""
+    if n < 2:
+        return np.full(np.shape(total), np.nan)
+    return (total - trace) / (n * (n - 1))
 
 
 class CrowdAlgorithm(Protocol):
@@ -252,12 +260,13 @@ class DenseKalman:
         noise, q = _dense(problem.noise_cov), _dense(problem.process_noise)
         cov, mu = _dense(problem.prior_cov).copy(), problem.prior_mean.copy()
         mu_out, var_out, gain = np.empty((n_steps, n)), np.empty((n_steps, n)), np.empty(n_steps)
+        total = np.empty(n_steps)
         for t in range(n_steps):
             mu, cov, _, trace = _dense_update(
                 mu, cov, obs[t], noise, problem.observation, q, self.joseph, step=t
             )
-            mu_out[t], var_out[t], gain[t] = mu, np.diag(cov), trace / n
-        return _Run(mu_out, var_out, gain, cov)
+            mu_out[t], var_out[t], gain[t], total[t] = mu, np.diag(cov), trace / n, cov.sum()
+        return _Run(mu_out, var_out, gain, cov, _mean_off_diagonal(total, var_out.sum(1), n))
 
 
 @dataclass(frozen=True)
@@ -322,11 +331,14 @@ class DiagonalisedKalman:
         prior_var = var @ (back * back).T
         # K(t) acts on mode k with gain d / (e + (t+1) d); its trace is basis-independent.
         mean_gain = (d / denominator).sum(axis=1) / n
+        # 1' Sigma_t 1 = sum_k var_k(t) (1' b_k)^2: the mean covariance needs no N x N matrix.
+        total = var @ back.sum(axis=0) ** 2
         final = None
         if problem.want_cov:
             final = (back * var[-1]) @ back.T
             final = (final + final.T) / 2.0
-        return _Run(mu, prior_var, mean_gain, final)
+        mean_cov = _mean_off_diagonal(total, prior_var.sum(axis=1), n)
+        return _Run(mu, prior_var, mean_gain, final, mean_cov)
 
 
 @dataclass(frozen=True)
@@ -361,7 +373,7 @@ class ExchangeableKalman:
     def __call__(self, problem: _Problem) -> _Run:
         prior, noise, q = self._structured(problem)
         out = exchangeable_filter(problem.observations, problem.prior_mean, prior, noise, q)
-        return _Run(out.mu, out.prior_var, out.mean_gain, out.final_cov)
+        return _Run(out.mu, out.prior_var, out.mean_gain, out.final_cov, out.mean_cov)
 
 
 # ---------------------------------------------------------------------------- driver
@@ -386,8 +398,8 @@ class CrowdFilter:
     --------
     >>> import numpy as np
     >>> f = CrowdFilter(np.eye(3))
-    >>> ds = f.run(np.ones((4, 3)), prior_mean=np.zeros(3), prior_cov=np.eye(3))
-    >>> ds["mean_gain"].values.round(3)  # 1/2, 1/3, 1/4, 1/5: the priors harden
+    >>> result = f.run(np.ones((4, 3)), prior_mean=np.zeros(3), prior_cov=np.eye(3))
+    >>> result.dataset["mean_gain"].values.round(3)  # 1/2, 1/3, 1/4, 1/5: the priors harden
     array([0.5  , 0.333, 0.25 , 0.2  ])
     """
 
@@ -478,8 +490,8 @@ class CrowdFilter:
         prior_cov: np.typing.ArrayLike | ExchangeableCov,
         dt: float = 1.0,
         return_cov: bool = False,
-    ) -> xr.Dataset:
-        """Filter a sequence of observations.
+    ) -> CrowdFilterResult:
+        """Filter a sequence of observations; the one call of the crowd filter.
 
         Parameters
         ----------
@@ -496,13 +508,18 @@ class CrowdFilter:
 
         Returns
         -------
-        xarray.Dataset
-            ``mu`` and ``prior_var`` (diagonal of Sigma), both after the update with the
-            observation at that step (mu(t+1), Sigma(t+1) of eqs (3)–(4)), dims
-            (time, agent); ``mean_gain`` = trace(K(t) H) / N over (time); ``s`` over
+        CrowdFilterResult
+            Its ``dataset`` holds ``mu`` and ``prior_var`` (diagonal of Sigma), both after the
+            update with the observation at that step (mu(t+1), Sigma(t+1) of eqs (3)–(4)), dims
+            (time, agent); ``mean_gain`` = trace(K(t) H) / N and ``mean_prior_cov`` (the mean
+            covariance of two individuals' priors, NaN for N = 1) over (time); ``s`` over
             (time, agent) or (time, observed). ``attrs["algorithm"]`` names the algorithm.
+            The result saves, loads and reports itself (:class:`syntony.report.Result`).
         """
         import xarray as xr
+
+        from syntony._provenance import provenance
+        from syntony.model.results import CrowdFilterResult
 
         dt = check_positive("dt", dt)
         problem = self._problem(observations, prior_mean, prior_cov, bool(return_cov))
@@ -525,6 +542,11 @@ class CrowdFilter:
                 {"long_name": "diagonal of Sigma, eq (4)"},
             ),
             "mean_gain": ("time", result.mean_gain, {"long_name": "trace(K H) / N, eq (5)"}),
+            "mean_prior_cov": (
+                "time",
+                result.mean_cov,
+                {"long_name": "mean off-diagonal of Sigma (covariance of two priors)"},
+            ),
         }
         final = result.final_cov
         if return_cov:
@@ -538,14 +560,16 @@ class CrowdFilter:
             "structure": repr(algorithm),
             "dt": dt,
         }
+        record = provenance(parameters=parameters)
         attrs = {
             "model": "crowd filter, eqs (3)-(5)",
             "algorithm": algorithm.name,
             "structure": repr(algorithm),
             "dt": dt,
-            "provenance": provenance_json(parameters=parameters),
+            "provenance": json.dumps(record, sort_keys=True),
         }
         if isinstance(final, ExchangeableCov):
             attrs["final_variance"] = final.variance
             attrs["final_covariance"] = final.covariance
-        return xr.Dataset(data, coords=coords, attrs=attrs)
+        dataset = xr.Dataset(data, coords=coords, attrs=attrs)
+        return CrowdFilterResult(dataset=dataset, parameters=parameters, provenance=record)

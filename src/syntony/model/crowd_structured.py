@@ -165,6 +165,7 @@ class ExchangeableRun(NamedTuple):
     prior_var: np.ndarray
     mean_gain: np.ndarray
     final_cov: ExchangeableCov
+    mean_cov: np.ndarray  # off-diagonal entry of Sigma after each update, (T,)
 
 
 def exchangeable_filter(
@@ -187,7 +188,8 @@ def exchangeable_filter(
     -------
     ExchangeableRun
         ``mu`` and ``prior_var`` (diagonal of Sigma after each update), shape (T, N);
-        ``mean_gain`` = trace(K) / N, shape (T,); the final Sigma.
+        ``mean_gain`` = trace(K) / N, shape (T,); the final Sigma; ``mean_cov``, the
+        covariance of any two individuals' priors after each update, shape (T,) (NaN for N = 1).
     """
     n_steps, n = observations.shape
     q_com = process_noise.common_eigenvalue if process_noise is not None else 0.0
@@ -210,10 +212,12 @@ def exchangeable_filter(
         mu += extra[t] * error.mean()
         mu_out[t] = mu
     # diag(a I + b 11^T) = a + b, with a = p_dev and b = (p_com - p_dev) / N.
-    diagonal = deviation.posterior_var + (common.posterior_var - deviation.posterior_var) / n
+    off_diagonal = (common.posterior_var - deviation.posterior_var) / n
+    diagonal = deviation.posterior_var + off_diagonal
     prior_var = np.broadcast_to(diagonal[:, None], (n_steps, n)).copy()
     mean_gain = (common.gain + (n - 1) * deviation.gain) / n
     final = ExchangeableCov.from_eigenvalues(
         n, float(common.posterior_var[-1]), float(deviation.posterior_var[-1])
     )
-    return ExchangeableRun(mu_out, prior_var, mean_gain, final)
+    mean_cov = off_diagonal if n > 1 else np.full(n_steps, np.nan)
+    return ExchangeableRun(mu_out, prior_var, mean_gain, final, mean_cov)

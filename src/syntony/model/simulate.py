@@ -1,32 +1,40 @@
-"""simulate(scenario, *, seed) -> xarray.Dataset, and sweeps over grids of parameters.
+"""simulate(scenario, *, seed) -> SimulationResult: one scenario, one call.
 
 The scenario's ``model`` picks the agent-based contagion loop (default), the published dyad
-(eqs 1-2) or the crowd filter (eqs 3-5). The seed is split once into independent streams
-(network, initial state, events, noise), so a seed gives the same Dataset every time, on either
-engine and with any number of threads or sweep workers.
+(eqs 1-2) or the crowd filter (eqs 3-5). Every random part draws from its own named stream of
+the seed (:class:`syntony._rng.SeedTree`: ``network``, ``technology/i``, ``initial-state``,
+``events``, ``noise``, ``recording``, ``snapshot``; ``signals`` for the dyad; ``observed`` and
+``observations`` for the crowd filter), so a seed gives the same Dataset every time, on either
+engine, with any number of threads, and whichever parts a scenario uses.
+Sweeps over grids of parameters live in :mod:`syntony.model.sweep`.
 """
 
 from __future__ import annotations
 
+import json
+from collections import deque
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
 import xarray as xr
 
-from syntony._provenance import provenance_json
-from syntony._rng import SeedLike, seed_sequence
-from syntony._validate import check_integer
+from syntony._provenance import provenance
+from syntony._rng import SeedLike, SeedTree
 from syntony.errors import ParameterError
 from syntony.model import network as net
 from syntony.model._noise import noise_key
 from syntony.model.agents import LoopParams, LoopState, TechChannel, initial_state
 from syntony.model.events import Event, EventSchedule, random_pulses
 from syntony.model.loop import LoopRecord, NumbaEngine, NumpyEngine, RecordSpec, run_loop
+from syntony.model.results import SimulationResult
 from syntony.model.scenario import NetworkConfig, Scenario
 
-__all__ = ["build_loop", "build_network", "convergence_time", "simulate", "sweep"]
+__all__ = ["SNAPSHOT_SIZE", "build_loop", "build_network", "convergence_time", "simulate"]
+
+#: How many agents the network snapshot of a simulation holds.
+SNAPSHOT_SIZE = 80
 
 
 def build_network(config: NetworkConfig, n: int, rng: np.random.Generator) -> sp.csr_matrix:
@@ -80,21 +88,17 @@ class BuiltLoop(NamedTuple):
     record_rng: np.random.Generator  # picks the stored sample of agents and edges
 
 
-def _children(seed: SeedLike, k: int) -> list[np.random.SeedSequence]:
-    """k child sequences of ``seed``, the same ones every call (spawning does not consume it)."""
-    ss = seed_sequence(seed)
-    fresh = np.random.SeedSequence(ss.entropy, spawn_key=ss.spawn_key, pool_size=ss.pool_size)
-    return fresh.spawn(k)
-
-
-def build_loop(scenario: Scenario, seed: SeedLike = None) -> BuiltLoop:
+def build_loop(scenario: Scenario, seed: SeedLike | SeedTree = None) -> BuiltLoop:
     """Turn a scenario into loop parameters, an initial state, an event schedule and a noise key.
 
-    The seed is split into five independent streams: network, initial state, events, noise
-    (a counter-based key) and the choice of recorded agents/edges.
+    Each random part has its own named stream of ``seed``: ``network`` (and ``technology/i``
+    for the i-th technology network), ``initial-state``, ``events``, ``noise`` (a
+    counter-based key) and ``recording`` (the choice of stored agents and edges).
     """
-    kids = _children(seed, 5)
-    rng_net, rng_init, rng_events = (np.random.default_rng(k) for k in kids[:3])
+    tree = SeedTree(seed)
+    rng_net = tree.child("network").generator()
+    rng_init = tree.child("initial-state").generator()
+    rng_events = tree.child("events").generator()
     a, m = scenario.agents, scenario.modes
     n = a.n
     adjacency = build_network(scenario.network, n, rng_net)
@@ -132,8 +136,13 @@ def build_loop(scenario: Scenario, seed: SeedLike = None) -> BuiltLoop:
     hazard_aff[hurt] = trauma.hazard_to_affiliative
 
     tech = tuple(
-        TechChannel(build_network(t.network, n, rng_net), t.observability, t.noise, t.amplification)
-        for t in scenario.technology
+        TechChannel(
+            build_network(t.network, n, tree.child("technology", i).generator()),
+            t.observability,
+            t.noise,
+            t.amplification,
+        )
+        for i, t in enumerate(scenario.technology)
     )
     pc = scenario.perception
     params = LoopParams(
@@ -194,9 +203,8 @@ def build_loop(scenario: Scenario, seed: SeedLike = None) -> BuiltLoop:
                 start=ev.onset, stop=ev.onset + ev.duration,
             )  # fmt: skip
     schedule = EventSchedule(tuple(events), n, e, params.dt)
-    return BuiltLoop(
-        params, state, schedule, noise_key(kids[3]), hurt, np.random.default_rng(kids[4])
-    )
+    key = noise_key(tree.child("noise").seed_sequence)
+    return BuiltLoop(params, state, schedule, key, hurt, tree.child("recording").generator())
 
 
 def convergence_time(dispersion: np.ndarray, time: np.ndarray, fraction: float) -> np.ndarray:
@@ -301,10 +309,73 @@ def _agent_dataset(scenario: Scenario, record: LoopRecord, sample: np.ndarray, e
     return ds
 
 
+def network_snapshot(
+    adjacency: sp.csr_matrix, rng: np.random.Generator, size: int = SNAPSHOT_SIZE
+) -> tuple[np.ndarray, np.ndarray]:
+    """A small connected piece of a network: agents reached breadth-first, and their links.
+
+    Starting from a random agent, neighbours are taken in breadth-first order until ``size``
+    agents are held (a new random start is taken when a component runs out), so the piece
+    shows the local structure of any network, however large, at the cost of visiting
+    ``size`` rows.
+
+    Returns
+    -------
+    nodes : numpy.ndarray, shape (k,)
+        Sorted agent indices, ``k = min(size, N)``.
+    links : numpy.ndarray, shape (L, 2)
+        Undirected links among them (agent indices, first < second).
+    """
+    n = adjacency.shape[0]
+    size = min(size, n)
+    indptr, indices = adjacency.indptr, adjacency.indices
+    seen = np.zeros(n, dtype=bool)
+    chosen: list[int] = []
+    while len(chosen) < size:
+        start = int(rng.integers(n))
+        while seen[start]:  # terminates: fewer than n agents are held
+            start = (start + 1) % n
+        seen[start] = True
+        chosen.append(start)
+        queue = deque([start])
+        while queue and len(chosen) < size:
+            i = queue.popleft()
+            for j in indices[indptr[i] : indptr[i + 1]]:
+                if not seen[j] and len(chosen) < size:
+                    seen[j] = True
+                    chosen.append(int(j))
+                    queue.append(int(j))
+    nodes = np.sort(np.asarray(chosen, dtype=np.int64))
+    held = set(nodes.tolist())
+    pairs = {
+        (min(i, int(j)), max(i, int(j)))
+        for i in nodes.tolist()
+        for j in indices[indptr[i] : indptr[i + 1]]
+        if int(j) in held and int(j) != i
+    }
+    links = np.array(sorted(pairs), dtype=np.int64).reshape(-1, 2)
+    return nodes, links
+
+
+def _add_snapshot(ds: xr.Dataset, params: LoopParams, state: LoopState, rng: np.random.Generator) -> xr.Dataset:  # fmt: skip
+    nodes, links = network_snapshot(params.adjacency, rng)
+    when = f"at the end of the run (t = {float(state.step * params.dt):g} s)"
+    ds = ds.assign_coords(node=("node", nodes, {"long_name": "agent in the network snapshot"}))
+    ds["snapshot_x"] = (("node", "channel"), state.x[nodes], {"long_name": f"x {when}"})
+    ds["snapshot_p_defensive"] = (
+        ("node",),
+        state.p[nodes],
+        {"long_name": f"P(defensive mode) {when}"},
+    )
+    ds["link_source"] = (("link",), links[:, 0], {"long_name": "snapshot link: one agent"})
+    ds["link_target"] = (("link",), links[:, 1], {"long_name": "snapshot link: the other"})
+    return ds
+
+
 def _simulate_agents(
-    scenario: Scenario, ss: np.random.SeedSequence, progress: Callable[[int], None] | None
+    scenario: Scenario, tree: SeedTree, progress: Callable[[int], None] | None
 ) -> xr.Dataset:
-    params, state, schedule, key, hurt, pick = build_loop(scenario, ss)
+    params, state, schedule, key, hurt, pick = build_loop(scenario, tree)
     n = params.n_agents
     out = scenario.output
     sample = (
@@ -324,10 +395,11 @@ def _simulate_agents(
     )
     record = run_loop(params, state, scenario.simulation.steps, key=key, drive=schedule, record=spec,
                       engine=engine, progress=progress)  # fmt: skip
-    return _agent_dataset(scenario, record, sample, edges, params, hurt)
+    ds = _agent_dataset(scenario, record, sample, edges, params, hurt)
+    return _add_snapshot(ds, params, state, tree.child("snapshot").generator())
 
 
-def _simulate_dyad(scenario: Scenario, ss: np.random.SeedSequence) -> xr.Dataset:
+def _simulate_dyad(scenario: Scenario, tree: SeedTree) -> xr.Dataset:
     from syntony.model.dyad import run_dyad, synchronised_signals
 
     d = scenario.dyad
@@ -336,7 +408,7 @@ def _simulate_dyad(scenario: Scenario, ss: np.random.SeedSequence) -> xr.Dataset
         rho=d.rho,
         variances=tuple(d.variances),
         autocorrelation=d.autocorrelation,
-        seed=_children(ss, 1)[0],
+        seed=tree.child("signals").generator(),
     )
     return run_dyad(
         signals,
@@ -350,129 +422,83 @@ def _simulate_dyad(scenario: Scenario, ss: np.random.SeedSequence) -> xr.Dataset
     )
 
 
-def _simulate_crowd(scenario: Scenario, ss: np.random.SeedSequence) -> xr.Dataset:
+def _simulate_crowd(scenario: Scenario, tree: SeedTree) -> xr.Dataset:
     from syntony.model.crowd import CrowdFilter, prior_cov_from_synchrony
 
     c = scenario.crowd_filter
     n, steps = c.n, scenario.simulation.steps
-    rng = np.random.default_rng(_children(ss, 1)[0])
     rho = np.full((n, n), c.rho)
     np.fill_diagonal(rho, 1.0)
     prior_cov = prior_cov_from_synchrony(rho, np.full(n, c.variance))
     n_obs = max(1, round(c.observed_fraction * n))
-    observation = None if n_obs == n else np.eye(n)[np.sort(rng.choice(n, n_obs, replace=False))]
+    observation = None
+    if n_obs < n:
+        who = tree.child("observed").generator().choice(n, n_obs, replace=False)
+        observation = np.eye(n)[np.sort(who)]
     noise_cov = c.noise * np.eye(n_obs)
     process = None if c.process_noise == 0 else c.process_noise * np.eye(n)
-    observations = c.true_state + np.sqrt(c.noise) * rng.standard_normal((steps, n_obs))
+    noise = tree.child("observations").generator().standard_normal((steps, n_obs))
+    observations = c.true_state + np.sqrt(c.noise) * noise
     crowd = CrowdFilter(noise_cov, observation=observation, process_noise=process)
     return crowd.run(
         observations,
         prior_mean=np.full(n, c.prior_mean),
         prior_cov=prior_cov,
         dt=scenario.simulation.dt,
-    )
+    ).dataset
 
 
 def simulate(
-    scenario: Scenario, *, seed: SeedLike = None, progress: Callable[[int], None] | None = None
-) -> xr.Dataset:
-    """Run one scenario and return its Dataset.
+    scenario: Scenario,
+    *,
+    seed: SeedLike | SeedTree = None,
+    progress: Callable[[int], None] | None = None,
+) -> SimulationResult:
+    """Run one scenario: the one public call of a simulation.
 
     Parameters
     ----------
     scenario : Scenario
         What to simulate (``scenario.model`` picks the agent loop, the dyad or the crowd filter).
-    seed : int, SeedSequence or None
+    seed : int, SeedSequence, SeedTree or None
         The same seed gives an identical Dataset. ``None`` draws fresh entropy, which is
-        recorded in the ``provenance`` attribute so the run can be repeated.
+        recorded (``result.seed``, provenance) so the run can be repeated.
     progress : callable, optional
         Called with the number of steps done (agent loop only), e.g. to drive a progress bar.
 
     Returns
     -------
-    xarray.Dataset
-        Agent loop: x, s, mu, v, social_share over (time, agent, channel); p_defensive over
-        (time, agent); optional rho, omega (time, edge, channel) and trust (time, edge);
-        summaries synchrony R(t), dispersion D(t), reach f(t), means and convergence_time.
-        Attributes: the resolved scenario (TOML), the seed and a JSON provenance record.
+    SimulationResult
+        ``result.dataset`` is the run as an :class:`xarray.Dataset`. Agent loop: x, s, mu, v,
+        social_share over (time, agent, channel); p_defensive over (time, agent); optional rho,
+        omega (time, edge, channel) and trust (time, edge); summaries synchrony R(t),
+        dispersion D(t), reach f(t), means, fraction_defensive and convergence_time; a network
+        snapshot (``node``, ``link``) with the final state. Attributes: the resolved scenario
+        (TOML), the seed record and a JSON provenance record. The result saves, loads and
+        reports itself (:class:`syntony.report.Result`).
+
+    Examples
+    --------
+    >>> from syntony.model import Scenario, simulate
+    >>> scenario = Scenario.builtin("trauma").with_overrides({"agents.n": 20, "simulation.steps": 30})
+    >>> result = simulate(scenario, seed=1)
+    >>> result.dataset.sizes["agent"]
+    20
     """
     if not isinstance(scenario, Scenario):
         raise ParameterError("scenario", "a Scenario", type(scenario).__name__)
-    ss = seed_sequence(seed)
+    tree = SeedTree(seed)
     if scenario.model == "agents":
-        ds = _simulate_agents(scenario, ss, progress)
+        ds = _simulate_agents(scenario, tree, progress)
     elif scenario.model == "dyad":
-        ds = _simulate_dyad(scenario, ss)
+        ds = _simulate_dyad(scenario, tree)
     else:
-        ds = _simulate_crowd(scenario, ss)
+        ds = _simulate_crowd(scenario, tree)
+    seed_record = tree.record()
+    record = provenance(parameters=scenario.to_dict(), seed=seed_record)
     ds.attrs["model"] = scenario.model
     ds.attrs["scenario_name"] = scenario.name
     ds.attrs["scenario"] = scenario.to_toml()
-    ds.attrs["seed_entropy"] = str(ss.entropy)
-    ds.attrs["seed_spawn_key"] = ",".join(map(str, ss.spawn_key))
-    ds.attrs["provenance"] = provenance_json(parameters=scenario.to_dict(), seed=ss)
-    return ds
-
-
-def _run_point(args: tuple[Scenario, np.random.SeedSequence]) -> xr.Dataset:
-    scenario, ss = args
-    ds = simulate(scenario, seed=ss)
-    return ds.drop_attrs() if hasattr(ds, "drop_attrs") else ds
-
-
-def sweep(
-    scenario: Scenario,
-    grid: dict[str, list[Any]],
-    *,
-    seed: SeedLike = None,
-    n_jobs: int = 1,
-    variables: list[str] | None = None,
-) -> xr.Dataset:
-    """Run ``scenario`` over the Cartesian product of ``grid`` (dotted keys -> values).
-
-    Grid point k always gets the k-th seed spawned from ``seed``, so results do not depend on
-    ``n_jobs``. Each grid key becomes a dimension of the result (named by the dotted key).
-
-    Parameters
-    ----------
-    variables : list of str, optional
-        Variables to keep (default: every variable without an agent or edge dimension, i.e.
-        the summaries, which keeps large sweeps small).
-    """
-    import itertools
-
-    n_jobs = check_integer("n_jobs", n_jobs, minimum=1)
-    if not isinstance(grid, dict) or not grid:
-        raise ParameterError("grid", "a non-empty dict of dotted keys -> lists of values", grid)
-    keys = list(grid)
-    values = [list(grid[k]) for k in keys]
-    for k, v in zip(keys, values, strict=True):
-        if not v:
-            raise ParameterError(f"grid[{k!r}]", "a non-empty list of values", v)
-    points = list(itertools.product(*values))
-    scenarios = [scenario.with_overrides(dict(zip(keys, p, strict=True))) for p in points]
-    seeds = seed_sequence(seed).spawn(len(points))
-    jobs = list(zip(scenarios, seeds, strict=True))
-    if n_jobs == 1:
-        results = [_run_point(job) for job in jobs]
-    else:
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(max_workers=n_jobs) as pool:
-            results = list(pool.map(_run_point, jobs))
-    if variables is None:
-        variables = [
-            name
-            for name, da in results[0].data_vars.items()
-            if not ({"agent", "edge"} & set(da.dims))
-        ]
-    stacked = xr.concat([r[variables] for r in results], dim="point")
-    index = {k: ("point", [p[i] for p in points]) for i, k in enumerate(keys)}
-    stacked = stacked.assign_coords(index)
-    out = stacked.set_index(point=keys).unstack("point") if len(points) > 1 else stacked
-    out.attrs["scenario"] = scenario.to_toml()
-    out.attrs["grid"] = repr(grid)
-    out.attrs["provenance"] = provenance_json(
-        parameters=scenario.to_dict(), seed=seed_sequence(seed), grid=grid
-    )
-    return out
+    ds.attrs["seed"] = json.dumps(seed_record)
+    ds.attrs["provenance"] = json.dumps(record, sort_keys=True)
+    return SimulationResult(dataset=ds, scenario=scenario, seed=seed_record, provenance=record)
