@@ -1,107 +1,194 @@
-"""Commands of the model part: ``syntony scenarios`` and ``syntony simulate``."""
+"""Commands of the model part: ``syntony scenarios``, ``syntony simulate`` and ``syntony sweep``.
+
+Each parses its options, makes one library call (:func:`syntony.model.simulate`,
+:func:`syntony.model.sweep`) and hands the result to :func:`~syntony.cli._options.finish`.
+"""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import click
 
-from syntony.cli._app import force_option, quiet_option, seed_option
+from syntony.cli._options import finish, force_option, out_option, quiet_option, seed_option
 
-OUTPUTS = ("simulation.nc", "scenario.toml")
-
-
-@click.command("scenarios")
-def scenarios_command() -> None:
-    """List the built-in scenarios (use them as builtin:NAME)."""
-    from rich.console import Console
-    from rich.table import Table
-
-    from syntony.model.scenario import Scenario, builtin_names
-
-    table = Table(title="Built-in scenarios", show_lines=False)
-    table.add_column("name", style="bold")
-    table.add_column("model")
-    table.add_column("description")
-    for name in builtin_names():
-        scenario = Scenario.builtin(name)
-        table.add_row(f"builtin:{name}", scenario.model, scenario.description)
-    Console().print(table)
-
-
-@click.command("simulate")
-@click.argument("scenario")
-@click.option(
-    "--out",
-    "out",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Output directory.",
-)
-@click.option(
+set_option = click.option(
     "--set",
     "overrides",
     multiple=True,
     metavar="KEY=VALUE",
-    help="Override a parameter by dotted key (repeatable).",
+    help="Override a scenario parameter by dotted key, e.g. agents.n=500 (repeatable).",
 )
+
+
+@click.command("scenarios")
+def scenarios_command() -> None:
+    """List the built-in scenarios (use them as builtin:NAME), one per line.
+
+    Each line holds the full name, the model it runs and its description; names are never
+    shortened, whatever the width of the terminal. Writes no files.
+
+    \b
+    Examples:
+      syntony scenarios
+      syntony simulate builtin:concert_crowd --out crowd/
+    """
+    from syntony.model.scenario import Scenario, builtin_names
+
+    rows = []
+    for name in builtin_names():
+        scenario = Scenario.builtin(name)
+        rows.append((f"builtin:{name}", scenario.model, scenario.description))
+    width = max(len(r[0]) for r in rows)
+    model_width = max(len(r[1]) for r in rows)
+    for name, model, description in rows:
+        click.echo(f"{name:<{width}}  {model:<{model_width}}  {description}".rstrip())
+
+
+def _resolve(scenario: str, overrides: tuple[str, ...]):
+    from syntony.model.scenario import Scenario
+
+    resolved = Scenario.load(scenario)
+    return resolved.with_overrides(list(overrides)) if overrides else resolved
+
+
+def _refuse_existing(out_dir: Path, force: bool) -> None:
+    """Fail before a long run, not after it, when --out already holds a result."""
+    from syntony.errors import OutputExistsError
+
+    if force or not out_dir.is_dir():
+        return
+    held = sorted(p.name for p in out_dir.iterdir() if not p.name.startswith("."))
+    if held:
+        raise OutputExistsError(
+            f"{out_dir}: already holds results ({', '.join(held[:5])}); use --force to replace them"
+        )
+
+
+@contextlib.contextmanager
+def _progress(show: bool, total: int, unit: str) -> Iterator[Callable[[int], None] | None]:
+    if not show:
+        yield None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(
+        TextColumn("running"), BarColumn(), TextColumn(f"{{task.completed}}/{{task.total}} {unit}"),
+        TimeRemainingColumn(), transient=True,
+    ) as bar:  # fmt: skip
+        task = bar.add_task("run", total=total)
+        yield lambda done: bar.update(task, completed=done)
+
+
+@click.command("simulate")
+@click.argument("scenario")
+@out_option
+@set_option
 @seed_option
 @force_option
 @quiet_option
 def simulate_command(
-    scenario: str, out: Path, overrides: tuple[str, ...], seed: int | None, force: bool, quiet: bool
+    scenario: str,
+    out_dir: Path,
+    overrides: tuple[str, ...],
+    seed: int | None,
+    force: bool,
+    quiet: bool,
 ) -> None:
-    """Simulate SCENARIO (a TOML/YAML file or builtin:NAME) and write DIR/simulation.nc,
-    DIR/scenario.toml (the resolved scenario) and PNG figures."""
-    from syntony._io_utils import atomic_path, prepare_output_dir, write_text
-    from syntony.model.plots import plot_figures
-    from syntony.model.scenario import Scenario
+    """Simulate SCENARIO (a TOML/YAML file or builtin:NAME; see `syntony scenarios`).
+
+    Writes into --out: simulation.nc (the run as NetCDF), scenario.toml (the resolved
+    scenario, which reruns it), summary.tsv (the run in numbers), result.json and
+    report.html (figures, tables and methods; `syntony report DIR` redraws it).
+
+    \b
+    Examples:
+      syntony simulate builtin:concert_crowd --out crowd/ --seed 1
+      syntony simulate my_scenario.toml --out run/ --set agents.n=500 --set network.kind=ring
+    """
     from syntony.model.simulate import simulate
 
-    resolved = Scenario.load(scenario)
-    if overrides:
-        resolved = resolved.with_overrides(list(overrides))
-    figures_expected = {"dyad": ["dyad.png"], "crowd_filter": ["crowd_filter.png"]}.get(
-        resolved.model, ["agents.png", "summaries.png", "defensive.png"]
-    )
-    directory = prepare_output_dir(out, force=force, outputs=[*OUTPUTS, *figures_expected])
+    resolved = _resolve(scenario, overrides)
+    _refuse_existing(out_dir, force)
+    loop = resolved.model == "agents"
+    with _progress(not quiet and loop, resolved.simulation.steps, "steps") as tick:
+        result = simulate(resolved, seed=seed, progress=tick)
+    finish(result, out_dir, force=force, quiet=quiet)
 
-    steps = resolved.simulation.steps
-    if quiet or resolved.model != "agents":
-        ds = simulate(resolved, seed=seed)
-    else:
-        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-        with Progress(
-            TextColumn("simulating"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
-            TimeRemainingColumn(), transient=True,
-        ) as bar:  # fmt: skip
-            task = bar.add_task("simulate", total=steps)
-            ds = simulate(
-                resolved, seed=seed, progress=lambda done: bar.update(task, completed=done)
-            )
+@click.command("sweep")
+@click.argument("scenario")
+@click.option(
+    "--grid",
+    "grid",
+    multiple=True,
+    required=True,
+    metavar="KEY=V1,V2,...",
+    help="A parameter and the values to run it at (repeatable; the grid is their product).",
+)
+@click.option(
+    "--replicates",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Runs per grid point, each with its own seed stream.",
+)
+@click.option(
+    "--jobs",
+    "n_jobs",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Worker processes (the numbers do not depend on it).",
+)
+@out_option
+@set_option
+@seed_option
+@force_option
+@quiet_option
+def sweep_command(
+    scenario: str,
+    grid: tuple[str, ...],
+    replicates: int,
+    n_jobs: int,
+    out_dir: Path,
+    overrides: tuple[str, ...],
+    seed: int | None,
+    force: bool,
+    quiet: bool,
+) -> None:
+    """Run SCENARIO over a grid of parameter values, with replicates.
 
-    with atomic_path(directory / "simulation.nc", force=True) as tmp:
-        ds.to_netcdf(tmp, engine="h5netcdf")
-    write_text(directory / "scenario.toml", resolved.to_toml(), force=True)
-    for stem, fig in plot_figures(ds).items():
-        with atomic_path(directory / f"{stem}.png", force=True) as tmp:
-            fig.savefig(tmp, dpi=110, format="png")
-    if not quiet:
-        click.echo(
-            f"wrote {directory / 'simulation.nc'}, scenario.toml and {len(figures_expected)} figure(s)"
+    Writes into --out: sweep.nc (the summaries over time, one dimension per swept key and
+    one for the replicate), runs.tsv (each run's summaries against the swept values),
+    points.tsv (their mean and range per grid point), scenario.toml (the base scenario),
+    result.json and report.html.
+
+    \b
+    Examples:
+      syntony sweep builtin:concert_crowd --grid perception.rho0=0,0.3,0.6 --replicates 3 --out rho/
+      syntony sweep builtin:trauma --grid trauma.fraction=0,0.2,0.4 --grid agents.n=50,100 --out t/
+    """
+    from syntony.model._config import parse_grid
+    from syntony.model.sweep import sweep
+
+    resolved = _resolve(scenario, overrides)
+    parsed = dict(parse_grid(item) for item in grid)
+    _refuse_existing(out_dir, force)
+    total = replicates
+    for values in parsed.values():
+        total *= len(values)
+    with _progress(not quiet, total, "runs") as tick:
+        result = sweep(
+            resolved, parsed, replicates=replicates, seed=seed, n_jobs=n_jobs, progress=tick
         )
-        if resolved.model == "agents":
-            conv = ", ".join(
-                f"{c}: {t:.1f} s" if t == t else f"{c}: not reached"
-                for c, t in zip(ds["channel"].values, ds["convergence_time"].values, strict=True)
-            )
-            click.echo(
-                f"final synchrony R = {float(ds['synchrony'].values[-1].mean()):.3f}; convergence time {conv}"
-            )
+    finish(result, out_dir, force=force, quiet=quiet)
 
 
 def register(app: click.Group) -> None:
     """Add this part's commands to ``app``."""
     app.add_command(scenarios_command)
     app.add_command(simulate_command)
+    app.add_command(sweep_command)
