@@ -1,4 +1,4 @@
-"""The interoceptive-inference model of emotional contagion (MODEL.md).
+"""The interoceptive-inference model of emotional contagion (see docs/theory/model.rst).
 
 Figures live in :mod:`syntony.model.plots` (imported on demand, it needs matplotlib).
 """

@@ -1,4 +1,4 @@
-"""The agent-based contagion loop (MODEL.md, "The agent-based contagion loop").
+"""The agent-based contagion loop (docs/theory/model.rst, "The contagion loop").
 
 Others' bodies -> visible cues -> my prediction -> my action -> my body -> cues that others see.
 
