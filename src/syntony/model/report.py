@@ -333,11 +333,16 @@ def build_sweep_report(result: SweepResult, report: Report) -> None:
     overview.key_values(facts)
     names = sweep_summary_names(result)
     section = report.section("Summaries against the swept values")
+    spread = (
+        "one run per grid point"
+        if result.replicates == 1
+        else f"mean over the {result.replicates} replicates (line) and their range (band)"
+    )
+    others = result.keys[1:]
     section.figure(
         plot_sweep(result.runs, result.keys, names),
-        caption=f"Each run's summary against {result.keys[0]}: mean over the "
-        f"{result.replicates} replicate(s) (line) and their range (band)"
-        + (f"; one line per value of {', '.join(result.keys[1:])}" if len(result.keys) > 1 else "")
+        caption=f"Each run's summary against {result.keys[0]}: {spread}"
+        + (f"; one line per value of {', '.join(others)}" if others else "")
         + ".",
     )
     points = result.point_table()
