@@ -15,6 +15,7 @@ import warnings
 from collections.abc import Callable
 
 import numpy as np
+import xarray as xr
 from scipy import optimize, stats
 
 from syntony._rng import SeedLike, check_random_state
@@ -65,9 +66,12 @@ class ContagionModel:
     aic_, bic_, aic_null_, bic_null_ : float
     n_obs_ : int
         Number of scalar observations in the likelihood.
-    predicted_ : ndarray (T, N)
-        One-step-ahead predictions on the data's scale (row 0 NaN).
+    observed_, predicted_ : ndarray (T, N)
+        The data fitted, and the one-step-ahead predictions on the data's scale (row 0 NaN).
     converged_ : bool
+    result_ : ContagionFitResult
+        Estimates, intervals, tests and fitted series as a result that saves, loads and
+        reports itself (:mod:`syntony.physio.fit_result`).
     """
 
     def __init__(
@@ -86,6 +90,7 @@ class ContagionModel:
     # -- set-up ---------------------------------------------------------------------------
     def _prepare(self, y: np.ndarray, u: np.ndarray | None) -> None:
         y = np.asarray(y, float)
+        self.observed_ = y
         if y.ndim != 2 or y.shape[0] < 10 or y.shape[1] < 2:
             raise InputError(f"expected a (time >= 10, person >= 2) array, got shape {y.shape}")
         finite_cols = np.isfinite(y).any(axis=0)
@@ -189,10 +194,49 @@ class ContagionModel:
         return best
 
     # -- public ---------------------------------------------------------------------------
-    def fit(self, y: np.ndarray, u: np.ndarray | None = None) -> ContagionModel:
-        """Fit to ``y`` (time, person), optionally with a shared stimulus ``u`` (time,)."""
+    def fit(self, y: np.ndarray | xr.DataArray, u: np.ndarray | None = None) -> ContagionModel:
+        """Fit to ``y`` (time, person), optionally with a shared stimulus ``u`` (time,).
+
+        ``y`` may be a DataArray with dims (time, person); its coordinates then name the
+        persons and times of :attr:`result_`. Returns the fitted model.
+        """
+        time = persons = None
+        units, variable = "", "y"
+        if isinstance(y, xr.DataArray):
+            if set(y.dims) != {"time", "person"}:
+                raise InputError(f"expected dims (time, person), got {y.dims}")
+            y = y.transpose("time", "person")
+            time = y["time"].to_numpy() if "time" in y.coords else None
+            persons = [str(p) for p in y["person"].to_numpy()] if "person" in y.coords else None
+            units, variable = str(y.attrs.get("units", "")), str(y.name or "y")
+            y = y.to_numpy()
+        if isinstance(u, xr.DataArray):
+            u = u.to_numpy()
         with _one_blas_thread():
-            return self._fit(y, u)
+            self._fit(y, u)
+        self.result_ = self._result(time, persons, units, variable)
+        return self
+
+    def _result(self, time, persons, units: str, variable: str):
+        from syntony._provenance import provenance
+        from syntony.physio.fit_result import ContagionFitResult
+
+        parameters = {
+            "network": "complete" if self.adjacency is None else "matrix",
+            "dt": float(self.dt),
+            "normalize": bool(self.normalize),
+            "center": bool(self.center),
+            "stimulus": self._u is not None,
+        }
+        return ContagionFitResult.from_model(
+            self,
+            time=time,
+            persons=persons,
+            units=units,
+            variable=variable,
+            parameters=parameters,
+            provenance=provenance(parameters=parameters),
+        )
 
     def _fit(self, y: np.ndarray, u: np.ndarray | None) -> ContagionModel:
         self._prepare(y, u)
