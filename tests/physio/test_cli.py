@@ -11,7 +11,9 @@ import xarray as xr
 from click.testing import CliRunner
 
 from syntony.cli import app
+from syntony.physio import ContagionFitResult, SynchronyResult
 from syntony.physio.statespace import complete_adjacency, laplacian, simulate_statespace
+from syntony.report import MANIFEST, load_result
 
 
 def _write_group(path, seed, *, c, n=4, n_t=400, fs=1.0):
@@ -54,17 +56,18 @@ def test_sync_end_to_end(tmp_path):
     res = _run(args)
     assert res.exit_code == 0, res.output
     assert "circular-shift" in res.output and "pseudo-group" in res.output
-    for name in (
+    names = {
         "features.nc",
         "synchrony.nc",
+        "synchrony_nulls.nc",
         "synchrony_windows.tsv",
         "synchrony_pairs.tsv",
         "synchrony_tests.tsv",
-        "synchrony.json",
-        "sync_matrix.png",
-        "group_synchrony.png",
-    ):
-        assert (out / name).stat().st_size > 0, name
+        MANIFEST,
+        "report.html",
+    }
+    assert {p.name for p in out.iterdir()} == names
+    assert all((out / name).stat().st_size > 0 for name in names)
     tests = pd.read_csv(out / "synchrony_tests.tsv", sep="\t")
     assert list(tests["method"]) == [
         "circular-shift",
@@ -75,18 +78,15 @@ def test_sync_end_to_end(tmp_path):
     ]
     # A coupled group beats every null of the correlation-based synchrony.
     assert (tests["p_value"].iloc[[0, 1, 4]] <= 0.05).all()
-    summary = json.loads((out / "synchrony.json").read_text())
+    result = load_result(out)
+    assert isinstance(result, SynchronyResult)
     with xr.open_dataset(out / "synchrony.nc") as ds:
-        assert ds.attrs["group_mean"] == pytest.approx(summary["group_synchrony"])
+        assert ds.attrs["group_mean"] == result.group_synchrony == tests["observed"].iloc[0]
         assert ds["rho"].dims == ("window", "person", "other")
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert manifest["kind"] == "synchrony" and manifest["parameters"]["n_surrogates"] == 19
     windows = pd.read_csv(out / "synchrony_windows.tsv", sep="\t")
     assert {"group", "circular-shift_q025", "pseudo-group_q975"} <= set(windows.columns)
-    # Same seed, same numbers.
-    again = _run([*args[:5], str(tmp_path / "sync2"), *args[6:]])
-    assert again.exit_code == 0
-    pd.testing.assert_frame_equal(
-        tests, pd.read_csv(tmp_path / "sync2" / "synchrony_tests.tsv", sep="\t")
-    )
     # Existing outputs are not overwritten without --force.
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 2 and "--force" in res.output
@@ -100,17 +100,23 @@ def test_fit_end_to_end_with_network_file(tmp_path):
     out = tmp_path / "fit"
     res = _run(["fit", str(group), "--out", str(out), "--network", str(edges)])
     assert res.exit_code == 0, res.output
-    summary = json.loads((out / "fit.json").read_text())
-    assert summary["c_ci_low"] < 0.5 < summary["c_ci_high"] and summary["lrt_pvalue"] < 0.01
+    fit = ContagionFitResult.load(out)
+    lo, hi = fit.interval("c")
+    assert lo < 0.5 < hi and fit.lrt["p_value"] < 0.01
+    assert "likelihood-ratio test prefers the coupled model" in res.output
     params = pd.read_csv(out / "fit_params.tsv", sep="\t")
     assert list(params["parameter"]) == ["c", "lambda", "b", "q", "r"]
     with xr.open_dataset(out / "fitted.nc") as ds:
         assert ds["predicted"].shape == ds["observed"].shape == (400, 4)
-    assert (out / "fit.png").stat().st_size > 0
+        assert list(ds["person"].values) == ["P40", "P41", "P42", "P43"]
+    assert {p.name for p in out.iterdir()} == {
+        "fitted.nc", "fit_params.tsv", "fit_models.tsv", "fit_tests.tsv", MANIFEST, "report.html"
+    }  # fmt: skip
     # The complete network gives the same fit as the equivalent edge list.
-    res = _run(["fit", str(group), "--out", str(tmp_path / "fit2")])
-    assert json.loads((tmp_path / "fit2" / "fit.json").read_text())["c"] == pytest.approx(
-        summary["c"], rel=1e-4
+    res = _run(["fit", str(group), "--out", str(tmp_path / "fit2"), "-q"])
+    assert res.output == ""
+    assert ContagionFitResult.load(tmp_path / "fit2").estimate("c") == pytest.approx(
+        fit.estimate("c"), rel=1e-4
     )
 
 
@@ -165,9 +171,10 @@ def test_concert_sync_and_fit(shared_data, tmp_path):
         ]
     )
     assert res.exit_code == 0, res.output
-    summary = json.loads((out / "synchrony.json").read_text())
-    assert summary["n_persons"] == 15 and 10 < summary["feature_median"] < 22
-    tests = {t["method"]: t for t in summary["tests"]}
+    result = SynchronyResult.load(out)
+    rates = result.features["breathing_rate"].to_numpy()
+    assert len(result.persons) == 15 and 10 < np.nanmedian(rates) < 22
+    tests = {t["method"]: t for t in result.tests.to_dict(orient="records")}
     assert set(tests) == {
         "circular-shift",
         "segment-shuffle",
@@ -176,7 +183,7 @@ def test_concert_sync_and_fit(shared_data, tmp_path):
         "pseudo-group",
     }
     assert all(0 < t["p_value"] <= 1 for t in tests.values())
-    assert 0 < summary["group_synchrony"] < 1
+    assert 0 < result.group_synchrony < 1
     out = tmp_path / "fit"
     res = _run(
         [
@@ -190,9 +197,10 @@ def test_concert_sync_and_fit(shared_data, tmp_path):
         ]
     )
     assert res.exit_code == 0, res.output
-    fit = json.loads((out / "fit.json").read_text())
-    assert fit["converged"] and len(fit["persons"]) == 18
-    assert fit["c_ci_low"] <= fit["c"] <= fit["c_ci_high"] and 0 <= fit["lrt_pvalue"] <= 1
+    fit = ContagionFitResult.load(out)
+    assert fit.converged and len(fit.persons) == 18
+    lo, hi = fit.interval("c")
+    assert lo <= fit.estimate("c") <= hi and 0 <= fit.lrt["p_value"] <= 1
 
 
 def test_fit_with_stimulus_recovers_its_effect(tmp_path):
@@ -220,8 +228,8 @@ def test_fit_with_stimulus_recovers_its_effect(tmp_path):
         ]
     )
     assert res.exit_code == 0, res.output
-    fit = json.loads((out / "fit.json").read_text())
-    assert fit["beta_ci_low"] < 0.8 < fit["beta_ci_high"]
+    lo, hi = ContagionFitResult.load(out).interval("beta")
+    assert lo < 0.8 < hi
     short = tmp_path / "short.csv"
     pd.DataFrame({"time": [0.0, 1.0], "music": [0.0, 1.0]}).to_csv(short, index=False)
     res = CliRunner().invoke(
@@ -235,7 +243,7 @@ def test_fit_with_stimulus_recovers_its_effect(tmp_path):
     res = _run(
         ["fit", str(tmp_path / "g.csv"), "--out", str(tmp_path / "f4"), "--tmax", "199", "-q"]
     )
-    assert json.loads((tmp_path / "f4" / "fit.json").read_text())["n_obs"] == 4 * 199
+    assert ContagionFitResult.load(tmp_path / "f4").models["n_obs"].iloc[0] == 4 * 199
 
 
 def test_sync_on_bids_folder_needs_channel_and_common_rate(tmp_path):
@@ -261,5 +269,57 @@ def test_sync_on_bids_folder_needs_channel_and_common_rate(tmp_path):
         [*base, "--out", str(tmp_path / "c"), "--resample", "10", "--channel", "respiratory"]
     )
     assert res.exit_code == 0, res.output
-    summary = json.loads((tmp_path / "c" / "synchrony.json").read_text())
-    assert summary["n_persons"] == 3 and summary["group_synchrony"] > 0.5
+    result = SynchronyResult.load(tmp_path / "c")
+    assert len(result.persons) == 3 and result.group_synchrony > 0.5
+
+
+def _same_files(a, b):
+    """Every table byte for byte, every NetCDF's data and attributes (provenance aside)."""
+    names = sorted(p.name for p in a.iterdir())
+    assert names == sorted(p.name for p in b.iterdir())
+    for name in names:
+        if name.endswith(".tsv"):
+            assert (a / name).read_bytes() == (b / name).read_bytes(), name
+        elif name.endswith(".nc"):
+            with xr.open_dataset(a / name) as x, xr.open_dataset(b / name) as y:
+                x.attrs.pop("provenance", None)
+                y.attrs.pop("provenance", None)
+                xr.testing.assert_identical(x.load(), y.load())
+    return names
+
+
+def test_sync_and_fit_are_deterministic_for_a_seed(tmp_path):
+    group = _write_group(tmp_path / "g.csv", 1, c=0.5, n=4, n_t=240)
+    other = _write_group(tmp_path / "o.csv", 2, c=0.0, n=4, n_t=240)
+    sync = ["sync", str(group), "--signal", "raw", "--fs", "1", "--window", "20", "--step", "10",
+            "--surrogates", "9", "--pseudo-from", str(other), "--pseudo-groups", "20", "-q"]  # fmt: skip
+    for name, seed in (("s1", "5"), ("s2", "5"), ("s3", "6")):
+        assert _run([*sync, "--seed", seed, "--out", str(tmp_path / name)]).exit_code == 0
+    names = _same_files(tmp_path / "s1", tmp_path / "s2")
+    assert "synchrony_tests.tsv" in names and "synchrony_nulls.nc" in names
+    # Another seed draws other surrogates: the comparison above can fail.
+    assert (tmp_path / "s1" / "synchrony_tests.tsv").read_bytes() != (
+        tmp_path / "s3" / "synchrony_tests.tsv"
+    ).read_bytes()
+    # Named streams: the pseudo-groups draw the same whether or not surrogates ran before them.
+    _run([*sync, "--seed", "5", "--surrogates", "0", "--out", str(tmp_path / "s4")])
+    first, alone = SynchronyResult.load(tmp_path / "s1"), SynchronyResult.load(tmp_path / "s4")
+    row, row_alone = first.test("pseudo-group"), alone.test("pseudo-group")
+    assert {k: row[k] for k in row_alone} == row_alone
+    np.testing.assert_array_equal(first.nulls["pseudo-group"], alone.nulls["pseudo-group"])
+
+    fit = ["fit", str(group), "--pseudo-from", str(other), "--pseudo-groups", "4", "-q"]
+    for name in ("f1", "f2"):
+        assert _run([*fit, "--seed", "5", "--out", str(tmp_path / name)]).exit_code == 0
+    names = _same_files(tmp_path / "f1", tmp_path / "f2")
+    assert {"fit_tests.tsv", "fit_pseudo.tsv", "fitted.nc"} <= set(names)
+
+
+@pytest.mark.parametrize("command", ["sync", "fit"])
+def test_help_ends_with_examples_and_the_files_written(command):
+    res = CliRunner().invoke(app, [command, "--help"])
+    assert res.exit_code == 0
+    tail = res.output[res.output.index("Examples:") :]
+    assert f"syntony {command} " in tail and "Writes into --out:" in tail
+    assert "result.json" in tail and "report.html" in tail
+    assert tail.index("Examples:") > res.output.index("--help") - res.output.index("Examples:")
