@@ -48,7 +48,7 @@ def run_ours(n: int, n_steps: int, seed: int):
 
     obs, m0, prior_cov, noise_var = make_problem(n, n_steps, seed)
     start, cpu = time.perf_counter(), time.process_time()
-    ds = CrowdFilter(noise_var).run(obs, prior_mean=m0, prior_cov=prior_cov)
+    ds = CrowdFilter(noise_var).run(obs, prior_mean=m0, prior_cov=prior_cov).dataset
     return time.perf_counter() - start, time.process_time() - cpu, ds
 
 
@@ -129,7 +129,7 @@ def main() -> None:
         obs_big,
         prior_mean=0.0,
         prior_cov=ExchangeableCov.from_synchrony(big, rho=0.4, variance=1.0),
-    )
+    ).dataset
     elapsed = time.perf_counter() - start
     print(
         f"syntony CrowdFilter exchangeable N={big} T={big_steps} with Q > 0: {elapsed:.2f} s "

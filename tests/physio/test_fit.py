@@ -205,7 +205,7 @@ def test_fit_on_the_agent_model_simulator(gamma_soc, coupled):
             "trust": {"learned": False},
         }
     )
-    ds = simulate(scenario, seed=0)
+    ds = simulate(scenario, seed=0).dataset
     s = ds["s"].isel(channel=0).transpose("time", "agent").to_numpy()[::10]  # 1 Hz
     m = ContagionModel(dt=1.0).fit(s)
     if coupled:

@@ -45,7 +45,7 @@ class _Check:
 def _simulate(scenario: Any, seed: Any) -> xr.Dataset:
     from syntony.model.simulate import simulate
 
-    return simulate(scenario, seed=seed)
+    return simulate(scenario, seed=seed).dataset
 
 
 def _first_time(time: np.ndarray, values: np.ndarray, level: float) -> float:
