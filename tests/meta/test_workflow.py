@@ -140,7 +140,7 @@ def test_workflow_saves_everything(run, tmp_path):
         assert (out / part).exists(), part
     if result.macm:
         assert (out / "macm" / "conjunction1" / "experiments.tsv").exists()
-        assert (out / "macm_network" / "n_regions.nii.gz").exists()
+        assert (out / "macm" / "n_regions.nii.gz").exists()
     assert "thalamus" in (out / "comparison.md").read_text()
     from syntony.errors import OutputExistsError
 

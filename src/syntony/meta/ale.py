@@ -28,12 +28,13 @@ from syntony.meta.null import (
     nearest_bin,
     z_from_p,
 )
+from syntony.meta.results import collects_warnings
 from syntony.meta.space import Grid, mni152_grid
 from syntony.meta.threshold import AnalyticThreshold, MonteCarloThreshold
 
 if TYPE_CHECKING:
     from syntony.meta.fwe import EarlyStop, FWENull
-    from syntony.meta.results import ALEResult
+    from syntony.meta.results import ALEFit, ALEResult
     from syntony.meta.studyset import Studyset
 
 __all__ = ["ALE", "ale_map"]
@@ -213,6 +214,7 @@ class ALE:
                 self.null_method,
             )  # fmt: skip
 
+    @collects_warnings
     def fit(self, studyset: Studyset) -> ALE:
         """Compute ALE, p, z and -log10 p maps, and (n_iters > 0) the Monte Carlo FWE null.
 
@@ -223,9 +225,6 @@ class ALE:
             (:class:`HistogramNull`), ``threshold_`` (cluster-forming ALE), ``fwe_``
             (:class:`FWENull` or None) and ``result_`` (:class:`ALEResult`).
         """
-        from syntony.meta.fwe import monte_carlo_null
-        from syntony.meta.results import build_result
-
         self._check_params()
         if studyset.n_experiments < 1:
             raise InputError(
@@ -261,23 +260,57 @@ class ALE:
         self.seed_ = (
             seed_sequence(self.random_state) if not self.replay_nimare else self.random_state
         )
-        self.threshold_ = (self.cluster_threshold or AnalyticThreshold())(
+        self.threshold_ = self._cluster_forming(layout, null)
+        self.fwe_: FWENull | None = self._monte_carlo(layout) if self.n_iters > 0 else None
+        self.result_: ALEResult = self._build_result(studyset, kernel, local)
+        return self
+
+    # -- where null foci come from (SCALE draws them from a reference instead) ----------------
+    def _cluster_forming(self, layout: Layout, null: HistogramNull) -> float:
+        """The cluster-forming ALE of the fitted maps."""
+        return (self.cluster_threshold or AnalyticThreshold())(
             layout, null, self.cluster_p, seed=self.seed_, n_jobs=self.n_jobs
         )
-        self.fwe_: FWENull | None = None
-        if self.n_iters > 0:
-            self.fwe_ = monte_carlo_null(
-                layout,
-                n_iters=self.n_iters,
-                threshold=self.threshold_,
-                seed=self.seed_,
-                replay_nimare=self.replay_nimare,
-                early_stop=self.early_stop,
-                n_jobs=self.n_jobs,
-                progress=self.progress,
-            )
-        self.result_: ALEResult = build_result(self, studyset, kernel)
-        return self
+
+    def _monte_carlo(self, layout: Layout) -> FWENull:
+        """The Monte Carlo FWE null (foci uniform in the mask)."""
+        from syntony.meta.fwe import monte_carlo_null
+
+        return monte_carlo_null(
+            layout,
+            n_iters=self.n_iters,
+            threshold=self.threshold_,
+            seed=self.seed_,
+            replay_nimare=self.replay_nimare,
+            early_stop=self.early_stop,
+            n_jobs=self.n_jobs,
+            progress=self.progress,
+        )
+
+    # -- the result (see syntony.meta.results) -------------------------------------------------
+    def _record(self, studyset: Studyset, kernel: ALEKernel, local: np.ndarray) -> ALEFit:
+        """What the fit computed, handed to :func:`~syntony.meta.results.build_result`."""
+        from syntony.meta.results import ALEFit, StudysetSummary
+
+        rule = self.cluster_threshold or AnalyticThreshold()
+        return ALEFit(
+            layout=self.layout_, local_ijk=local, log_sums=self.log_sums_, ale=self.ale_,
+            p=self.p_, z=self.z_, logp=self.logp_, null=self.null_, threshold=self.threshold_,
+            threshold_rule=rule.describe(self.cluster_p), fwe=self.fwe_,
+            cluster_p=self.cluster_p, fwe_alpha=self.fwe_alpha,
+            studyset=StudysetSummary.of(studyset), kernel=kernel, labeller=self.labeller,
+            seed=self.seed_,
+            settings={
+                "n_iters": self.n_iters,
+                "replay_nimare": self.replay_nimare,
+                "early_stop": None if self.early_stop is None else vars(self.early_stop),
+            },
+        )  # fmt: skip
+
+    def _build_result(self, studyset: Studyset, kernel: ALEKernel, local: np.ndarray) -> ALEResult:
+        from syntony.meta.results import build_result
+
+        return build_result(self._record(studyset, kernel, local))
 
     def __repr__(self) -> str:
         return (

@@ -8,18 +8,24 @@ exactly as strong as its weakest member.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
+import pandas as pd
 
 from syntony._provenance import provenance
 from syntony._validate import check_nonnegative
 from syntony.errors import InputError, ParameterError
 from syntony.meta.clusters import cluster_table, label_min_size
-from syntony.meta.contrast import MapBundle
+from syntony.meta.results import MapResult
+from syntony.meta.significance import clusters_with_header, mark_significance
+from syntony.report import methods_text
 
 if TYPE_CHECKING:
     from syntony.meta.results import ALEResult
+    from syntony.report import Report
 
 __all__ = ["ConjunctionResult", "conjunction", "thresholded_ale"]
 
@@ -29,12 +35,73 @@ _NICHOLS = (
 )
 
 
-class ConjunctionResult(MapBundle):
+def main_effect_folder(k: int) -> str:
+    """Subdirectory of the ``k``-th main effect of a saved conjunction (``ale_a``, ``ale_b``...)."""
+    return f"ale_{chr(ord('a') + k)}"
+
+
+@dataclass(eq=False)
+class ConjunctionResult(MapResult):
     """Result of :func:`conjunction`.
 
     ``maps``: ``ale_min`` (minimum of the thresholded ALE maps, 0 outside the conjunction),
     ``z_min``, ``clusters`` (labels 1..n by size); ``tables``: ``clusters``.
+    ``main_effects``: the ALE results it combines, saved in ``ale_a/``, ``ale_b/``, ... when
+    kept (an empty list leaves them out).
     """
+
+    kind: ClassVar[str] = "conjunction"
+    title: ClassVar[str] = "Conjunction of ALE maps"
+
+    main_effects: list[ALEResult] = field(default_factory=list)
+
+    @property
+    def clusters(self) -> pd.DataFrame:
+        return self.tables["clusters"]
+
+    def without_main_effects(self) -> ConjunctionResult:
+        """The same conjunction with its main effects left out (when they are saved elsewhere)."""
+        return replace(self, main_effects=[])
+
+    def summary(self) -> str:
+        p = self.parameters
+        n = len(self.clusters)
+        what = "clusters significant at cluster-size FWE" if p["level"] == "cluster" else (
+            "voxels above the cluster-forming threshold (uncorrected)"
+        )  # fmt: skip
+        lines = [
+            f"Conjunction of {' and '.join(p['maps'])}: {p['n_voxels']} voxels in {n} "
+            f"cluster{'s' if n != 1 else ''} in every map's {what}",
+        ]
+        if n:
+            row = self.clusters.iloc[0]
+            label = f", {row['label']}" if "label" in self.clusters.columns else ""
+            lines.append(
+                f"largest: {int(row['size_voxels'])} voxels, peak ({row['peak_x']:g}, "
+                f"{row['peak_y']:g}, {row['peak_z']:g}) MNI{label}"
+            )
+        return "\n".join(lines)
+
+    def _write_parts(self, directory: Path) -> None:
+        for k, part in enumerate(self.main_effects):
+            part._write_into(directory / main_effect_folder(k))
+
+    @classmethod
+    def _read(cls, directory: Path, manifest: dict[str, Any]) -> Self:
+        from syntony.report import Result
+
+        fields = cls._fields_from(directory)
+        parts = []
+        for k in range(len(fields["parameters"].get("maps", []))):
+            folder = directory / main_effect_folder(k)
+            if folder.is_dir():
+                parts.append(Result.load(folder))
+        return cls(**fields, main_effects=parts)
+
+    def _build_report(self, report: Report) -> None:
+        from syntony.meta.report_sections import conjunction_sections
+
+        conjunction_sections(self, report)
 
 
 def thresholded_ale(result: ALEResult, *, level: str = "cluster") -> np.ndarray:
@@ -64,6 +131,7 @@ def conjunction(
     min_cluster_mm3: float = 0.0,
     names: Sequence[str] | None = None,
     labeller: Callable[[np.ndarray], list[str]] | None = None,
+    keep_main_effects: bool = True,
 ) -> ConjunctionResult:
     """Voxelwise minimum of two or more thresholded ALE maps, with a cluster table.
 
@@ -79,6 +147,8 @@ def conjunction(
         Names of the maps for the report (default: their studysets' names).
     labeller : callable, optional
         Maps (n, 3) MNI peaks to anatomical labels.
+    keep_main_effects : bool
+        Keep ``results`` in the result (saved with it in ``ale_a/``, ``ale_b/``, ...).
     """
     results = list(results)
     if len(results) < 2:
@@ -102,8 +172,19 @@ def conjunction(
     ale_min[~kept] = 0
     z_min[~kept] = 0
     table = cluster_table(grid, labels, ale_min, z_min, 0.0, labeller=labeller)
-    if len(table):
-        table = table.rename(columns={"max_ale": "max_min_ale", "mass": "sum_min_ale"})
+    table = clusters_with_header(table, fwe=False, contributions=False, labels=labeller is not None)
+    table = table.rename(columns={"max_ale": "max_min_ale", "mass": "sum_min_ale"})
+    if level == "cluster":
+        alphas = sorted({float(r.parameters.get("fwe_alpha", 0.05)) for r in results})
+        test = (
+            "in every map's clusters significant at cluster-size FWE "
+            f"p<{'/'.join(f'{a:g}' for a in alphas)} (minimum statistic)"
+        )
+        table = mark_significance(table, True, test)
+    else:
+        table = mark_significance(
+            table, None, "not tested (uncorrected: above every map's cluster-forming threshold)"
+        )
     parameters = {
         "maps": names,
         "level": level,
@@ -117,11 +198,11 @@ def conjunction(
         if level == "cluster"
         else "voxels above the cluster-forming threshold"
     )
-    methods = (
+    methods = methods_text(
         f"The conjunction of {', '.join(names)} was computed as the voxelwise minimum of their "
         f"thresholded ALE maps ({what}; minimum statistic, Nichols et al., 2005), retaining "
-        f"clusters of at least {min_cluster_mm3:g} mm3. Computed with syntony.\n\nReferences\n\n"
-        f"- {_NICHOLS}"
+        f"clusters of at least {min_cluster_mm3:g} mm3. Computed with syntony.",
+        references=[_NICHOLS],
     )
     return ConjunctionResult(
         grid=grid,
@@ -130,4 +211,5 @@ def conjunction(
         parameters=parameters,
         methods=methods,
         provenance=provenance(parameters=parameters),
+        main_effects=list(results) if keep_main_effects else [],
     )

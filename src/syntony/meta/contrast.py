@@ -19,16 +19,15 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from syntony._provenance import provenance
-from syntony._rng import SeedLike, SeedTree, seed_sequence
+from syntony._rng import SeedLike, SeedTree
 from syntony._validate import check_integer, check_nonnegative, check_probability
 from syntony.errors import InputError, ParameterError
-from syntony.meta.clusters import cluster_table
-from syntony.meta.clusters import label_min_size as _clusters_of  # until _result switches
+from syntony.meta.clusters import cluster_table, label_min_size
 from syntony.meta.kernel import ALEKernel
 from syntony.meta.layout import Layout
 from syntony.meta.null import logp_from_p, z_from_p
@@ -38,19 +37,22 @@ from syntony.meta.permutation import (
     permutation_counts,
     permutation_seeds,
 )
-from syntony.meta.results import MapBundle
+from syntony.meta.result_files import seed_record
+from syntony.meta.results import MapResult, collects_warnings
+from syntony.meta.significance import clusters_with_header, mark_significance
 from syntony.meta.space import Grid, mni152_grid
 from syntony.meta.studyset import Studyset
+from syntony.report import methods_text
 
 if TYPE_CHECKING:
     from syntony.meta.results import ALEResult
+    from syntony.report import Report
 
 __all__ = [
     "ALEContrast",
     "AllVoxels",
     "ContrastResult",
     "InMainEffects",
-    "MapBundle",
     "permutation_seeds",
     "significant_mask",
 ]
@@ -148,14 +150,39 @@ ContrastTest = InMainEffects | AllVoxels
 
 
 # -- results ------------------------------------------------------------------------------------
-class ContrastResult(MapBundle):
+@dataclass(eq=False)
+class ContrastResult(MapResult):
     """Result of :class:`ALEContrast`.
 
     ``maps``: ``diff`` (ALE A - ALE B), ``p``, ``z`` (signed: > 0 where A > B), ``logp``,
     ``z_thresholded`` (z inside surviving clusters), ``a_gt_b`` / ``b_gt_a`` (cluster
-    labels), ``ale_a``, ``ale_b``. ``tables``: ``clusters_a_gt_b``, ``clusters_b_gt_a``.
-    ``arrays``: ``max_abs_diff`` (the permutation null of max |difference|).
+    labels), ``ale_a``, ``ale_b``, ``tested``. ``tables``: ``clusters_a_gt_b``,
+    ``clusters_b_gt_a`` (always with their header, also when empty). ``arrays``:
+    ``max_abs_diff`` (the permutation null of max |difference| over the tested voxels).
     """
+
+    kind: ClassVar[str] = "contrast"
+    title: ClassVar[str] = "ALE contrast"
+
+    def summary(self) -> str:
+        p = self.parameters
+        a, b = p["group_a"], p["group_b"]
+        n_ab, n_ba = len(self.tables["clusters_a_gt_b"]), len(self.tables["clusters_b_gt_a"])
+        return "\n".join(
+            [
+                f"Contrast of {a['name']} ({a['n_experiments']} experiments) and {b['name']} "
+                f"({b['n_experiments']} experiments)",
+                f"{p['n_permutations']} permutations, {p['n_tested_voxels']} voxels tested "
+                f"({p['test']}, p < {p['p_threshold']:g}, clusters >= {p['min_cluster_mm3']:g} "
+                "mm3)",
+                f"{n_ab} cluster(s) A > B and {n_ba} B > A, every one significant by this test",
+            ]
+        )
+
+    def _build_report(self, report: Report) -> None:
+        from syntony.meta.report_sections import contrast_sections
+
+        contrast_sections(self, report)
 
 
 def significant_mask(result: ALEResult, *, level: str = "cluster") -> np.ndarray:
@@ -254,6 +281,7 @@ class ALEContrast:
             )
         return test
 
+    @collects_warnings
     def fit(
         self,
         group_a: Studyset,
@@ -395,8 +423,8 @@ class ALEContrast:
         voxel_mm3 = float(np.prod(grid.voxel_size))
         min_voxels = int(np.ceil(test.min_cluster_mm3 / voxel_mm3 - 1e-9))
         sig = self.p_ < test.p_threshold
-        pos = _clusters_of(grid, sig & (self.z_ > 0), min_voxels)
-        neg = _clusters_of(grid, sig & (self.z_ < 0), min_voxels)
+        pos = label_min_size(grid, sig & (self.z_ > 0), min_voxels)
+        neg = label_min_size(grid, sig & (self.z_ < 0), min_voxels)
         z_thr = np.where((pos > 0) | (neg > 0), self.z_, 0).astype(np.float32)
         maps = {
             "diff": self.diff_,
@@ -410,16 +438,21 @@ class ALEContrast:
             "ale_b": self.ale_b_,
             "tested": tested.astype(np.int32),
         }
-        tables = {
-            "clusters_a_gt_b": cluster_table(
-                grid, pos, self.diff_, self.z_, 0.0, labeller=self.labeller
-            ),
-            "clusters_b_gt_a": cluster_table(
-                grid, neg, -self.diff_, -self.z_, 0.0, labeller=self.labeller
-            ),
-        }
-        for t in tables.values():
-            t.rename(columns={"max_ale": "max_diff", "mass": "sum_diff"}, inplace=True)
+        side = "one-sided within the main effects" if test.one_sided else "two-sided"
+        rule = (
+            f"voxelwise permutation p<{test.p_threshold:g} ({side}), clusters >= "
+            f"{test.min_cluster_mm3:g} mm3"
+        )
+        tables = {}
+        for name, labels, sign in (("clusters_a_gt_b", pos, 1.0), ("clusters_b_gt_a", neg, -1.0)):
+            table = cluster_table(
+                grid, labels, sign * self.diff_, sign * self.z_, 0.0, labeller=self.labeller
+            )
+            table = clusters_with_header(
+                table, fwe=False, contributions=False, labels=self.labeller is not None
+            )
+            table = table.rename(columns={"max_ale": "max_diff", "mass": "sum_diff"})
+            tables[name] = mark_significance(table, True, rule)
         parameters = {
             "group_a": {"name": group_a.name, "source": group_a.source,
                         "n_experiments": group_a.n_experiments, "n_foci": group_a.n_foci},
@@ -435,16 +468,16 @@ class ALEContrast:
             "kernel": {"fwhm": kernel.fwhm, "sample_size": kernel.sample_size},
             "grid": repr(grid),
         }  # fmt: skip
-        seed = self.random_state if self.replay_nimare else seed_sequence(self.random_state)
-        methods = (
+        seed = self.random_state if self.replay_nimare else seed_record(self.seed_tree_)
+        methods = methods_text(
             f"ALE maps of group A ({group_a.name}: {group_a.n_experiments} experiments, "
             f"{group_a.n_foci} foci) and group B ({group_b.name}: {group_b.n_experiments} "
             f"experiments, {group_b.n_foci} foci) were contrasted by subtraction (Laird et al., "
             f"2005; Eickhoff et al., 2011, 2012): the null distribution of the voxelwise "
             f"difference was built from {self.n_permutations} random reassignments of the "
             "pooled experiments to two groups of the original sizes. Each experiment used "
-            f"{kernel.describe()}. {test.describe()} Computed with syntony.\n\nReferences\n\n"
-            + "\n".join(f"- {r}" for r in _REFERENCES.values())
+            f"{kernel.describe()}. {test.describe()} Computed with syntony.",
+            references=list(_REFERENCES.values()),
         )
         return ContrastResult(
             grid=grid, maps=maps, tables=tables, parameters=parameters, methods=methods,

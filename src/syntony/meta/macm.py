@@ -10,27 +10,30 @@ reports. :func:`macm_network` merges the maps of several regions into one networ
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
 import pandas as pd
 
-from syntony._io_utils import atomic_path, prepare_output_dir, write_text
+from syntony._io_utils import write_json, write_text
 from syntony._provenance import provenance
 from syntony.errors import InputError, ParameterError
 from syntony.meta.clusters import cluster_table, label_min_size
 from syntony.meta.conjunction import thresholded_ale
-from syntony.meta.contrast import MapBundle
+from syntony.meta.result_files import read_analysis, read_grid, read_table, write_table
+from syntony.meta.results import ALEResult, MapResult, collect_warnings
+from syntony.meta.significance import clusters_with_header, mark_significance
+from syntony.report import Result, methods_text
 
 if TYPE_CHECKING:
     from syntony.meta.ale import ALE
-    from syntony.meta.databases import ReferenceDatabase
-    from syntony.meta.results import ALEResult
+    from syntony.meta.reference import ReferenceDatabase
     from syntony.meta.roi import ROI
+    from syntony.report import Report
 
-__all__ = ["MACMResult", "macm", "macm_network"]
+__all__ = ["MACMNetwork", "MACMResult", "macm", "macm_network"]
 
 _REFERENCES = (
     "Robinson JL, Laird AR, Glahn DC, Lovallo WR, Fox PT (2010). Metaanalytic connectivity "
@@ -40,10 +43,11 @@ _REFERENCES = (
     "of cytoarchitectonic areas within the human parietal operculum. Journal of Neuroscience "
     "30:6409-6421. doi:10.1523/JNEUROSCI.5664-09.2010",
 )
+_MACM = "macm.json"
 
 
-@dataclass(frozen=True, eq=False)
-class MACMResult:
+@dataclass(eq=False)
+class MACMResult(Result):
     """The co-activation map of one region.
 
     Attributes
@@ -56,7 +60,11 @@ class MACMResult:
     database : str
     default_n : float
     methods : str
+    warnings : list of str
     """
+
+    kind: ClassVar[str] = "macm"
+    title: ClassVar[str] = "Meta-analytic connectivity modelling"
 
     roi: ROI
     experiment_ids: list[str]
@@ -64,34 +72,155 @@ class MACMResult:
     database: str
     default_n: float
     methods: str
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def clusters(self) -> pd.DataFrame:
+        """The co-activation clusters (``significant`` says which survived FWE)."""
         return self.ale.clusters
 
-    def save(self, directory: str | Path, *, force: bool = False) -> list[Path]:
-        """The ALE outputs plus ``roi.nii.gz`` and ``experiments.tsv``; methods replaced."""
+    @property
+    def parameters(self) -> dict[str, Any]:
+        return {
+            "region": self.roi.name,
+            "region_description": self.roi.description,
+            "region_voxels": self.roi.n_voxels,
+            "database": self.database,
+            "default_n": self.default_n,
+            "n_articles": len(self.experiment_ids),
+            "ale": self.ale.parameters,
+        }
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        return self.ale.provenance
+
+    def summary(self) -> str:
+        ale = self.ale.summary().splitlines()
+        return "\n".join(
+            [
+                f"MACM of {self.roi.name} ({self.roi.n_voxels} voxels): "
+                f"{len(self.experiment_ids)} articles of {self.database} with a focus in it "
+                f"(N = {self.default_n:g} each)",
+                *ale[1:],
+            ]
+        )
+
+    def _write(self, directory: Path) -> None:
         import nibabel as nib
 
-        out = prepare_output_dir(
-            directory, force=force, outputs=[*self.ale.file_names(), "roi.nii.gz",
-                                             "experiments.tsv"]
+        self.ale._write(directory)
+        nib.save(self.roi.image(), directory / "roi.nii.gz")
+        write_table(directory / "experiments.tsv", pd.DataFrame({"id": self.experiment_ids}))
+        write_text(directory / "methods.md", self.methods + "\n", force=True)
+        record = {
+            "region": self.roi.name,
+            "region_description": self.roi.description,
+            "database": self.database,
+            "default_n": self.default_n,
+            "methods": self.methods,
+            "warnings": self.warnings,
+            "ale_kind": self.ale.kind,
+        }
+        write_json(directory / _MACM, record, force=True)
+
+    @classmethod
+    def _read(cls, directory: Path, manifest: dict[str, Any]) -> Self:
+        import json
+
+        from syntony.meta.roi import ROI
+
+        record = json.loads((directory / _MACM).read_text(encoding="utf-8"))
+        ale_type = Result._registry.get(record.get("ale_kind", "ale"), ALEResult)
+        ale = ale_type(**ALEResult._fields_from(directory))
+        grid = read_grid(directory)
+        roi = ROI(
+            record["region"],
+            grid,
+            np.asanyarray(_load(directory / "roi.nii.gz").dataobj) > 0,
+            record["region_description"],
+        )
+        ids = read_table(directory / "experiments.tsv", {"id": "str"})["id"].tolist()
+        return cls(
+            roi=roi, experiment_ids=[str(i) for i in ids], ale=ale, database=record["database"],
+            default_n=float(record["default_n"]), methods=record["methods"],
+            warnings=list(record.get("warnings", [])),
         )  # fmt: skip
-        written = self.ale.save(out, force=True)
-        target = out / "roi.nii.gz"
-        with atomic_path(target, force=True) as tmp:
-            nib.save(self.roi.image(), tmp)
-        written.append(target)
-        ids = pd.DataFrame({"id": self.experiment_ids})
-        written.append(write_text(out / "experiments.tsv", ids.to_csv(sep="\t", index=False)))
-        write_text(out / "methods.md", self.methods + "\n", force=True)
-        return written
+
+    def _build_report(self, report: Report) -> None:
+        from syntony.meta.report_sections import macm_sections
+
+        macm_sections(self, report)
 
     def __repr__(self) -> str:
         return (
             f"MACMResult({self.roi.name!r}: {len(self.experiment_ids)} experiments, "
-            f"{len(self.ale.clusters)} clusters)"
+            f"{self.ale.n_clusters} clusters above threshold, {self.ale.n_significant} "
+            "significant)"
         )
+
+
+def _load(path: Path) -> Any:
+    import nibabel as nib
+
+    return nib.load(path)
+
+
+@dataclass(eq=False)
+class MACMNetwork(MapResult):
+    """Several regions' MACM results and their merged network view.
+
+    ``regions``: one :class:`MACMResult` per region, saved in a subdirectory named after the
+    region; ``skipped``: regions that could not be analysed, with the reason. Maps:
+    ``n_regions`` (how many regions' co-activation maps cover each voxel), ``ale_max``
+    (union), ``ale_min`` (every region), ``clusters`` (labels of the union); table
+    ``network``: one row per union cluster with its peak, label and the regions covering it.
+    """
+
+    kind: ClassVar[str] = "macm-network"
+    title: ClassVar[str] = "MACM network"
+
+    regions: list[MACMResult] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def network(self) -> pd.DataFrame:
+        return self.tables["network"]
+
+    def summary(self) -> str:
+        lines = [
+            f"MACM of {len(self.regions)} region(s) over {self.parameters.get('database')}"
+            + (f" ({len(self.skipped)} skipped)" if self.skipped else "")
+        ]
+        for r in self.regions:
+            sig = r.ale.n_significant
+            lines.append(
+                f"  {r.roi.name}: {len(r.experiment_ids)} articles, {r.ale.n_clusters} "
+                f"cluster(s) above the cluster-forming threshold, "
+                + ("significance not tested" if sig is None else f"{sig} significant")
+            )
+        n = len(self.network)
+        lines.append(f"network (union of the regions' maps): {n} cluster{'s' if n != 1 else ''}")
+        return "\n".join(lines)
+
+    def _write_parts(self, directory: Path) -> None:
+        for r in self.regions:
+            r._write_into(directory / r.roi.name)
+
+    @classmethod
+    def _read(cls, directory: Path, manifest: dict[str, Any]) -> Self:
+        fields = cls._fields_from(directory)
+        regions = [MACMResult.load(directory / name) for name in fields["parameters"]["regions"]]
+        skipped = dict(read_analysis(directory).get("skipped", {}))
+        return cls(**fields, regions=regions, skipped=skipped)
+
+    def _extra_record(self) -> dict[str, Any]:
+        return {"skipped": self.skipped}
+
+    def _build_report(self, report: Report) -> None:
+        from syntony.meta.report_sections import network_sections
+
+        network_sections(self, report)
 
 
 def macm(
@@ -102,6 +231,7 @@ def macm(
     estimator: ALE | None = None,
     min_experiments: int = 10,
     labeller: Callable[[np.ndarray], list[str]] | None = None,
+    random_state: Any = None,
 ) -> MACMResult:
     """Co-activation ALE of the database articles with a focus in ``roi``.
 
@@ -124,44 +254,53 @@ def macm(
         Fewer articles than this is an error (ALE needs enough experiments to be meaningful).
     labeller : callable, optional
         Anatomical labels for the cluster table (overrides the estimator's).
+    random_state : int, SeedSequence, SeedTree, optional
+        Seed of this region's Monte Carlo null (overrides the estimator's). ``syntony macm``
+        and the Fu et al. workflow give region ``name`` the stream
+        ``SeedTree(seed).child("macm", name)``.
     """
     from syntony.meta.ale import ALE
     from syntony.meta.null import auto_null
     from syntony.meta.threshold import MonteCarloThreshold
+    from syntony.report import split_references
 
     if not (np.isfinite(default_n) and default_n > 0):
         raise ParameterError("default_n", "a number > 0", default_n)
-    ids = [str(i) for i in database.experiments_with_focus_in(roi.image())]
-    if len(ids) < min_experiments:
-        raise InputError(
-            f"only {len(ids)} article(s) of {database.name} have a focus in {roi.name} "
-            f"({roi.n_voxels} voxels); at least {min_experiments} are needed",
-            source=roi.description or roi.name,
+    with collect_warnings() as caught:
+        ids = [str(i) for i in database.experiments_with_focus_in(roi.image())]
+        if len(ids) < min_experiments:
+            raise InputError(
+                f"only {len(ids)} article(s) of {database.name} have a focus in {roi.name} "
+                f"({roi.n_voxels} voxels); at least {min_experiments} are needed",
+                source=roi.description or roi.name,
+            )
+        studyset = database.select(ids=ids).studyset(
+            default_n=default_n, name=f"MACM {roi.name} ({database.name})"
         )
-    studyset = database.select(ids=ids).studyset(
-        default_n=default_n, name=f"MACM {roi.name} ({database.name})"
-    )
-    default = ALE(n_iters=5000, null_method=auto_null, cluster_threshold=MonteCarloThreshold())
-    est = _clone(estimator if estimator is not None else default, labeller)
-    est.fit(studyset)
+        default = ALE(n_iters=5000, null_method=auto_null, cluster_threshold=MonteCarloThreshold())
+        est = _clone(estimator if estimator is not None else default, labeller, random_state)
+        est.fit(studyset)
     ale: ALEResult = est.result_
-    methods = (
+    paragraphs, references = split_references(ale.methods)
+    methods = methods_text(
         f"Meta-analytic connectivity modelling (Robinson et al., 2010; Eickhoff et al., 2010) "
         f"of {roi.name} ({roi.description}; {roi.volume_mm3:g} mm3): the {len(ids)} articles "
         f"of {database.name} with at least one peak inside the region were meta-analysed "
         f"together. {database.name} records no sample sizes; every article was given "
-        f"N = {default_n:g}, which sets the kernel width.\n\n"
-        + ale.methods
-        + "\n"
-        + "\n".join(f"- {r}" for r in _REFERENCES)
+        f"N = {default_n:g}, which sets the kernel width.",
+        *paragraphs,
+        references=[*references, *_REFERENCES],
     )
-    return MACMResult(roi, ids, ale, database.name, float(default_n), methods)
+    warnings = list(ale.warnings) + [w for w in caught if w not in ale.warnings]
+    return MACMResult(roi, ids, ale, database.name, float(default_n), methods, warnings)
 
 
-def _clone(est: Any, labeller: Any) -> Any:
+def _clone(est: Any, labeller: Any, random_state: Any) -> Any:
     params = {k: v for k, v in vars(est).items() if not k.endswith("_")}
     if labeller is not None:
         params["labeller"] = labeller
+    if random_state is not None:
+        params["random_state"] = random_state
     return type(est)(**params)
 
 
@@ -171,14 +310,28 @@ def macm_network(
     level: str = "cluster",
     min_cluster_mm3: float = 0.0,
     labeller: Callable[[np.ndarray], list[str]] | None = None,
-) -> MapBundle:
-    """Merge several regions' MACM maps into one network view.
+    skipped: dict[str, str] | None = None,
+) -> MACMNetwork:
+    """Merge several regions' MACM maps into one network view (the regions kept as parts).
 
     Maps: ``n_regions`` (how many regions' co-activation maps cover each voxel),
     ``ale_max`` (union: the largest thresholded ALE), ``ale_min`` (conjunction of all regions:
     the smallest, 0 unless every region covers the voxel) and ``clusters`` (labels of the
     union). Table ``network``: one row per union cluster with its peak, label and which
     regions cover it (and by how many voxels).
+
+    Parameters
+    ----------
+    results : sequence of MACMResult
+        One per region (at least one), on the same grid.
+    level : {"cluster", "uncorrected"}
+        Which significance each region's map is thresholded at.
+    min_cluster_mm3 : float
+        Network clusters smaller than this are dropped.
+    labeller : callable, optional
+        Anatomical labels of the network clusters' peaks.
+    skipped : dict, optional
+        Regions that could not be analysed and why (kept for the report).
     """
     results = list(results)
     if not results:
@@ -192,17 +345,31 @@ def macm_network(
     voxel_mm3 = float(np.prod(grid.voxel_size))
     labels = label_min_size(grid, count > 0, int(np.ceil(min_cluster_mm3 / voxel_mm3 - 1e-9)))
     table = cluster_table(grid, labels, ale_max, count.astype(np.float64), 0.0, labeller=labeller)
-    if len(table):
-        table = table.rename(columns={"max_ale": "max_ale", "peak_z_score": "regions_at_peak"})
-        table = table.drop(columns=["mass"])
-        table["regions"] = [
+    table = clusters_with_header(table, fwe=False, contributions=False, labels=labeller is not None)
+    table = table.rename(columns={"peak_z_score": "regions_at_peak"}).drop(columns=["mass"])
+    table["regions"] = pd.Series(
+        [
             "; ".join(
                 f"{r.roi.name} ({int(np.sum(covered[k] & (labels == c)))} vox)"
                 for k, r in enumerate(results)
                 if np.any(covered[k] & (labels == c))
             )
             for c in table["cluster"]
-        ]
+        ],
+        dtype="str",
+        index=table.index,
+    )
+    if level == "cluster":
+        alphas = sorted({float(r.ale.parameters.get("fwe_alpha", 0.05)) for r in results})
+        test = (
+            "in a region's clusters significant at cluster-size FWE "
+            f"p<{'/'.join(f'{a:g}' for a in alphas)}"
+        )
+        table = mark_significance(table, True, test)
+    else:
+        table = mark_significance(
+            table, None, "not tested (uncorrected: above a region's cluster-forming threshold)"
+        )
     parameters = {
         "regions": [r.roi.name for r in results],
         "n_experiments": [len(r.experiment_ids) for r in results],
@@ -210,18 +377,25 @@ def macm_network(
         "default_n": results[0].default_n,
         "level": level,
         "min_cluster_mm3": min_cluster_mm3,
+        "skipped_regions": sorted(skipped or {}),
     }
-    methods = (
-        f"The co-activation maps of {len(results)} regions "
-        f"({', '.join(r.roi.name for r in results)}) were merged: their FWE-thresholded ALE "
-        "maps were overlaid (number of regions co-activating each voxel, union and minimum "
-        "across regions)."
+    what = "FWE-thresholded" if level == "cluster" else "uncorrected thresholded"
+    methods = methods_text(
+        f"The co-activation maps of {len(results)} region(s) "
+        f"({', '.join(r.roi.name for r in results)}) were merged: their {what} ALE maps were "
+        "overlaid (number of regions co-activating each voxel, union and minimum across "
+        "regions).",
+        references=list(_REFERENCES),
     )
-    return MapBundle(
+    warnings = [w for r in results for w in r.warnings]
+    return MACMNetwork(
         grid=grid,
         maps={"n_regions": count, "ale_max": ale_max, "ale_min": ale_min, "clusters": labels},
         tables={"network": table},
         parameters=parameters,
         methods=methods,
         provenance=provenance(parameters=parameters),
+        warnings=list(dict.fromkeys(warnings)),
+        regions=results,
+        skipped=dict(skipped or {}),
     )

@@ -11,23 +11,28 @@ in :func:`syntony.meta.fwe.monte_carlo_null`.
 from __future__ import annotations
 
 import os
-from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numba
 import numpy as np
 
-from syntony._rng import SeedLike, seed_sequence
+from syntony._rng import SeedLike, SeedTree
 from syntony.errors import InputError, ParameterError
 from syntony.meta.ale import ALE
 from syntony.meta.fwe import BLOCK, FWENull, progress_bar, run_batch
+from syntony.meta.results import ALEResult, build_result
+from syntony.meta.threshold import AnalyticThreshold
 
 if TYPE_CHECKING:
+    from syntony.meta.kernel import ALEKernel
     from syntony.meta.layout import Layout
+    from syntony.meta.null import HistogramNull
     from syntony.meta.space import Grid
     from syntony.meta.studyset import Studyset
+    from syntony.report import Report
 
-__all__ = ["SCALE", "reference_pool", "scale_null"]
+__all__ = ["SCALE", "SCALEResult", "reference_pool", "scale_null"]
 
 _LANGNER = (
     "Langner R, Rottschy C, Laird AR, Fox PT, Eickhoff SB (2014). Meta-analytic connectivity "
@@ -75,7 +80,8 @@ def scale_null(
     """Monte Carlo null with foci drawn from ``pool`` (in-mask voxel positions).
 
     Iteration ``j`` always uses the same draws for the same seed whatever ``n_jobs``: block
-    ``b`` of :data:`~syntony.meta.fwe.BLOCK` iterations draws from child ``b`` of the seed.
+    ``b`` of :data:`~syntony.meta.fwe.BLOCK` iterations draws from
+    ``SeedTree(seed).child("fwe", b)``, the stream of the same block of the uniform null.
     """
     if n_iters < 2:
         raise ParameterError("n_iters", "an integer >= 2", n_iters)
@@ -96,7 +102,7 @@ def scale_null(
     out_ale = np.zeros(n_iters, dtype=np.float32)
     out_size = np.zeros(n_iters, dtype=np.int64)
     out_mass = np.zeros(n_iters, dtype=np.float64)
-    seq = seed_sequence(seed)
+    tree = SeedTree(seed)
     batch = BLOCK * max(1, -(-4 * n_workers // BLOCK))
     bar = progress_bar(progress, n_iters)
     done = 0
@@ -105,9 +111,12 @@ def scale_null(
             stop = min(n_iters, done + batch)
             blocks = []
             for b in range(done // BLOCK, -(-stop // BLOCK)):
-                child = np.random.SeedSequence(seq.entropy, spawn_key=(*seq.spawn_key, b))
                 rows = min(BLOCK, n_iters - b * BLOCK)
-                pick = np.random.default_rng(child).integers(0, pool.size, (rows, layout.n_foci))
+                pick = (
+                    tree.child("fwe", b)
+                    .generator()
+                    .integers(0, pool.size, (rows, layout.n_foci), dtype=np.int64)
+                )
                 blocks.append(pool[pick])
             draws = np.ascontiguousarray(np.concatenate(blocks)[:, layout.focus_order])
             run_batch(
@@ -131,8 +140,45 @@ def scale_null(
     )
 
 
+@dataclass(eq=False)
+class SCALEResult(ALEResult):
+    """An ALE result whose Monte Carlo null drew its foci from a reference database.
+
+    The maps, tables and files are those of :class:`~syntony.meta.results.ALEResult`; the
+    parameters name the reference and the size of its pool of in-mask coordinates.
+    """
+
+    kind: ClassVar[str] = "scale"
+    title: ClassVar[str] = "SCALE meta-analysis"
+
+    def summary(self) -> str:
+        lines = super().summary().splitlines()
+        p = self.parameters
+        lines.insert(
+            1,
+            f"null foci drawn from {p.get('reference_pool_size')} in-mask coordinates of "
+            f"{p.get('reference')} (SCALE)",
+        )
+        return "\n".join(lines)
+
+    def _build_report(self, report: Report) -> None:
+        from syntony.meta.reporting import ale_sections
+
+        p = self.parameters
+        report.section("Reference").text(
+            f"The Monte Carlo null of this analysis placed its foci at coordinates drawn from "
+            f"{p.get('reference')} ({p.get('reference_pool_size')} coordinates inside the "
+            "mask, with their multiplicity), so a cluster must exceed the base rate at which "
+            "the reference reports each region (SCALE; Langner et al., 2014)."
+        )
+        ale_sections(self, report)
+
+
 class SCALE(ALE):
     """ALE whose family-wise error null draws foci from a reference database (SCALE).
+
+    The maps are fitted exactly as by :class:`~syntony.meta.ale.ALE`; only the source of the
+    null foci (of the Monte Carlo cluster-forming threshold and of the FWE null) differs.
 
     Parameters
     ----------
@@ -151,51 +197,42 @@ class SCALE(ALE):
         self.reference = reference
 
     def fit(self, studyset: Studyset) -> SCALE:
-        """As :meth:`ALE.fit`, with the SCALE null for the FWE maps and cluster table."""
-        from syntony.meta.results import build_result
+        """As :meth:`ALE.fit`, with the SCALE null for the FWE maps and cluster table.
 
+        Returns
+        -------
+        self
+            As :meth:`ALE.fit`, plus ``pool_size_`` (in-mask reference coordinates) and a
+            :class:`SCALEResult` as ``result_``.
+        """
         if self.reference is None:
             raise ParameterError("reference", "a database, studyset or coordinates", None)
-        n_iters = self.n_iters
-        base = ALE(
-            kernel=self.kernel, grid=self.grid, n_iters=0, cluster_p=self.cluster_p,
-            fwe_alpha=self.fwe_alpha, n_jobs=self.n_jobs, labeller=self.labeller,
-            null_method=self.null_method,
-        ).fit(studyset)  # fmt: skip
-        for name in ("layout_", "log_sums_", "ale_", "p_", "z_", "logp_", "null_", "threshold_"):
-            setattr(self, name, getattr(base, name))
-        self.seed_ = seed_sequence(self.random_state)
-        pool = reference_pool(self.reference, self.layout_.grid)
-        self.pool_size_ = int(pool.size)
-        if self.cluster_threshold is not None:  # null maps drawn from the pool, as below
-            self.threshold_ = self.cluster_threshold(
-                self.layout_, self.null_, self.cluster_p, seed=self.seed_, n_jobs=self.n_jobs,
-                pool=pool,
-            )  # fmt: skip
-        self.fwe_ = None
-        if n_iters > 0:
-            self.fwe_ = scale_null(
-                self.layout_, pool, n_iters=n_iters, threshold=self.threshold_, seed=self.seed_,
-                n_jobs=self.n_jobs, progress=self.progress,
-            )  # fmt: skip
-        result = build_result(self, studyset, self.kernel or base.kernel or _default_kernel())
-        name = getattr(self.reference, "name", "reference coordinates")
-        methods = result.methods.replace(
-            "in which foci were redistributed at random within the mask",
-            f"in which foci were drawn from the {pool.size} in-mask coordinates of {name} "
-            "(SCALE; Langner et al., 2014)",
-        )
-        methods += f"\n- {_LANGNER}"
-        params = {**result.parameters, "null": "SCALE", "reference": str(name),
-                  "reference_pool_size": int(pool.size)}  # fmt: skip
-        self.result_ = replace(result, methods=methods, parameters=params)
+        super().fit(studyset)
         return self
+
+    def _cluster_forming(self, layout: Layout, null: HistogramNull) -> float:
+        self.pool_ = reference_pool(self.reference, layout.grid)
+        self.pool_size_ = int(self.pool_.size)
+        return (self.cluster_threshold or AnalyticThreshold())(
+            layout, null, self.cluster_p, seed=self.seed_, n_jobs=self.n_jobs, pool=self.pool_
+        )
+
+    def _monte_carlo(self, layout: Layout) -> FWENull:
+        return scale_null(
+            layout, self.pool_, n_iters=self.n_iters, threshold=self.threshold_, seed=self.seed_,
+            n_jobs=self.n_jobs, progress=self.progress,
+        )  # fmt: skip
+
+    def _build_result(self, studyset: Studyset, kernel: ALEKernel, local: np.ndarray) -> ALEResult:
+        name = str(getattr(self.reference, "name", "reference coordinates"))
+        record = replace(
+            self._record(studyset, kernel, local),
+            null_foci=f"foci were drawn from the {self.pool_size_} in-mask coordinates of "
+            f"{name} (SCALE; Langner et al., 2014)",
+            references=(_LANGNER,),
+            extra={"null": "SCALE", "reference": name, "reference_pool_size": self.pool_size_},
+        )
+        return build_result(record, result_type=SCALEResult)
 
     def __repr__(self) -> str:
         return f"SCALE(n_iters={self.n_iters}, cluster_p={self.cluster_p}, reference={self.reference!r})"
-
-
-def _default_kernel():
-    from syntony.meta.kernel import ALEKernel
-
-    return ALEKernel()

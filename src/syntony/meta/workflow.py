@@ -12,27 +12,39 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
 import pandas as pd
 
-from syntony._io_utils import prepare_output_dir, write_text
-from syntony._rng import SeedLike, seed_sequence
+from syntony._io_utils import write_json, write_text
+from syntony._provenance import provenance
+from syntony._rng import SeedLike, SeedTree
 from syntony._validate import check_integer, check_nonnegative
 from syntony.errors import InputError, ParameterError
-from syntony.meta.contrast import ALEContrast, AllVoxels, InMainEffects, MapBundle
+from syntony.meta.contrast import ALEContrast, AllVoxels, InMainEffects
 from syntony.meta.null import HistogramNull, auto_null
+from syntony.meta.result_files import read_analysis, read_table, table_types, write_table
 from syntony.meta.threshold import AnalyticThreshold, MonteCarloThreshold
+from syntony.report import Result, methods_text, split_references
 
 if TYPE_CHECKING:
     from syntony.meta.conjunction import ConjunctionResult
-    from syntony.meta.databases import ReferenceDatabase
-    from syntony.meta.macm import MACMResult
+    from syntony.meta.contrast import ContrastResult
+    from syntony.meta.macm import MACMNetwork, MACMResult
+    from syntony.meta.reference import ReferenceDatabase
     from syntony.meta.results import ALEResult
     from syntony.meta.studyset import Studyset
+    from syntony.report import Report
 
 __all__ = ["PAPER_FINDINGS", "Fu2025Config", "Fu2025Result", "compare_with_paper", "run_fu2025"]
+
+FU2025 = (
+    "Fu Y, Wang D, Liu J, Wang H, Wen F, Chen W, Liu Z (2025). The shared neural substrates of "
+    "emotional mimicry and emotional contagion: an activation likelihood estimation "
+    "meta-analysis and meta-analytic connectivity modeling analysis. Social Cognitive and "
+    "Affective Neuroscience. doi:10.1093/scan/nsaf091"
+)
 
 #: (analysis, region in the paper, AAL label fragments that make up the region).
 PAPER_FINDINGS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
@@ -72,10 +84,13 @@ class Fu2025Config:
         Sample size of database articles (required when a group or MACM uses a database).
     min_label_voxels : int
         A paper region counts as found when at least this many voxels of the map carry it.
-    cluster_threshold : AnalyticThreshold or MonteCarloThreshold
-        Cluster-forming rule of every ALE (default Monte Carlo: database articles report many
+    cluster_threshold : "monte-carlo", "analytic", AnalyticThreshold or MonteCarloThreshold
+        Cluster-forming rule of every ALE. A name is resolved per analysis by
+        :func:`~syntony.meta.analyses.cluster_threshold_rule` (``"monte-carlo"``, the default:
+        ``min(100, iterations)`` null maps of that analysis, exactly as ``syntony macm`` does);
+        an object is used for every ALE. Monte Carlo because database articles report many
         overlapping foci, for which the analytic threshold leaks; on task experiments the two
-        agree; see :mod:`syntony.meta.threshold`).
+        agree (see :mod:`syntony.meta.threshold`).
     null_method : callable
         Analytic null of every ALE (default :func:`~syntony.meta.null.auto_null`: NiMARE's
         exact binning up to 500 experiments, the log-space FFT null above).
@@ -93,9 +108,7 @@ class Fu2025Config:
     default_n: float | None = None
     min_label_voxels: int = 10
     null_method: Callable[[np.ndarray, np.ndarray, int], HistogramNull] = auto_null
-    cluster_threshold: AnalyticThreshold | MonteCarloThreshold = field(
-        default_factory=MonteCarloThreshold
-    )
+    cluster_threshold: str | AnalyticThreshold | MonteCarloThreshold = "monte-carlo"
 
     def __post_init__(self) -> None:
         check_integer("n_iters", self.n_iters, minimum=2)
@@ -107,48 +120,121 @@ class Fu2025Config:
             check_integer("max_rois", self.max_rois, minimum=1)
         if not isinstance(self.contrast, InMainEffects | AllVoxels):
             raise ParameterError("contrast", "InMainEffects() or AllVoxels()", self.contrast)
+        if isinstance(self.cluster_threshold, str) and self.cluster_threshold not in (
+            "monte-carlo",
+            "analytic",
+        ):
+            raise ParameterError(
+                "cluster_threshold", "'monte-carlo', 'analytic' or a threshold object",
+                self.cluster_threshold,
+            )  # fmt: skip
+
+    def threshold_rule(self, n_iters: int) -> AnalyticThreshold | MonteCarloThreshold:
+        """The cluster-forming rule of an ALE with ``n_iters`` Monte Carlo iterations."""
+        from syntony.meta.analyses import cluster_threshold_rule
+
+        if isinstance(self.cluster_threshold, str):
+            return cluster_threshold_rule(self.cluster_threshold, n_iters)
+        return self.cluster_threshold
 
 
-@dataclass(frozen=True, eq=False)
-class Fu2025Result:
-    """Everything :func:`run_fu2025` produced."""
+@dataclass(eq=False)
+class Fu2025Result(Result):
+    """Everything :func:`run_fu2025` produced, saved as one result with its parts.
+
+    The parts are results of their own, each saved (with its report) in a subdirectory:
+    ``ale_a/``, ``ale_b/``, ``conjunction/``, ``contrast/`` and ``macm/`` (the MACM network,
+    with one subdirectory per seed region); beside them ``comparison.tsv`` / ``.md`` and
+    ``methods.md``.
+    """
+
+    kind: ClassVar[str] = "fu2025-workflow"
+    title: ClassVar[str] = "Fu et al. (2025) workflow: mimicry and contagion"
 
     ale_a: ALEResult
     ale_b: ALEResult
     conjunction: ConjunctionResult
-    contrast: MapBundle
-    macm: list[MACMResult]
+    contrast: ContrastResult
+    macm_network: MACMNetwork | None
     skipped_rois: dict[str, str]
-    network: MapBundle | None
     comparison: pd.DataFrame
     methods: str
     parameters: dict[str, Any]
+    provenance: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
-    def save(self, directory: str | Path, *, force: bool = False) -> list[Path]:
-        """Write every map, table and the methods text under ``directory``."""
-        names = ["comparison.tsv", "comparison.md", "methods.md", "ale_a", "ale_b",
-                 "conjunction", "contrast", "macm", "macm_network"]  # fmt: skip
-        out = prepare_output_dir(directory, force=force, outputs=names)
-        written: list[Path] = []
-        written += self.ale_a.save(out / "ale_a", force=force)
-        written += self.ale_b.save(out / "ale_b", force=force)
-        written += self.conjunction.save(out / "conjunction", force=force)
-        written += self.contrast.save(out / "contrast", force=force)
-        for r in self.macm:
-            written += r.save(out / "macm" / r.roi.name, force=force)
-        if self.network is not None:
-            written += self.network.save(out / "macm_network", force=force)
-        table = self.comparison.to_csv(sep="\t", index=False)
-        written.append(write_text(out / "comparison.tsv", table, force=force))
-        written.append(write_text(out / "comparison.md", comparison_markdown(self.comparison)))
-        written.append(write_text(out / "methods.md", self.methods + "\n", force=force))
-        return written
+    @property
+    def macm(self) -> list[MACMResult]:
+        """The MACM result of every seed region that could be analysed."""
+        return [] if self.macm_network is None else list(self.macm_network.regions)
 
+    @property
+    def network(self) -> MACMNetwork | None:
+        """The merged MACM network (None when no seed region could be analysed)."""
+        return self.macm_network
 
-def _labeller(xyz: np.ndarray) -> list[str]:
-    from syntony.meta.atlas import label_coordinates
+    def add_warnings(self, messages: list[str]) -> None:
+        for message in messages:
+            if message not in self.warnings:
+                self.warnings.append(message)
 
-    return label_coordinates(xyz, atlas="harvard_oxford")
+    def summary(self) -> str:
+        found = self.comparison[self.comparison["found_here"] == "yes"]
+        lines = [
+            f"Fu et al. (2025) workflow: {self.parameters['group_a']} and "
+            f"{self.parameters['group_b']} over {self.parameters['database']}",
+            "A: " + self.ale_a.counts_text(),
+            "B: " + self.ale_b.counts_text(),
+            "conjunction: " + self.conjunction.summary().splitlines()[0],
+            "contrast: " + self.contrast.summary().splitlines()[-1],
+            f"MACM: {len(self.macm)} seed region(s) analysed, {len(self.skipped_rois)} skipped",
+            f"paper's regions found here: {len(found)} of {len(self.comparison)}",
+        ]
+        return "\n".join(lines)
+
+    def _parts(self) -> dict[str, Result]:
+        parts: dict[str, Result] = {
+            "ale_a": self.ale_a,
+            "ale_b": self.ale_b,
+            "conjunction": self.conjunction.without_main_effects(),
+            "contrast": self.contrast,
+        }
+        if self.macm_network is not None:
+            parts["macm"] = self.macm_network
+        return parts
+
+    def _write(self, directory: Path) -> None:
+        for name, part in self._parts().items():
+            part._write_into(directory / name)
+        write_table(directory / "comparison.tsv", self.comparison)
+        write_text(directory / "comparison.md", comparison_markdown(self.comparison), force=True)
+        write_text(directory / "methods.md", self.methods + "\n", force=True)
+        record = {"tables": {"comparison": table_types(self.comparison)},
+                  "skipped_rois": self.skipped_rois}  # fmt: skip
+        write_json(directory / "analysis.json", record, force=True)
+
+    @classmethod
+    def _read(cls, directory: Path, manifest: dict[str, Any]) -> Self:
+        record = read_analysis(directory)
+        macm = Result.load(directory / "macm") if (directory / "macm").is_dir() else None
+        return cls(
+            ale_a=Result.load(directory / "ale_a"),
+            ale_b=Result.load(directory / "ale_b"),
+            conjunction=Result.load(directory / "conjunction"),
+            contrast=Result.load(directory / "contrast"),
+            macm_network=macm,
+            skipped_rois=dict(record.get("skipped_rois", {})),
+            comparison=read_table(directory / "comparison.tsv", record["tables"]["comparison"]),
+            methods=manifest["methods"],
+            parameters=manifest["parameters"],
+            provenance=manifest["provenance"],
+            warnings=list(manifest.get("warnings", [])),
+        )
+
+    def _build_report(self, report: Report) -> None:
+        from syntony.meta.report_sections import workflow_sections
+
+        workflow_sections(self, report)
 
 
 def label_voxel_counts(grid: Any, selected: np.ndarray, fragments: tuple[str, ...]) -> int:
@@ -164,7 +250,7 @@ def label_voxel_counts(grid: Any, selected: np.ndarray, fragments: tuple[str, ..
 
 
 def compare_with_paper(
-    conjunction: ConjunctionResult, network: MapBundle | None, *, min_voxels: int = 10
+    conjunction: ConjunctionResult, network: MACMNetwork | None, *, min_voxels: int = 10
 ) -> pd.DataFrame:
     """Side-by-side table: each finding of Fu et al. (2025) and whether it appears here."""
     rows = []
@@ -192,7 +278,7 @@ def compare_with_paper(
                 "map": where,
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).astype({"voxels_in_every_seed_map": "Int64"})
 
 
 def comparison_markdown(table: pd.DataFrame) -> str:
@@ -225,8 +311,11 @@ def run_fu2025(
         Reference database for MACM (NeuroQuery or Neurosynth).
     config : Fu2025Config
         Iterations, thresholds and the contrast test; ``default_n`` is required for MACM.
-    random_state : int, SeedSequence or None
-        Seeds every step (each from its own child stream).
+    random_state : int, SeedSequence, SeedTree or None
+        Root of the seed tree: the main effects draw from ``("main-effect", "a")`` and
+        ``("main-effect", "b")``, the contrast's permutations from ``("permutation", j)`` and
+        the MACM of seed region ``name`` from ``("macm", name)`` — the streams ``syntony
+        conjunction``, ``syntony contrast`` and ``syntony macm`` use for the same seed.
     n_jobs : int, optional
         Worker threads.
     progress : bool
@@ -235,8 +324,10 @@ def run_fu2025(
         Called with one line of text at each step.
     """
     from syntony.meta.ale import ALE
+    from syntony.meta.analyses import macm_estimator, peak_labeller
     from syntony.meta.conjunction import conjunction
     from syntony.meta.macm import macm, macm_network
+    from syntony.meta.results import collect_warnings
     from syntony.meta.roi import cluster_rois
 
     cfg = config or Fu2025Config()
@@ -246,52 +337,56 @@ def run_fu2025(
             "has none"
         )
     say = log or (lambda _msg: None)
-    seq = seed_sequence(random_state)
-    child = [np.random.SeedSequence(seq.entropy, spawn_key=(*seq.spawn_key, k)) for k in range(4)]
+    tree = SeedTree(random_state)
+    labeller = peak_labeller("harvard_oxford")
 
-    def ale(iters: int, seed: Any) -> ALE:
-        return ALE(n_iters=iters, cluster_p=cfg.cluster_p, fwe_alpha=cfg.fwe_alpha,
-                   n_jobs=n_jobs, random_state=seed, progress=progress,
-                   labeller=_labeller, null_method=cfg.null_method,
-                   cluster_threshold=cfg.cluster_threshold)  # fmt: skip
+    def main_effect(group: Studyset, name: str) -> ALEResult:
+        return ALE(
+            n_iters=cfg.n_iters, cluster_p=cfg.cluster_p, fwe_alpha=cfg.fwe_alpha,
+            n_jobs=n_jobs, random_state=tree.child("main-effect", name), progress=progress,
+            labeller=labeller, null_method=cfg.null_method,
+            cluster_threshold=cfg.threshold_rule(cfg.n_iters),
+        ).fit(group).result_  # fmt: skip
 
-    say(f"ALE of group A ({group_a.name}: {group_a.n_experiments} experiments)")
-    ale_a = ale(cfg.n_iters, child[0]).fit(group_a).result_
-    say(f"ALE of group B ({group_b.name}: {group_b.n_experiments} experiments)")
-    ale_b = ale(cfg.n_iters, child[1]).fit(group_b).result_
-    say("conjunction")
-    conj = conjunction(
-        [ale_a, ale_b], min_cluster_mm3=cfg.conjunction_min_mm3,
-        names=[group_a.name, group_b.name], labeller=_labeller,
-    )  # fmt: skip
-    say(f"contrast ({cfg.n_permutations} permutations)")
-    contrast = ALEContrast(
-        test=cfg.contrast, n_permutations=cfg.n_permutations, n_jobs=n_jobs,
-        random_state=child[2], progress=progress, labeller=_labeller,
-    ).fit(group_a, group_b, main_a=ale_a, main_b=ale_b).result_  # fmt: skip
-    n_clusters = int(conj.maps["clusters"].max(initial=0))
-    chosen = list(range(1, n_clusters + 1))[: cfg.max_rois]
-    rois = cluster_rois(conj, clusters=chosen, prefix="conjunction") if chosen else []
-    results: list[MACMResult] = []
-    skipped: dict[str, str] = {}
-    template = ale(cfg.macm_iters, child[3])
-    for roi in rois:
-        say(f"MACM from {roi.name} ({roi.n_voxels} voxels)")
-        try:
-            results.append(
-                macm(
-                    roi,
-                    database,
-                    default_n=cfg.default_n,
-                    estimator=template,
-                    min_experiments=cfg.macm_min_experiments,
-                )
-            )
-        except InputError as exc:
-            skipped[roi.name] = str(exc)
-            say(f"  skipped: {exc}")
-    network = macm_network(results, labeller=_labeller) if results else None
-    comparison = compare_with_paper(conj, network, min_voxels=cfg.min_label_voxels)
+    with collect_warnings() as caught:
+        say(f"ALE of group A ({group_a.name}: {group_a.n_experiments} experiments)")
+        ale_a = main_effect(group_a, "a")
+        say(f"ALE of group B ({group_b.name}: {group_b.n_experiments} experiments)")
+        ale_b = main_effect(group_b, "b")
+        say("conjunction")
+        conj = conjunction(
+            [ale_a, ale_b], min_cluster_mm3=cfg.conjunction_min_mm3,
+            names=[group_a.name, group_b.name], labeller=labeller, keep_main_effects=False,
+        )  # fmt: skip
+        say(f"contrast ({cfg.n_permutations} permutations)")
+        contrast = ALEContrast(
+            test=cfg.contrast, n_permutations=cfg.n_permutations, n_jobs=n_jobs,
+            random_state=tree, progress=progress, labeller=labeller,
+        ).fit(group_a, group_b, main_a=ale_a, main_b=ale_b).result_  # fmt: skip
+        n_clusters = int(conj.maps["clusters"].max(initial=0))
+        chosen = list(range(1, n_clusters + 1))[: cfg.max_rois]
+        rois = cluster_rois(conj, clusters=chosen, prefix="conjunction") if chosen else []
+        results: list[MACMResult] = []
+        skipped: dict[str, str] = {}
+        template = macm_estimator(
+            cfg.macm_iters, null=cfg.null_method,
+            cluster_threshold=cfg.threshold_rule(cfg.macm_iters), labeller=labeller,
+            cluster_p=cfg.cluster_p, fwe_alpha=cfg.fwe_alpha, n_jobs=n_jobs, progress=progress,
+        )  # fmt: skip
+        for roi in rois:
+            say(f"MACM from {roi.name} ({roi.n_voxels} voxels)")
+            try:
+                results.append(
+                    macm(roi, database, default_n=cfg.default_n, estimator=template,
+                         min_experiments=cfg.macm_min_experiments,
+                         random_state=tree.child("macm", roi.name))
+                )  # fmt: skip
+            except InputError as exc:
+                skipped[roi.name] = str(exc)
+                say(f"  skipped: {exc}")
+        network = macm_network(results, labeller=labeller, skipped=skipped) if results else None
+        comparison = compare_with_paper(conj, network, min_voxels=cfg.min_label_voxels)
+    threshold = cfg.cluster_threshold
     parameters = {
         "group_a": group_a.name, "group_b": group_b.name, "database": database.name,
         "n_iters": cfg.n_iters, "n_permutations": cfg.n_permutations,
@@ -299,25 +394,41 @@ def run_fu2025(
         "contrast": type(cfg.contrast).__name__, "default_n": cfg.default_n,
         "macm_seeds": [r.name for r in rois], "skipped_seeds": skipped,
         "null_method": getattr(cfg.null_method, "__name__", repr(cfg.null_method)),
-        "cluster_threshold": cfg.cluster_threshold.describe(cfg.cluster_p),
+        "cluster_threshold": threshold if isinstance(threshold, str)
+        else threshold.describe(cfg.cluster_p),
     }  # fmt: skip
-    methods = "\n\n".join(
-        [
-            "# Methods (Fu et al. 2025 workflow, syntony)",
-            f"## Main effect A: {group_a.name}\n\n{ale_a.methods}",
-            f"## Main effect B: {group_b.name}\n\n{ale_b.methods}",
-            f"## Conjunction\n\n{conj.methods}",
-            f"## Contrast\n\n{contrast.methods}",
-            "## MACM\n\n"
-            + (
-                "\n\n".join(r.methods for r in results)
-                if results
-                else "No conjunction cluster could seed a MACM."
-            ),
-        ]
-    )
     return Fu2025Result(
-        ale_a=ale_a, ale_b=ale_b, conjunction=conj, contrast=contrast, macm=results,
-        skipped_rois=skipped, network=network, comparison=comparison, methods=methods,
+        ale_a=ale_a, ale_b=ale_b, conjunction=conj, contrast=contrast, macm_network=network,
+        skipped_rois=skipped, comparison=comparison,
+        methods=_methods(group_a, group_b, ale_a, ale_b, conj, contrast, results),
         parameters=parameters,
+        provenance=provenance(parameters=parameters, seed=tree.record()),
+        warnings=list(dict.fromkeys(caught)),
     )  # fmt: skip
+
+
+def _methods(group_a, group_b, ale_a, ale_b, conj, contrast, macm_results) -> str:
+    """The parts' methods in order, each introduced, with one merged reference list."""
+    paragraphs: list[str] = []
+    references: list[str] = [FU2025]
+    parts = [
+        (f"Main effect A ({group_a.name}).", ale_a.methods),
+        (f"Main effect B ({group_b.name}).", ale_b.methods),
+        ("Conjunction.", conj.methods),
+        ("Contrast.", contrast.methods),
+        *((f"MACM of {r.roi.name}.", r.methods) for r in macm_results),
+    ]
+    for heading, text in parts:
+        body, refs = split_references(text)
+        if body:
+            paragraphs.append(f"{heading} {body[0]}")
+            paragraphs.extend(body[1:])
+        references.extend(r for r in refs if r not in references)
+    if not macm_results:
+        paragraphs.append("MACM. No conjunction cluster could seed a MACM.")
+    intro = (
+        "The workflow of Fu et al. (2025) was run with syntony: an ALE of each group, their "
+        "conjunction and contrast, and meta-analytic connectivity modelling (MACM) from each "
+        "conjunction cluster."
+    )
+    return methods_text(intro, *paragraphs, references=references)
