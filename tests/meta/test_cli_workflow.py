@@ -72,7 +72,9 @@ def test_macm_command_with_two_regions(shared_data, tmp_path):
     left = out / "sphere_-20_-60_-40_r4"
     ids = pd.read_csv(left / "experiments.tsv", sep="\t")["id"]
     assert len(ids) >= 10
-    assert (out / "network" / "network.tsv").exists()
+    network = pd.read_csv(out / "network.tsv", sep="\t")
+    assert {"significant", "significance_test", "regions"} <= set(network.columns)
+    assert (left / "report.html").exists() and (out / "report.html").exists()
     scale = _run(["macm", "--roi", "sphere:-20,-60,-40,4", "--database", db, "--default-n",
                   "20", "--n-iters", "3", "--out", str(tmp_path / "scale"), "--scale", "-q"])  # fmt: skip
     assert scale.exit_code == 0, scale.output
@@ -101,9 +103,10 @@ def test_workflow_fu2025_command(files, shared_data, tmp_path):
                 "--macm-iters", "3", "--max-rois", "1", "--n-permutations", "5", "--seed", "3",
                 "--out", str(out)], env=env)  # fmt: skip
     assert res.exit_code == 0, res.output
-    assert "| conjunction | cingulate gyrus |" in res.output
+    assert "paper's regions found here" in res.output and "report.html" in res.output
+    assert "| conjunction | cingulate gyrus |" in (out / "comparison.md").read_text()
     for name in ("comparison.tsv", "methods.md", "ale_a/ale.nii.gz", "contrast/p.nii.gz",
-                 "conjunction/clusters.tsv"):  # fmt: skip
+                 "conjunction/clusters.tsv", "report.html", "ale_a/report.html"):  # fmt: skip
         assert (out / name).exists(), name
     table = pd.read_csv(out / "comparison.tsv", sep="\t")
     assert list(table["paper_finding"])[:3] == [

@@ -6,22 +6,52 @@ from pathlib import Path
 
 import click
 
-from syntony.cli._app import (
-    atlas_labeller,
+from syntony.cli._options import (
     cluster_threshold_option,
-    cluster_threshold_rule,
+    finish,
     force_option,
     null_option,
+    out_option,
     quiet_option,
     seed_option,
 )
 
-
-@click.command("ale")
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option(
-    "--out", "out", required=True, type=click.Path(path_type=Path), help="Output directory."
+#: Shared by the meta commands: the --atlas option.
+atlas_option = click.option(
+    "--atlas",
+    default="harvard_oxford",
+    show_default=True,
+    help="Atlas of the cluster peaks' labels ('none' to skip); where it has no label "
+    "(e.g. the cerebellum for harvard_oxford) the AAL label is given.",
 )
+
+
+def refuse_existing(out_dir: Path, force: bool) -> None:
+    """Refuse a used --out before minutes of computation, not after (nothing is created)."""
+    from syntony.errors import OutputExistsError
+
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise OutputExistsError(f"{out}: exists and is not a directory")
+    entries = sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) if (
+        out.is_dir()
+    ) else []  # fmt: skip
+    if entries and not force:
+        raise OutputExistsError(
+            f"{out}: already holds results ({', '.join(entries[:5])}); use --force to replace them"
+        )
+
+
+ALE_EXAMPLES = """\b
+Examples:
+  syntony ale pain.json --out ale-pain --n-iters 5000 --seed 1
+  syntony ale studies.txt --out quick --n-iters 0      # uncorrected maps only
+"""
+
+
+@click.command("ale", epilog=ALE_EXAMPLES)
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@out_option
 @click.option(
     "--n-iters",
     type=click.IntRange(min=0),
@@ -55,12 +85,7 @@ from syntony.cli._app import (
     multiple=True,
     help="Experiment ids to keep (repeat, or comma-separated); default all.",
 )
-@click.option(
-    "--atlas",
-    default="harvard_oxford",
-    show_default=True,
-    help="Atlas for cluster labels ('none' to skip).",
-)
+@atlas_option
 @click.option("--replay-nimare", is_flag=True, help="Draw the null exactly as NiMARE 0.22.1 does.")
 @click.option(
     "--gingerale-mask",
@@ -84,7 +109,7 @@ from syntony.cli._app import (
 @quiet_option
 def ale_command(
     inputs: tuple[Path, ...],
-    out: Path,
+    out_dir: Path,
     n_iters: int,
     seed: int | None,
     cluster_p: float,
@@ -104,56 +129,23 @@ def ale_command(
 ) -> None:
     """ALE meta-analysis of INPUT (Sleuth text, NiMARE JSON or CSV/TSV of foci).
 
-    Writes float32 NIfTI maps (ale, p, z, logp and, with --n-iters > 0, the FWE maps and the
-    thresholded cluster map), clusters.tsv, null_distributions.npz, analysis.json and
-    methods.md to --out.
+    Writes to --out: float32 NIfTI maps (ale, p, z, logp; with --n-iters > 0 also the
+    voxel/cluster-size/cluster-mass FWE maps, clusters.nii.gz and ale_thresholded.nii.gz),
+    mask.nii.gz, clusters.tsv (every cluster above the cluster-forming threshold; the
+    columns 'significant' and 'significance_test' say which survived FWE), contributions.tsv,
+    null_distributions.npz, analysis.json, methods.md, result.json and report.html.
     """
-    from syntony._io_utils import prepare_output_dir
-    from syntony.errors import ParameterError
-    from syntony.meta.ale import ALE
-    from syntony.meta.fwe import EarlyStop
-    from syntony.meta.kernel import ALEKernel
-    from syntony.meta.null import NULL_METHODS
-    from syntony.meta.readers import read_studyset
-    from syntony.meta.space import mni152_grid
+    from syntony.meta.analyses import run_ale
 
-    if n_iters == 1:
-        raise ParameterError("--n-iters", "0 or at least 2", n_iters)
-    if replay_nimare and seed is None:
-        raise ParameterError("--seed", "an integer seed with --replay-nimare", None)
-    studyset = read_studyset(list(inputs) if len(inputs) > 1 else inputs[0], default_n=default_n)
-    if select:
-        ids = [item.strip() for chunk in select for item in chunk.split(",") if item.strip()]
-        studyset = studyset.select(ids)
-    # Refuse early, before minutes of computation, if results would be overwritten.
-    prepare_output_dir(
-        out, force=force, outputs=["ale.nii.gz", "p.nii.gz", "z.nii.gz", "analysis.json"]
-    )
-    labeller = atlas_labeller(atlas)
-    estimator = ALE(
-        kernel=ALEKernel(subvoxel=subvoxel),
-        grid=mni152_grid(gingerale=gingerale_mask),
-        n_iters=n_iters,
-        cluster_p=cluster_p,
-        fwe_alpha=fwe_alpha,
-        replay_nimare=replay_nimare,
-        early_stop=EarlyStop() if early_stop else None,
-        n_jobs=jobs,
-        random_state=seed,
+    refuse_existing(out_dir, force)
+    result = run_ale(
+        list(inputs), default_n=default_n, select=select, n_iters=n_iters, seed=seed,
+        cluster_p=cluster_p, fwe_alpha=fwe_alpha, atlas=atlas, replay_nimare=replay_nimare,
+        gingerale_mask=gingerale_mask, subvoxel=subvoxel, null=null,
+        cluster_threshold=cluster_threshold, early_stop=early_stop, n_jobs=jobs,
         progress=not quiet,
-        labeller=labeller,
-        null_method=NULL_METHODS[null],
-        cluster_threshold=cluster_threshold_rule(cluster_threshold, n_iters),
-    ).fit(studyset)
-    result = estimator.result_
-    result.save(out, force=force)
-    if not quiet:
-        n_sig = len(set(result.maps["clusters"].tolist()) - {0}) if "clusters" in result.maps else 0
-        click.echo(
-            f"{studyset.n_experiments} experiments, {studyset.n_foci} foci; cluster-forming ALE "
-            f"{result.threshold:.5f}; {len(result.clusters)} clusters, {n_sig} significant "
-            f"-> {out}"
-        )
+    )  # fmt: skip
+    finish(result, out_dir, force=force, quiet=quiet)
 
 
 def register(app: click.Group) -> None:

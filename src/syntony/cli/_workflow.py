@@ -1,7 +1,8 @@
 """``syntony contrast | conjunction | macm | workflow fu2025``: the Fu et al. 2025 analyses.
 
 Groups are given as SPECs (see :mod:`syntony.meta.specs`): a Sleuth/JSON/CSV file, or a
-database query such as ``neuroquery:terms=empathy`` (which needs ``--default-n``).
+database query such as ``neuroquery:terms=empathy`` (which needs ``--default-n``). Each command
+parses its options, calls one function of :mod:`syntony.meta.analyses` and saves the result.
 """
 
 from __future__ import annotations
@@ -10,19 +11,17 @@ from pathlib import Path
 
 import click
 
-from syntony.cli._app import (
-    atlas_labeller,
+from syntony.cli._meta import atlas_option, refuse_existing
+from syntony.cli._options import (
     cluster_threshold_option,
-    cluster_threshold_rule,
+    finish,
     force_option,
     null_option,
+    out_option,
     quiet_option,
     seed_option,
 )
 
-out_option = click.option(
-    "--out", "out", required=True, type=click.Path(path_type=Path), help="Output directory."
-)
 default_n_option = click.option(
     "--default-n",
     type=click.FloatRange(min=0, min_open=True),
@@ -41,50 +40,8 @@ database_dir_option = click.option(
 )
 
 
-def _databases(database_dir: Path | None):
-    from syntony.meta.specs import Databases
-
-    return Databases({_kind(database_dir): database_dir} if database_dir is not None else None)
-
-
-def _kind(folder: Path) -> str:
-    if any(folder.glob("data-neuroquery_version-*")):
-        return "neuroquery"
-    if any(folder.glob("data-neurosynth_version-*")):
-        return "neurosynth"
-    from syntony.errors import InputError
-
-    raise InputError("no NeuroQuery or Neurosynth files", source=str(folder))
-
-
-def _test(test: str, p: float, min_mm3: float | None):
-    from syntony.meta.contrast import AllVoxels, InMainEffects
-
-    if test == "gingerale":
-        return InMainEffects(p_threshold=p, min_cluster_mm3=200.0 if min_mm3 is None else min_mm3)
-    return AllVoxels(p_threshold=p, min_cluster_mm3=0.0 if min_mm3 is None else min_mm3)
-
-
 def _say(quiet: bool):
     return (lambda _m: None) if quiet else (lambda m: click.echo(m, err=True))
-
-
-def _ale(n_iters: int, seed, jobs, quiet: bool, labeller, null: str, threshold: str = "analytic"):
-    from syntony.meta.ale import ALE
-    from syntony.meta.null import NULL_METHODS
-
-    return ALE(n_iters=n_iters, n_jobs=jobs, random_state=seed, progress=not quiet,
-               labeller=labeller, null_method=NULL_METHODS[null],
-               cluster_threshold=cluster_threshold_rule(threshold, n_iters))  # fmt: skip
-
-
-def _children(seed: int | None, n: int):
-    import numpy as np
-
-    from syntony._rng import seed_sequence
-
-    seq = seed_sequence(seed)
-    return [np.random.SeedSequence(seq.entropy, spawn_key=(*seq.spawn_key, k)) for k in range(n)]
 
 
 test_options = [
@@ -129,7 +86,14 @@ def _with(options):
     return wrap
 
 
-@click.command("contrast")
+CONTRAST_EXAMPLES = """\b
+Examples:
+  syntony contrast mimicry.txt contagion.txt --out contrast --seed 1
+  syntony contrast a.txt b.txt --out c --test nimare --n-permutations 2000
+"""
+
+
+@click.command("contrast", epilog=CONTRAST_EXAMPLES)
 @click.argument("group_a", metavar="A")
 @click.argument("group_b", metavar="B")
 @out_option
@@ -152,44 +116,46 @@ def _with(options):
 @click.option("--replay-nimare", is_flag=True, help="Permute exactly as NiMARE 0.22.1 does.")
 @default_n_option
 @database_dir_option
-@click.option("--atlas", default="harvard_oxford", show_default=True, help="Labels ('none').")
+@atlas_option
 @seed_option
 @jobs_option
 @force_option
 @quiet_option
-def contrast_command(group_a, group_b, out, test, p_threshold, min_cluster_mm3, n_permutations,
-                     n_iters, main_effect, replay_nimare, default_n, database_dir, atlas, seed, jobs, force,
-                     quiet):  # fmt: skip
+def contrast_command(group_a, group_b, out_dir, test, p_threshold, min_cluster_mm3,
+                     n_permutations, n_iters, main_effect, replay_nimare, default_n,
+                     database_dir, atlas, seed, jobs, force, quiet):  # fmt: skip
     """Contrast (subtraction) of A and B by label permutation: A > B and B > A.
 
     A and B are SPECs: a Sleuth/JSON/CSV file, or a database query such as
     'neuroquery:terms=empathy' or 'neuroquery:title=imitat;not_terms=empathy'
     (keys: terms, title, not_terms, not_title, min_count, sources, match, topics,
     min_weight, ids; database queries need --default-n).
+
+    Writes to --out: diff, p, z, logp, z_thresholded, a_gt_b, b_gt_a, ale_a, ale_b and
+    tested (NIfTI), clusters_a_gt_b.tsv and clusters_b_gt_a.tsv (header only when empty),
+    null_distributions.npz, mask.nii.gz, analysis.json, methods.md, result.json, report.html.
     """
-    from syntony.meta.contrast import ALEContrast
-    from syntony.meta.specs import resolve_spec
+    from syntony.meta.analyses import run_contrast
 
-    dbs = _databases(database_dir)
-    a = resolve_spec(group_a, default_n=default_n, databases=dbs)
-    b = resolve_spec(group_b, default_n=default_n, databases=dbs)
-    labeller = atlas_labeller(atlas)
-    est = ALEContrast(
-        test=_test(test, p_threshold, min_cluster_mm3), n_permutations=n_permutations,
-        main_effect_iters=n_iters, main_effect_level=main_effect, replay_nimare=replay_nimare, n_jobs=jobs, random_state=seed,
-        progress=not quiet, labeller=labeller,
+    refuse_existing(out_dir, force)
+    result = run_contrast(
+        group_a, group_b, test=test, p_threshold=p_threshold, min_cluster_mm3=min_cluster_mm3,
+        n_permutations=n_permutations, n_iters=n_iters, main_effect=main_effect,
+        replay_nimare=replay_nimare, default_n=default_n, database_dir=database_dir,
+        atlas=atlas, seed=seed, n_jobs=jobs, progress=not quiet,
     )  # fmt: skip
-    result = est.fit(a, b).result_
-    result.save(out, force=force)
-    if not quiet:
-        t = result.tables
-        click.echo(
-            f"{len(t['clusters_a_gt_b'])} cluster(s) A > B, {len(t['clusters_b_gt_a'])} B > A; "
-            f"written to {out}"
-        )
+    finish(result, out_dir, force=force, quiet=quiet)
 
 
-@click.command("conjunction")
+CONJUNCTION_EXAMPLES = """\b
+Examples:
+  syntony conjunction mimicry.txt contagion.txt --out conj --seed 1
+  syntony conjunction 'neuroquery:terms=imitation' 'neuroquery:terms=empathy' \\
+      --default-n 20 --out conj-nq
+"""
+
+
+@click.command("conjunction", epilog=CONJUNCTION_EXAMPLES)
 @click.argument("group_a", metavar="A")
 @click.argument("group_b", metavar="B")
 @out_option
@@ -198,63 +164,53 @@ def contrast_command(group_a, group_b, out, test, p_threshold, min_cluster_mm3, 
 @click.option("--min-cluster-mm3", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="Smallest conjunction cluster kept.")  # fmt: skip
 @null_option("auto")
+@cluster_threshold_option("analytic")
 @default_n_option
 @database_dir_option
-@click.option("--atlas", default="harvard_oxford", show_default=True, help="Labels ('none').")
+@atlas_option
 @seed_option
 @jobs_option
 @force_option
 @quiet_option
-def conjunction_command(group_a, group_b, out, n_iters, min_cluster_mm3, null, default_n, database_dir,
-                        atlas, seed, jobs, force, quiet):  # fmt: skip
+def conjunction_command(group_a, group_b, out_dir, n_iters, min_cluster_mm3, null,
+                        cluster_threshold, default_n, database_dir, atlas, seed, jobs, force,
+                        quiet):  # fmt: skip
     """Conjunction of the ALEs of A and B: minimum of the FWE-thresholded maps.
 
-    Writes the conjunction maps and table to --out, and each main effect to --out/ale_a and
-    --out/ale_b. A and B are SPECs, as for 'syntony contrast'.
+    A and B are SPECs, as for 'syntony contrast'.
+
+    Writes to --out: ale_min, z_min and clusters (NIfTI), clusters.tsv (with the columns
+    'significant' and 'significance_test'), mask.nii.gz, analysis.json, methods.md,
+    result.json and report.html; each main effect in --out/ale_a and --out/ale_b (the files
+    of 'syntony ale').
     """
-    from syntony.meta.conjunction import conjunction
-    from syntony.meta.specs import resolve_spec
+    from syntony.meta.analyses import run_conjunction
 
-    dbs = _databases(database_dir)
-    a = resolve_spec(group_a, default_n=default_n, databases=dbs)
-    b = resolve_spec(group_b, default_n=default_n, databases=dbs)
-    labeller = atlas_labeller(atlas)
-    seeds = _children(seed, 2)
-    ra = _ale(n_iters, seeds[0], jobs, quiet, labeller, null).fit(a).result_
-    rb = _ale(n_iters, seeds[1], jobs, quiet, labeller, null).fit(b).result_
-    result = conjunction([ra, rb], min_cluster_mm3=min_cluster_mm3, names=[a.name, b.name],
-                         labeller=labeller)  # fmt: skip
-    result.save(out, force=force)
-    ra.save(Path(out) / "ale_a", force=force)
-    rb.save(Path(out) / "ale_b", force=force)
-    if not quiet:
-        click.echo(f"{len(result.tables['clusters'])} conjunction cluster(s); written to {out}")
+    refuse_existing(out_dir, force)
+    result = run_conjunction(
+        group_a, group_b, n_iters=n_iters, min_cluster_mm3=min_cluster_mm3, null=null,
+        cluster_threshold=cluster_threshold, default_n=default_n, database_dir=database_dir,
+        atlas=atlas, seed=seed, n_jobs=jobs, progress=not quiet,
+    )  # fmt: skip
+    finish(result, out_dir, force=force, quiet=quiet)
 
 
-def _parse_roi(text: str, atlas: str):
-    """ROI grammar: sphere:X,Y,Z,R | atlas:LABEL | a NIfTI mask path."""
-    from syntony.errors import InputError
-    from syntony.meta.roi import atlas_roi, image_roi, sphere_roi
-
-    kind, sep, rest = text.partition(":")
-    if sep and kind == "sphere":
-        try:
-            x, y, z, r = (float(v) for v in rest.split(","))
-        except ValueError:
-            raise InputError("expected sphere:X,Y,Z,RADIUS (mm)", source=text) from None
-        return sphere_roi((x, y, z), r)
-    if sep and kind == "atlas":
-        return atlas_roi(rest, atlas="harvard_oxford" if atlas == "none" else atlas)
-    return image_roi(text)
+MACM_EXAMPLES = """\b
+Examples:
+  syntony macm --roi sphere:-38,16,2,10 --database neuroquery --default-n 20 --out macm
+  syntony macm --roi atlas:Insular --roi mask.nii.gz --database neuroquery \\
+      --default-n 20 --n-iters 1000 --seed 3 --out macm2
+"""
 
 
-@click.command("macm")
+@click.command("macm", epilog=MACM_EXAMPLES)
 @click.option(
     "--roi",
     "rois",
     multiple=True,
     required=True,
-    help="Seed region (repeatable): sphere:X,Y,Z,R (MNI mm), atlas:LABEL, or a NIfTI mask.",
+    help="Seed region (repeatable): sphere:X,Y,Z,R (MNI mm), atlas:LABEL, or a NIfTI mask "
+    "(named after its file).",
 )
 @click.option("--database", required=True,
               help="neuroquery, neurosynth, or a folder holding one.")  # fmt: skip
@@ -269,52 +225,33 @@ def _parse_roi(text: str, atlas: str):
               help="SCALE null: draw null foci from the database's coordinates.")  # fmt: skip
 @null_option("auto")
 @cluster_threshold_option("monte-carlo")
-@click.option("--atlas", default="harvard_oxford", show_default=True, help="Labels ('none').")
+@atlas_option
 @seed_option
 @jobs_option
 @force_option
 @quiet_option
-def macm_command(rois, database, out, default_n, database_dir, n_iters, min_experiments, scale,
-                 null, cluster_threshold, atlas, seed, jobs, force, quiet):  # fmt: skip
+def macm_command(rois, database, out_dir, default_n, database_dir, n_iters, min_experiments,
+                 scale, null, cluster_threshold, atlas, seed, jobs, force, quiet):  # fmt: skip
     """Meta-analytic connectivity modelling from each --roi over a reference database.
 
-    Writes one folder per region under --out and, for several regions, the merged network
-    in --out/network."""
-    from syntony.errors import InputError
-    from syntony.meta.macm import macm, macm_network
-    from syntony.meta.null import NULL_METHODS
-    from syntony.meta.scale import SCALE
+    Region NAME draws its Monte Carlo null from the seed's stream ("macm", NAME), the stream
+    'syntony workflow fu2025' gives the same region.
 
-    if default_n is None:
-        raise InputError("the reference databases have no sample sizes: give --default-n")
-    # Check the cheap inputs before loading (or downloading) the database.
-    labeller = atlas_labeller(atlas)
-    regions = [_parse_roi(r, atlas) for r in rois]
-    names = [r.name for r in regions]
-    if len(set(names)) != len(names):
-        raise InputError(f"two regions have the same name: {names}")
-    db = _databases(database_dir).get(database)
-    say = _say(quiet)
-    results = []
-    for k, roi in enumerate(regions):
-        seed_k = _children(seed, len(regions))[k]
-        if scale:
-            est = SCALE(reference=db, n_iters=n_iters, n_jobs=jobs, random_state=seed_k,
-                        progress=not quiet, labeller=labeller,
-                        null_method=NULL_METHODS[null],
-                        cluster_threshold=cluster_threshold_rule(cluster_threshold, n_iters))  # fmt: skip
-        else:
-            est = _ale(n_iters, seed_k, jobs, quiet, labeller, null, cluster_threshold)
-        say(f"MACM from {roi.name} ({roi.n_voxels} voxels)")
-        result = macm(roi, db, default_n=default_n, estimator=est,
-                      min_experiments=min_experiments)  # fmt: skip
-        result.save(Path(out) / roi.name, force=force)
-        results.append(result)
-        say(f"  {len(result.experiment_ids)} articles, {len(result.clusters)} cluster(s)")
-    if len(results) > 1:
-        macm_network(results, labeller=labeller).save(Path(out) / "network", force=force)
-    if not quiet:
-        click.echo(f"written to {out}")
+    Writes to --out: one folder per region (named after it) with the files of 'syntony ale'
+    plus roi.nii.gz and experiments.tsv (the articles with a focus in the region); beside
+    them the network of all regions: n_regions, ale_max, ale_min and clusters (NIfTI),
+    network.tsv, mask.nii.gz, analysis.json, methods.md, result.json and report.html.
+    """
+    from syntony.meta.analyses import run_macm
+
+    refuse_existing(out_dir, force)
+    result = run_macm(
+        list(rois), database, default_n=default_n, database_dir=database_dir, n_iters=n_iters,
+        min_experiments=min_experiments, scale=scale, null=null,
+        cluster_threshold=cluster_threshold, atlas=atlas, seed=seed, n_jobs=jobs,
+        progress=not quiet, log=_say(quiet),
+    )  # fmt: skip
+    finish(result, out_dir, force=force, quiet=quiet)
 
 
 @click.group("workflow")
@@ -322,7 +259,17 @@ def workflow_group() -> None:
     """Published analyses run end to end."""
 
 
-@workflow_group.command("fu2025")
+FU2025_EXAMPLES = """\b
+Examples:
+  syntony workflow fu2025 --group-a mimicry.txt --group-b contagion.txt \\
+      --database neuroquery --default-n 20 --seed 1 --out fu2025
+  syntony workflow fu2025 --group-a 'neuroquery:terms=imitation' \\
+      --group-b 'neuroquery:terms=empathy' --database neuroquery --default-n 20 \\
+      --n-iters 1000 --macm-iters 1000 --max-rois 2 --out fu-quick
+"""
+
+
+@workflow_group.command("fu2025", epilog=FU2025_EXAMPLES)
 @click.option("--group-a", required=True, help="First group (e.g. emotional mimicry): SPEC.")
 @click.option("--group-b", required=True, help="Second group (e.g. emotional contagion): SPEC.")
 @click.option("--database", required=True,
@@ -343,36 +290,27 @@ def workflow_group() -> None:
 @jobs_option
 @force_option
 @quiet_option
-def fu2025_command(group_a, group_b, database, out, default_n, database_dir, n_iters, macm_iters,
-                   max_rois, null, cluster_threshold, test, p_threshold, min_cluster_mm3, n_permutations, seed, jobs,
-                   force, quiet):  # fmt: skip
+def fu2025_command(group_a, group_b, database, out_dir, default_n, database_dir, n_iters,
+                   macm_iters, max_rois, null, cluster_threshold, test, p_threshold,
+                   min_cluster_mm3, n_permutations, seed, jobs, force, quiet):  # fmt: skip
     """ALE(A), ALE(B), conjunction, both contrasts and MACM from the conjunction clusters.
 
-    Writes every map, table, a comparison with the paper's findings (comparison.md) and a
-    methods text under --out."""
-    from syntony.errors import InputError
-    from syntony.meta.null import NULL_METHODS
-    from syntony.meta.specs import resolve_spec
-    from syntony.meta.workflow import Fu2025Config, comparison_markdown, run_fu2025
+    Writes to --out: ale_a/, ale_b/, conjunction/, contrast/ and macm/ (each a result of its
+    own with its report.html; macm/ holds one folder per seed region), comparison.tsv and
+    comparison.md (the paper's findings beside this run's), methods.md, result.json and
+    report.html (which links every part).
+    """
+    from syntony.meta.analyses import run_fu2025_workflow
 
-    if default_n is None:
-        raise InputError("MACM on a reference database needs --default-n (it has no sample sizes)")
-    dbs = _databases(database_dir)
-    a = resolve_spec(group_a, default_n=default_n, databases=dbs)
-    b = resolve_spec(group_b, default_n=default_n, databases=dbs)
-    db = dbs.get(database)
-    config = Fu2025Config(
-        n_iters=n_iters, n_permutations=n_permutations, macm_iters=macm_iters,
-        contrast=_test(test, p_threshold, min_cluster_mm3), max_rois=max_rois,
-        default_n=default_n, null_method=NULL_METHODS[null],
-        cluster_threshold=cluster_threshold_rule(cluster_threshold, min(n_iters, macm_iters)),
+    refuse_existing(out_dir, force)
+    result = run_fu2025_workflow(
+        group_a, group_b, database, default_n=default_n, database_dir=database_dir,
+        n_iters=n_iters, macm_iters=macm_iters, max_rois=max_rois, null=null,
+        cluster_threshold=cluster_threshold, test=test, p_threshold=p_threshold,
+        min_cluster_mm3=min_cluster_mm3, n_permutations=n_permutations, seed=seed,
+        n_jobs=jobs, progress=not quiet, log=_say(quiet),
     )  # fmt: skip
-    result = run_fu2025(a, b, db, config=config, random_state=seed, n_jobs=jobs,
-                        progress=not quiet, log=_say(quiet))  # fmt: skip
-    result.save(out, force=force)
-    if not quiet:
-        click.echo(comparison_markdown(result.comparison))
-        click.echo(f"written to {out}")
+    finish(result, out_dir, force=force, quiet=quiet)
 
 
 def register(app: click.Group) -> None:
