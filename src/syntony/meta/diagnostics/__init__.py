@@ -1,0 +1,45 @@
+"""Diagnostics of ALE results: what each cluster rests on and how robust it is.
+
+- :func:`jackknife` (and :func:`jackknife_contrast`, :func:`jackknife_conjunction`): each
+  experiment's share of each cluster, NiMARE's leave-one-out definition, from the observed
+  log-sums in one compiled pass.
+- :func:`focus_counter`: foci of each experiment inside each cluster.
+- :func:`focus_filter`: drop the foci outside the mask, and say which.
+- :func:`analysis_warnings`: warnings that cite their source (too few experiments, one
+  experiment carrying a cluster, significance out of reach of the iterations).
+
+Submodules are imported lazily.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "Observed": "syntony.meta.diagnostics.observed",
+    "jackknife": "syntony.meta.diagnostics.shares",
+    "jackknife_contrast": "syntony.meta.diagnostics.shares",
+    "jackknife_conjunction": "syntony.meta.diagnostics.shares",
+    "leave_one_out": "syntony.meta.diagnostics.shares",
+    "focus_counter": "syntony.meta.diagnostics.counts",
+    "focus_counts": "syntony.meta.diagnostics.counts",
+    "FilteredFoci": "syntony.meta.diagnostics.filtering",
+    "focus_filter": "syntony.meta.diagnostics.filtering",
+    "analysis_warnings": "syntony.meta.diagnostics.checks",
+    "dominant_experiments": "syntony.meta.diagnostics.checks",
+    "few_experiments": "syntony.meta.diagnostics.checks",
+    "unreachable_significance": "syntony.meta.diagnostics.checks",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'syntony.meta.diagnostics' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
