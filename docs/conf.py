@@ -64,7 +64,6 @@ suppress_warnings = []
 # -- autodoc / autosummary / numpydoc ------------------------------------------------------
 autosummary_generate = True
 autosummary_imported_members = True
-autodoc_default_options = {"members": False, "inherited-members": False}
 autodoc_typehints = "none"  # the numpydoc "Parameters" sections carry the types
 autodoc_member_order = "bysource"
 numpydoc_show_class_members = False  # class members are listed by the autosummary templates
