@@ -26,6 +26,8 @@ _EXPORTS = {
     "focus_counts": "syntony.meta.diagnostics.counts",
     "FilteredFoci": "syntony.meta.diagnostics.filtering",
     "focus_filter": "syntony.meta.diagnostics.filtering",
+    "Stability": "syntony.meta.diagnostics.stability",
+    "resampled_stability": "syntony.meta.diagnostics.stability",
     "analysis_warnings": "syntony.meta.diagnostics.checks",
     "dominant_experiments": "syntony.meta.diagnostics.checks",
     "few_experiments": "syntony.meta.diagnostics.checks",
