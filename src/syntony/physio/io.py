@@ -20,7 +20,6 @@ naming the file, line and column.
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import re
@@ -32,7 +31,14 @@ import pandas as pd
 import xarray as xr
 
 from syntony._validate import check_positive
-from syntony.errors import InputError
+from syntony.errors import InputError, plain
+from syntony.physio._tables import (
+    check_time,
+    did_you_mean,
+    header_names,
+    numeric_column,
+    read_table,
+)
 
 __all__ = [
     "read_bids_physio",
@@ -47,66 +53,6 @@ __all__ = [
 
 PathLike = str | os.PathLike[str]
 
-# Sampling jitter tolerated before a series counts as irregular (relative to the median step).
-_JITTER = 0.05
-
-
-def _read_table(path: Path, *, header: int | None = "infer", names=None) -> pd.DataFrame:  # type: ignore[assignment]
-    sep = "\t" if ".tsv" in "".join(path.suffixes) else ","
-    try:
-        return pd.read_csv(path, sep=sep, header=header, names=names, compression="infer")
-    except FileNotFoundError:
-        raise InputError("file not found", source=path) from None
-    except (pd.errors.ParserError, UnicodeDecodeError, gzip.BadGzipFile, OSError) as exc:
-        raise InputError(f"cannot parse table ({exc})", source=path) from None
-    except pd.errors.EmptyDataError:
-        raise InputError("file is empty", source=path) from None
-
-
-def _numeric_column(series: pd.Series, path: Path, name: str, *, header_lines: int) -> np.ndarray:
-    values = pd.to_numeric(series, errors="coerce")
-    bad = values.isna() & series.notna() & (series.astype(str).str.strip().str.lower() != "nan")
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise InputError(
-            f"expected a number, got {series.iloc[row]!r}",
-            source=path,
-            line=row + 1 + header_lines,
-            field=str(name),
-        )
-    return values.to_numpy(dtype=float)
-
-
-def _check_time(time: np.ndarray, path: Path, field: str, *, header_lines: int) -> float:
-    """Check that time is finite, strictly increasing and regular; return the sampling rate."""
-    if time.size < 2:
-        raise InputError("need at least two samples", source=path, field=field)
-    missing = ~np.isfinite(time)
-    if missing.any():
-        row = int(np.flatnonzero(missing)[0])
-        raise InputError("time is missing", source=path, line=row + 1 + header_lines, field=field)
-    step = np.diff(time)
-    if (step <= 0).any():
-        row = int(np.flatnonzero(step <= 0)[0]) + 1
-        raise InputError(
-            f"time is not strictly increasing ({time[row - 1]!r} then {time[row]!r})",
-            source=path,
-            line=row + 1 + header_lines,
-            field=field,
-        )
-    dt = float(np.median(step))
-    irregular = np.abs(step - dt) > _JITTER * dt
-    if irregular.any():
-        row = int(np.flatnonzero(irregular)[0]) + 1
-        raise InputError(
-            f"irregular sampling: step {step[row - 1]:g} s where the median step is {dt:g} s; "
-            "resample the recording to a regular grid first",
-            source=path,
-            line=row + 1 + header_lines,
-            field=field,
-        )
-    return 1.0 / dt
-
 
 def _dataset(
     values: np.ndarray,
@@ -117,6 +63,7 @@ def _dataset(
     fs: float,
     units: Sequence[str] | None,
     source: str,
+    missing: dict[str, int] | None = None,
 ) -> xr.Dataset:
     units = list(units) if units is not None else ["a.u."] * len(channels)
     ds = xr.Dataset(
@@ -134,6 +81,8 @@ def _dataset(
             "units": units[0]
             if len(units) == 1
             else json.dumps(dict(zip(channels, units, strict=True))),
+            # Per person: values the file left empty or marked n/a (reported by the analyses).
+            "missing_values": json.dumps({k: int(v) for k, v in (missing or {}).items() if v}),
         },
     )
     return ds
@@ -161,31 +110,52 @@ def read_wide(
         Units of the values.
     sampling_rate : float, optional
         Expected rate; if given, the file's rate must match it within 1%.
+
+    Empty cells and ``n/a`` are missing values: their number per person is kept in
+    ``attrs["missing_values"]`` (JSON) and reported by the analyses.
     """
     path = Path(path)
-    table = _read_table(path)
-    if table.shape[1] < 2:
-        raise InputError("expected a time column and at least one person column", source=path)
-    tcol = table.columns[time_column] if isinstance(time_column, int) else time_column
-    if tcol not in table.columns:
-        raise InputError(f"no time column {tcol!r}", source=path, field=str(tcol))
-    time = _numeric_column(table[tcol], path, str(tcol), header_lines=1)
-    fs = _check_time(time, path, str(tcol), header_lines=1)
+    table = read_table(path)
+    frame = table.frame
+    if frame.shape[1] < 2:
+        raise InputError(
+            "expected a time column and at least one person column", source=path, line=1
+        )
+    if isinstance(time_column, int):
+        if not -frame.shape[1] <= time_column < frame.shape[1]:
+            raise InputError(f"no column {time_column + 1} for the time", source=path, line=1)
+        tcol = frame.columns[time_column]
+    else:
+        if time_column not in frame.columns:
+            hint = did_you_mean(time_column, [str(c) for c in frame.columns])
+            raise InputError(
+                f"no time column {time_column!r}{hint}", source=path, line=1, field=time_column
+            )
+        tcol = time_column
+    tlabel = table.label(tcol)
+    time = numeric_column(table, tcol)
+    fs = check_time(time, path, tlabel)
     if sampling_rate is not None and abs(fs - sampling_rate) > 0.01 * sampling_rate:
         raise InputError(
             f"time column implies {fs:g} Hz but sampling_rate={sampling_rate:g} Hz was given",
             source=path,
-            field=str(tcol),
+            field=tlabel,
         )
-    persons = [c for c in table.columns if c != tcol]
-    names = [str(p) for p in persons]
+    persons = [c for c in frame.columns if c != tcol]
+    names = [table.label(p) for p in persons]
     if len(set(names)) != len(names):
-        raise InputError("duplicate person columns", source=path)
-    values = np.column_stack(
-        [_numeric_column(table[p], path, str(p), header_lines=1) for p in persons]
-    )
+        raise InputError("two person columns have the same name", source=path, line=1)
+    values = np.column_stack([numeric_column(table, p) for p in persons])
+    missing = dict(zip(names, np.isnan(values).sum(axis=0).tolist(), strict=True))
     return _dataset(
-        values[:, :, None], time, names, [channel], fs=fs, units=[units], source=str(path)
+        values[:, :, None],
+        time,
+        names,
+        [channel],
+        fs=fs,
+        units=[units],
+        source=str(path),
+        missing=missing,
     )
 
 
@@ -200,42 +170,59 @@ def read_long(
 ) -> xr.Dataset:
     """Read a long table with one row per (time, person) sample.
 
-    All persons must share one time grid (rows may come in any order); a missing sample becomes
-    NaN and is reported by :func:`syntony.physio.features.clean_gaps`, a duplicated one is an error.
+    All persons must share one time grid (rows may come in any order); a sample without a row,
+    an empty cell or ``n/a`` becomes NaN (counted per person in ``attrs["missing_values"]`` and
+    reported by :func:`syntony.physio.features.clean_gaps`); a duplicated one is an error.
     """
     path = Path(path)
-    table = _read_table(path)
+    table = read_table(path)
+    frame = table.frame
+    have = [str(c) for c in frame.columns]
     for col in (time, person, value):
-        if col not in table.columns:
+        if col not in frame.columns:
             raise InputError(
-                f"missing column {col!r} (have {', '.join(map(str, table.columns))})",
+                f"missing column {col!r}{did_you_mean(col, have)} (have {', '.join(have)})",
                 source=path,
+                line=1,
                 field=col,
             )
-    t = _numeric_column(table[time], path, time, header_lines=1)
-    v = _numeric_column(table[value], path, value, header_lines=1)
-    who = table[person].astype(str).to_numpy()
-    frame = pd.DataFrame({"t": t, "p": who, "v": v})
-    dup = frame.duplicated(["t", "p"])
+    t = numeric_column(table, time)
+    v = numeric_column(table, value)
+    who = frame[person].astype(str).str.strip().to_numpy()
+    if not np.isfinite(t).all():
+        k = int(np.flatnonzero(~np.isfinite(t))[0])
+        raise InputError("time is missing", source=path, line=table.line(k), field=time)
+    nobody = pd.Series(who).str.lower().isin(["", "n/a", "na", "nan", "null"]).to_numpy()
+    if nobody.any():
+        k = int(np.flatnonzero(nobody)[0])
+        raise InputError("person is missing", source=path, line=table.line(k), field=person)
+    rows = pd.DataFrame({"t": t, "p": who, "v": v})
+    dup = rows.duplicated(["t", "p"])
     if dup.any():
         row = int(np.flatnonzero(dup.to_numpy())[0])
         raise InputError(
             f"duplicate sample for person {who[row]!r} at time {t[row]:g}",
             source=path,
-            line=row + 2,
+            line=table.line(row),
             field=person,
         )
-    wide = frame.pivot(index="t", columns="p", values="v").sort_index()
+    wide = rows.pivot(index="t", columns="p", values="v").sort_index()
     grid = wide.index.to_numpy(dtype=float)
-    fs = _check_time(grid, path, time, header_lines=0)
+    # The file line where each time point first appears (for messages about the grid).
+    first = rows.reset_index().groupby("t")["index"].min().reindex(wide.index).to_numpy()
+    fs = check_time(grid, path, time, lines=first + 1 + table.header_lines)
+    values = wide.to_numpy(dtype=float)
+    names = [str(c) for c in wide.columns]
+    missing = dict(zip(names, np.isnan(values).sum(axis=0).tolist(), strict=True))
     return _dataset(
-        wide.to_numpy()[:, :, None],
+        values[:, :, None],
         grid,
-        [str(c) for c in wide.columns],
+        names,
         [channel],
         fs=fs,
         units=[units],
         source=str(path),
+        missing=missing,
     )
 
 
@@ -243,55 +230,86 @@ _BIDS_NAME = re.compile(r"^(?P<stem>.*)_physio\.tsv(\.gz)?$")
 _SUB = re.compile(r"(?:^|_)sub-(?P<label>[A-Za-z0-9]+)")
 
 
-def _read_bids_one(path: Path) -> tuple[str, xr.Dataset]:
-    match = _BIDS_NAME.match(path.name)
-    if match is None:
-        raise InputError("expected a BIDS file named *_physio.tsv.gz", source=path)
-    sidecar = path.with_name(match.group("stem") + "_physio.json")
+def _sidecar(path: Path, stem: str) -> dict:
+    sidecar = path.with_name(stem + "_physio.json")
     if not sidecar.exists():
         raise InputError(f"missing JSON sidecar {sidecar.name}", source=path)
     try:
         meta = json.loads(sidecar.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise InputError(f"invalid JSON ({exc.msg})", source=sidecar, line=exc.lineno) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read the sidecar ({exc})", source=sidecar) from None
+    if not isinstance(meta, dict):
+        raise InputError("expected a JSON object of BIDS fields", source=sidecar, line=1)
     for key in ("SamplingFrequency", "StartTime", "Columns"):
         if key not in meta:
-            raise InputError("missing required BIDS field", source=sidecar, field=key)
+            hint = did_you_mean(key, [str(k) for k in meta])
+            raise InputError(f"missing required BIDS field{hint}", source=sidecar, field=key)
     fs = meta["SamplingFrequency"]
-    if isinstance(fs, bool) or not isinstance(fs, int | float) or not fs > 0:
+    if isinstance(fs, bool) or not isinstance(fs, int | float) or not 0 < fs < 1e9:
         raise InputError(
-            f"expected a positive number, got {fs!r}", source=sidecar, field="SamplingFrequency"
+            f"expected a positive number of Hz, got {_json(fs)}",
+            source=sidecar,
+            field="SamplingFrequency",
         )
     start = meta["StartTime"]
-    if isinstance(start, bool) or not isinstance(start, int | float):
-        raise InputError(f"expected a number, got {start!r}", source=sidecar, field="StartTime")
+    if isinstance(start, bool) or not isinstance(start, int | float) or not abs(start) < 1e12:
+        raise InputError(
+            f"expected a number of seconds, got {_json(start)}", source=sidecar, field="StartTime"
+        )
     columns = meta["Columns"]
     if not isinstance(columns, list) or not columns or not all(isinstance(c, str) for c in columns):
         raise InputError(
-            f"expected a non-empty list of names, got {columns!r}", source=sidecar, field="Columns"
+            f"expected a non-empty list of names, got {_json(columns)}",
+            source=sidecar,
+            field="Columns",
         )
-    table = _read_table(path, header=None)
-    if table.shape[1] != len(columns):
+    if len(set(columns)) != len(columns):
         raise InputError(
-            f"{table.shape[1]} columns in the data but {len(columns)} named in the sidecar",
+            f"the same column is named twice in {_json(columns)}", source=sidecar, field="Columns"
+        )
+    return meta
+
+
+def _json(value: object) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _read_bids_one(path: Path) -> tuple[str, xr.Dataset]:
+    match = _BIDS_NAME.match(path.name)
+    if match is None:
+        raise InputError("expected a BIDS file named *_physio.tsv.gz", source=path)
+    meta = _sidecar(path, match.group("stem"))
+    fs, start, columns = float(meta["SamplingFrequency"]), meta["StartTime"], meta["Columns"]
+    table = read_table(path, header=False)
+    if table.frame.shape[1] != len(columns):
+        raise InputError(
+            f"{table.frame.shape[1]} columns in the data but {len(columns)} named in the sidecar",
             source=path,
             field="Columns",
         )
-    values = np.column_stack(
-        [
-            _numeric_column(table.iloc[:, k], path, name, header_lines=0)
-            for k, name in enumerate(columns)
-        ]
-    )
-    time = float(start) + np.arange(values.shape[0]) / float(fs)
+    table.labels = list(columns)
+    values = np.column_stack([numeric_column(table, c) for c in table.frame.columns])
+    if values.shape[0] < 2:
+        raise InputError("need at least two samples", source=path)
+    time = float(start) + np.arange(values.shape[0]) / fs
     sub = _SUB.search(match.group("stem"))
     label = sub.group("label") if sub else match.group("stem")
     units = [
-        str(meta.get(c, {}).get("Units", "a.u.")) if isinstance(meta.get(c), dict) else "a.u."
+        str(meta[c].get("Units", "a.u.")) if isinstance(meta.get(c), dict) else "a.u."
         for c in columns
     ]
     ds = _dataset(
-        values[:, None, :], time, [label], columns, fs=float(fs), units=units, source=str(path)
+        values[:, None, :],
+        time,
+        [label],
+        columns,
+        fs=fs,
+        units=units,
+        source=str(path),
+        missing={label: int(np.isnan(values).sum())},
     )
     return label, ds
 
@@ -312,7 +330,10 @@ def read_bids_physio(
         raise InputError("no BIDS physio files given")
     labels = [label for label, _ in items]
     if len(set(labels)) != len(labels):
-        raise InputError(f"the same person appears twice: {labels}", source=str(paths[0]))  # type: ignore[index]
+        twice = next(label for label in labels if labels.count(label) > 1)
+        raise InputError(
+            f"person {twice!r} appears in two files", source=items[0][1].attrs["source"]
+        )
     first = items[0][1]
     for _, ds in items[1:]:
         if list(ds.channel.values) != list(first.channel.values):
@@ -342,6 +363,9 @@ def read_bids_physio(
         **first.attrs,
         "sampling_rate": fs,
         "source": ";".join(str(ds.attrs["source"]) for _, ds in items),
+        "missing_values": json.dumps(
+            {k: v for _, ds in items for k, v in json.loads(ds.attrs["missing_values"]).items()}
+        ),
     }
     return group
 
@@ -406,9 +430,9 @@ def read_recording(path: PathLike, **kwargs) -> xr.Dataset:
         raise InputError("file not found", source=path)
     if _BIDS_NAME.match(path.name):
         return read_bids_physio([path], **kwargs)
-    header = _read_table(path).columns
-    if {"time", "person", "value"} <= {str(c).lower() for c in header}:
-        names = {str(c).lower(): str(c) for c in header}
+    header = header_names(path)
+    if {"time", "person", "value"} <= {str(c).strip().lower() for c in header}:
+        names = {str(c).strip().lower(): str(c) for c in header}
         return read_long(
             path, time=names["time"], person=names["person"], value=names["value"], **kwargs
         )
@@ -465,41 +489,54 @@ def read_network(network: str | PathLike | np.ndarray, persons: Sequence[str]) -
     path = Path(network)
     if not path.is_file():
         raise InputError("network: expected 'complete' or an edge-list file", source=path)
-    sep = "\t" if ".tsv" in path.suffixes else ","
-    try:
-        table = pd.read_csv(path, sep=sep, dtype={"source": str, "target": str})
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot parse edge list ({exc})", source=path) from None
+    table = read_table(path)
+    frame = table.frame
+    have = [str(c) for c in frame.columns]
     for col in ("source", "target"):
-        if col not in table.columns:
+        if col not in frame.columns:
             raise InputError(
-                "edge list needs columns source, target[, weight]", source=path, field=col
+                f"edge list needs columns source, target[, weight]{did_you_mean(col, have)} "
+                f"(have {', '.join(have)})",
+                source=path,
+                line=1,
+                field=col,
             )
+    if frame.empty:
+        raise InputError("edge list has no edges", source=path)
     index = {p: k for k, p in enumerate(persons)}
     adj = np.zeros((n, n))
-    weights = (
-        pd.to_numeric(table["weight"], errors="coerce").to_numpy(dtype=float)
-        if "weight" in table.columns
-        else np.ones(len(table))
-    )
-    for row, (s, t) in enumerate(zip(table["source"], table["target"], strict=True)):
-        for col, who in (("source", s), ("target", t)):
+    seen: dict[tuple[int, int], int] = {}
+    weights = numeric_column(table, "weight") if "weight" in frame.columns else np.ones(len(frame))
+    for row, (s, t) in enumerate(zip(frame["source"], frame["target"], strict=True)):
+        ends = []
+        for col, who in (("source", s.strip()), ("target", t.strip())):
             if who not in index:
+                shown = ", ".join(persons[:10]) + (", ..." if n > 10 else "")
                 raise InputError(
-                    f"unknown person {who!r} (have {', '.join(persons)})",
+                    f"unknown person {who!r}{did_you_mean(who, persons)} (have {shown})",
                     source=path,
-                    line=row + 2,
+                    line=table.line(row),
                     field=col,
                 )
+            ends.append(index[who])
         w = weights[row]
         if not np.isfinite(w) or w < 0:
             raise InputError(
-                f"expected a non-negative weight, got {table['weight'].iloc[row]!r}",
+                f"expected a non-negative weight, got {plain(frame['weight'].iloc[row])}",
                 source=path,
-                line=row + 2,
+                line=table.line(row),
                 field="weight",
             )
-        adj[index[s], index[t]] = w
+        edge = (ends[0], ends[1])
+        if edge in seen:
+            raise InputError(
+                f"edge {s.strip()} -> {t.strip()} is listed twice (first on line "
+                f"{table.line(seen[edge])})",
+                source=path,
+                line=table.line(row),
+            )
+        seen[edge] = row
+        adj[edge] = w
     return adj
 
 

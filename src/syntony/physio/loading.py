@@ -33,6 +33,7 @@ __all__ = [
     "exclusions",
     "feature_for",
     "load_features",
+    "missing_notes",
 ]
 
 #: Names of the features a recording can be analysed by.
@@ -113,7 +114,7 @@ def load_features(
             rate = float(recording.attrs.get("sampling_rate", float("nan")))
             if abs(rate - fs) > 1e-9:
                 raise ParameterError("fs", f"{rate:g} Hz, the rate of the features given", fs)
-            return recording, _exclusion_notes(recording)
+            return recording, _exclusion_notes(recording) + missing_notes(recording)
         if "signal" not in recording:
             raise InputError(
                 "expected a recording (variable 'signal') or features (attrs 'feature')",
@@ -140,7 +141,7 @@ def load_features(
         if not issubclass(w.category, SignalExclusionWarning):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     notes = [str(w.message) for w in caught if issubclass(w.category, SignalExclusionWarning)]
-    return feats, notes
+    return feats, notes + missing_notes(feats)
 
 
 def exclusions(features: xr.Dataset) -> dict[str, str]:
@@ -148,6 +149,34 @@ def exclusions(features: xr.Dataset) -> dict[str, str]:
     reasons = json.loads(features.attrs.get("excluded_reasons", "{}"))
     names = json.loads(features.attrs.get("excluded", "[]"))
     return {str(p): str(reasons.get(p, "excluded")) for p in names}
+
+
+def missing_notes(features: xr.Dataset) -> list[str]:
+    """One note per person with missing samples: how many the file left empty or marked n/a,
+    how many were interpolated across short gaps and how many stayed missing."""
+    in_file = json.loads(features.attrs.get("missing_values", "{}"))
+    gaps: dict[str, dict[str, int]] = {}
+    for key, counts in json.loads(features.attrs.get("gaps", "{}")).items():
+        person = key.rsplit("/", 1)[0]
+        total = gaps.setdefault(person, {"interpolated": 0, "missing": 0})
+        for name in total:
+            total[name] += int(counts.get(name, 0))
+    excluded = set(exclusions(features))
+    notes = []
+    for person in dict.fromkeys([*in_file, *gaps]):
+        if person in excluded:
+            continue
+        parts = []
+        if in_file.get(person):
+            parts.append(f"{in_file[person]} empty or n/a value(s) in the file")
+        counts = gaps.get(person, {})
+        if counts.get("interpolated"):
+            parts.append(f"{counts['interpolated']} sample(s) interpolated across short gaps")
+        if counts.get("missing"):
+            parts.append(f"{counts['missing']} sample(s) left missing (gaps too long to fill)")
+        if parts:
+            notes.append(f"person {person!r}: " + ", ".join(parts))
+    return notes
 
 
 def _exclusion_notes(features: xr.Dataset) -> list[str]:
