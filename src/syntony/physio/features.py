@@ -20,6 +20,14 @@ from scipy.signal import hilbert
 
 from syntony._validate import check_nonnegative, check_positive
 from syntony.errors import InputError
+from syntony.physio.plausibility import (
+    BREATHING_RATE,
+    HEART_RATE,
+    event_reason,
+    level_reason,
+    likely_signal,
+    r_prominence,
+)
 
 __all__ = [
     "ECG",
@@ -53,43 +61,92 @@ def _phase(x: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Respiration:
-    """Breathing rate (breaths/min) and breathing phase (rad) from a respiration wave."""
+    """Breathing rate (breaths/min) and breathing phase (rad) from a respiration wave.
+
+    What is found is checked (:mod:`syntony.physio.plausibility`): a person whose breaths come
+    at rates outside ``rate_range`` (per minute), or mostly at implausible intervals, is left
+    out with the reason.
+    """
 
     method: str = "khodadad2018"
     name: str = "breathing_rate"
     units: str = "breaths/min"
     min_duration: float = 20.0
+    rate_range: tuple[float, float] = BREATHING_RATE
 
     def __call__(self, signal: np.ndarray, fs: float) -> dict[str, np.ndarray]:
         import neurokit2 as nk
 
         clean = nk.rsp_clean(signal, sampling_rate=fs, method=self.method)
         _, info = nk.rsp_peaks(clean, sampling_rate=fs, method=self.method)
-        rate = nk.rsp_rate(clean, troughs=info["RSP_Troughs"], sampling_rate=fs, method="trough")
-        return {self.name: np.asarray(rate, float), "phase": _phase(np.asarray(clean, float))}
+        troughs = np.asarray(info["RSP_Troughs"], dtype=np.int64)
+        intervals = np.diff(troughs) / fs
+        if troughs.size < 3:
+            rate = np.full(len(signal), np.nan)
+        else:
+            rate = nk.rsp_rate(clean, troughs=troughs, sampling_rate=fs, method="trough")
+        return {
+            self.name: np.asarray(rate, float),
+            "phase": _phase(np.asarray(clean, float)),
+            "_intervals": intervals,
+        }
+
+    def implausible(self, parts: dict[str, np.ndarray], units: str = "") -> str | None:
+        """Why the breaths found are not human breathing (None when they are)."""
+        return event_reason(
+            "breathing rate", "breaths/min", self.rate_range, parts.get("_intervals", [])
+        )
 
 
 @dataclass(frozen=True)
 class ECG:
-    """Heart rate (beats/min) from an ECG."""
+    """Heart rate (beats/min) from an ECG.
+
+    A person whose R peaks come at rates outside ``rate_range`` (per minute), mostly at
+    implausible intervals, or barely above the rest of the trace is left out with the reason.
+    """
 
     method: str = "neurokit"
     name: str = "heart_rate"
     units: str = "beats/min"
     min_duration: float = 10.0
+    rate_range: tuple[float, float] = HEART_RATE
 
     def __call__(self, signal: np.ndarray, fs: float) -> dict[str, np.ndarray]:
         import neurokit2 as nk
 
         clean = nk.ecg_clean(signal, sampling_rate=fs, method=self.method)
         _, info = nk.ecg_peaks(clean, sampling_rate=fs, method=self.method)
-        rate = nk.ecg_rate(info["ECG_R_Peaks"], sampling_rate=fs, desired_length=len(signal))
-        return {self.name: np.asarray(rate, float)}
+        peaks = np.asarray(info["ECG_R_Peaks"], dtype=np.int64)
+        if peaks.size < 3:
+            rate = np.full(len(signal), np.nan)
+        else:
+            rate = nk.ecg_rate(peaks, sampling_rate=fs, desired_length=len(signal))
+        return {
+            self.name: np.asarray(rate, float),
+            "_intervals": np.diff(peaks) / fs,
+            "_prominence": np.array([r_prominence(clean, peaks)]),
+        }
+
+    def implausible(self, parts: dict[str, np.ndarray], units: str = "") -> str | None:
+        """Why the beats found are not a human heartbeat (None when they are)."""
+        prominence = np.asarray(parts.get("_prominence", [np.nan]), float)
+        return event_reason(
+            "heart rate",
+            "beats/min",
+            self.rate_range,
+            parts.get("_intervals", []),
+            prominence=float(np.nanmedian(prominence)) if np.isfinite(prominence).any() else None,
+        )
 
 
 @dataclass(frozen=True)
 class EDA:
-    """Tonic skin-conductance level (the slow component of EDA)."""
+    """Tonic skin-conductance level (the slow component of EDA).
+
+    When the recording's units are microsiemens, a tonic level outside the human range is
+    refused for that person.
+    """
 
     name: str = "eda_tonic"
     units: str = "uS"
@@ -100,7 +157,15 @@ class EDA:
 
         clean = nk.eda_clean(signal, sampling_rate=fs)
         parts = nk.eda_phasic(clean, sampling_rate=fs, method="highpass")
-        return {self.name: parts["EDA_Tonic"].to_numpy(dtype=float)}
+        tonic = parts["EDA_Tonic"].to_numpy(dtype=float)
+        return {self.name: tonic, "_level": np.array([np.nanmedian(tonic)])}
+
+    def implausible(self, parts: dict[str, np.ndarray], units: str = "") -> str | None:
+        """Why the tonic level is not human skin conductance (checked in microsiemens only)."""
+        level = np.asarray(parts.get("_level", [np.nan]), float)
+        return level_reason(
+            float(np.nanmedian(level)) if np.isfinite(level).any() else np.nan, units
+        )
 
 
 @dataclass(frozen=True)
@@ -254,42 +319,55 @@ def extract_features(
     reasons = json.loads(one.attrs["excluded_reasons"])
     kept = []
     min_len = max(int(np.ceil(feature.min_duration * src_fs)), 4)
-    for p, person in enumerate(one.person.values):
+    check = getattr(feature, "implausible", None)
+    units = _channel_units(one, channel)
+    failed: dict[str, str] = {}
+    for p, person in enumerate(str(p) for p in one.person.values):
         col = raw[:, p]
         series: dict[str, np.ndarray] = {}
+        private: dict[str, list[np.ndarray]] = {}
         failures: list[str] = []
         for a, b in _runs(np.isfinite(col)):
             if b - a < min_len:
                 continue
             try:
-                parts = feature(col[a:b], src_fs)
-            except Exception as exc:  # NeuroKit2 raises bare errors on unusable stretches
-                failures.append(f"{feature.name} failed on {t[a]:g}-{t[b - 1]:g} s ({exc})")
-                warnings.warn(
-                    f"person {person!r}: {failures[-1]}", SignalExclusionWarning, stacklevel=2
-                )
+                with warnings.catch_warnings():
+                    # NeuroKit2's own warnings ("too few peaks") become our reasons below.
+                    warnings.simplefilter("ignore")
+                    parts = dict(feature(col[a:b], src_fs))
+            except Exception as exc:  # NeuroKit2 raises bare errors on bad stretches
+                failures.append(f"{feature.name} failed on {t[a]:g}-{t[b - 1]:g} s ({_short(exc)})")
                 continue
+            for key in [k for k in parts if k.startswith("_")]:
+                private.setdefault(key, []).append(np.atleast_1d(parts.pop(key)))
             for key, val in parts.items():
                 full = series.setdefault(key, np.full(len(col), np.nan))
                 full[a:b] = val
-        if not series or not np.isfinite(series[feature.name]).any():
-            excluded.append(str(person))
-            reasons[str(person)] = (
+        reason = None
+        if check is not None and (series or private):
+            merged = {k: np.concatenate(v) for k, v in private.items()}
+            reason = check(merged, units)
+        if reason is None and (not series or not np.isfinite(series[feature.name]).any()):
+            reason = (
                 "; ".join(failures)
                 if failures
                 else f"no stretch of at least {feature.min_duration:g} s for {feature.name}"
             )
+        if reason is not None:
+            excluded.append(person)
+            reasons[person] = failed[person] = reason
             warnings.warn(
-                f"person {person!r} excluded: {reasons[str(person)]}",
-                SignalExclusionWarning,
-                stacklevel=2,
+                f"person {person!r} excluded: {reason}", SignalExclusionWarning, stacklevel=2
             )
             continue
-        kept.append(str(person))
+        kept.append(person)
         for key, val in series.items():
             outputs.setdefault(key, []).append(
                 _to_grid(t, val, grid, src_fs, fs, angle=key == "phase")
             )  # type: ignore[union-attr]
+    tried = one.sizes["person"]
+    if failed and (len(failed) * 2 > tried or not kept):
+        _refuse_most(one, raw, src_fs, feature, failed, tried)
     if not kept:
         raise InputError(
             f"no person has a usable {feature.name} signal", source=ds.attrs.get("source")
@@ -312,11 +390,63 @@ def extract_features(
             "channel": channel,
             "source": str(ds.attrs.get("source", "")),
             "gaps": one.attrs["gaps"],
+            "missing_values": one.attrs.get("missing_values", "{}"),
             "excluded": json.dumps(excluded),
             "excluded_reasons": json.dumps(reasons),
         },
     )
     return out
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _channel_units(ds: xr.Dataset, channel: str) -> str:
+    if "units" in ds.coords and "channel" in ds["units"].dims:
+        return str(ds["units"].sel(channel=channel).values.ravel()[0])
+    return str(ds.attrs.get("units", ""))
+
+
+def _source_label(ds: xr.Dataset) -> str | None:
+    source = str(ds.attrs.get("source") or "")
+    if not source:
+        return None
+    parts = source.split(";")
+    return parts[0] + (f" (and {len(parts) - 1} more files)" if len(parts) > 1 else "")
+
+
+def _refuse_most(
+    ds: xr.Dataset,
+    raw: np.ndarray,
+    fs: float,
+    feature: Feature,
+    failed: dict[str, str],
+    tried: int,
+) -> None:
+    """Stop: most persons give no plausible feature; say what the recording looks like."""
+    person, reason = next(iter(failed.items()))
+    guess = likely_signal(
+        [raw[:, k] for k in range(raw.shape[1])], fs, tried=type(feature).__name__.lower()
+    )
+    if guess is not None:
+        name, good, n = guess
+        label = "ECG" if name == "ecg" else name
+        hint = (
+            f"the signals look like {label} ({label} features are plausible for {good} of "
+            f"{n} persons tried): use --signal {name}"
+        )
+    else:
+        hint = (
+            "the signals look like neither ECG nor respiration; check the --channel, or use "
+            "--signal eda or raw for skin conductance or a series already computed"
+        )
+    raise InputError(
+        f"{len(failed)} of {tried} persons give no plausible {feature.name} "
+        f"(e.g. {person!r}: {reason}); {hint}",
+        source=_source_label(ds),
+    )
 
 
 def _to_grid(
