@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import neurokit2 as nk
 import numpy as np
 import pytest
@@ -11,6 +13,7 @@ from hypothesis import strategies as st
 
 from syntony.errors import InputError, ParameterError
 from syntony.physio.synchrony import (
+    IdenticalSignalsWarning,
     SyncConfig,
     cluster_phase,
     fisher_z,
@@ -110,7 +113,10 @@ def test_known_lag_recovered():
         coords={"time": np.arange(len(x)) / fs, "person": ["lead", "follow", "noise"]},
         attrs={"sampling_rate": fs, "feature": "v"},
     )
-    out = synchrony(feats, SyncConfig(window=30, step=15, max_lag=5))
+    # A copy shifted in time is the same signal twice: said, and its Fisher z capped.
+    with pytest.warns(IdenticalSignalsWarning, match="'lead' and 'follow'"):
+        out = synchrony(feats, SyncConfig(window=30, step=15, max_lag=5))
+    assert json.loads(out.attrs["identical_pairs"]) == [["lead", "follow"]]
     np.testing.assert_allclose(out["lag"].sel(person="lead", other="follow").values, lag_s)
     np.testing.assert_allclose(out["lag"].sel(person="follow", other="lead").values, -lag_s)
     np.testing.assert_allclose(out["r"].sel(person="lead", other="follow").values, 1.0, atol=1e-9)

@@ -13,6 +13,7 @@ Every random step draws from its own named stream of one seed tree
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Sequence
 
@@ -20,16 +21,26 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from syntony._checkpoint import Checkpoint
 from syntony._rng import SeedLike, SeedTree
-from syntony._validate import check_integer
+from syntony._validate import check_in_range, check_integer
 from syntony.errors import InputError, ParameterError
+from syntony.physio._chunks import SLOTS
 from syntony.physio._progress import Progress, progress_bars
-from syntony.physio.alignment import align_sessions
+from syntony.physio.alignment import MIN_OVERLAP, align_sessions, check_overlap
 from syntony.physio.features import Feature
 from syntony.physio.fit_result import ContagionFitResult
 from syntony.physio.loading import Recording, describe_recording, feature_for, load_features
 from syntony.physio.sync_result import TEST_COLUMNS, SynchronyResult
-from syntony.physio.synchrony import DEFAULT_SYNC, SyncConfig, cluster_phase, fisher_z, synchrony
+from syntony.physio.synchrony import (
+    DEFAULT_SYNC,
+    IdenticalSignalsWarning,
+    SyncConfig,
+    cluster_phase,
+    fisher_z,
+    identical_note,
+    synchrony,
+)
 
 __all__ = ["analyze_synchrony", "fit_contagion", "null_bands_table", "pair_table"]
 
@@ -51,6 +62,8 @@ def analyze_synchrony(
     resample: float | None = None,
     seed: SeedLike | SeedTree = None,
     progress: bool | Progress | None = False,
+    min_overlap: float = MIN_OVERLAP,
+    checkpoint: Checkpoint | None = None,
 ) -> SynchronyResult:
     """Windowed lagged synchrony of a group, against surrogate and pseudo-group nulls.
 
@@ -77,6 +90,14 @@ def analyze_synchrony(
         Root of the seed tree; ``None`` draws fresh entropy (recorded in the provenance).
     progress : bool or callable
         Show progress bars on stderr (True), or ``progress(label, total) -> advance(n)``.
+    min_overlap : float
+        Smallest share of this recording the pseudo session must share with it (default
+        one half; the span must also hold three windows). 0 accepts any overlap. The span used
+        is always stated in the notes and the tests table.
+    checkpoint : Checkpoint, optional
+        Saves the finished chunks of the surrogate, phase and pseudo-group tests and reuses
+        those of an interrupted run (:class:`syntony._checkpoint.Checkpoint`, keyed on
+        everything that sets the numbers); the result equals an uninterrupted run's.
 
     Returns
     -------
@@ -86,25 +107,48 @@ def analyze_synchrony(
     n_pseudo_groups = check_integer("n_pseudo_groups", n_pseudo_groups, minimum=1)
     if not isinstance(config, SyncConfig):
         raise ParameterError("config", "a SyncConfig", config)
+    min_overlap = check_in_range("min_overlap", min_overlap, 0.0, 1.0)
     tree = SeedTree(seed)
     feats, notes = load_features(recording, signal, fs=fs, channel=channel, resample=resample)
     fs = float(feats.attrs["sampling_rate"])
     variable = feats.attrs["feature"]
-    sync = synchrony(feats, config)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", IdenticalSignalsWarning)  # a note instead, below
+        sync = synchrony(feats, config)
+    identical = json.loads(sync.attrs.get("identical_pairs", "[]"))
+    if identical:
+        notes.append(identical_note([tuple(p) for p in identical]))
     tests: list[dict] = []
     bands: dict[str, np.ndarray] = {}
     nulls: dict[str, np.ndarray] = {}
     with progress_bars(progress) as task:
-        if n_surrogates > 0:
-            _surrogate_tests(feats, variable, fs, config, n_surrogates, tree, task, tests, bands)
+        other = aligned = None
         if pseudo_from is not None:
+            # The pseudo session is read and checked first: a bad one fails before the surrogates.
             other, other_notes = load_features(
                 pseudo_from, signal, fs=fs, channel=channel, resample=resample
             )
             notes += [f"pseudo session: {n}" for n in other_notes]
-            _pseudo_groups(
-                feats, other, sync, fs, config, n_pseudo_groups, tree, tests, bands, notes
+            aligned = align_sessions(feats, other, variable)
+            w, s, lag = config.samples(fs)
+            check_overlap(
+                aligned,
+                min_overlap,
+                window=w,
+                step=s,
+                max_lag=lag,
+                source=describe_recording(pseudo_from),
             )
+            notes.append(aligned.describe())
+        if n_surrogates > 0:
+            _surrogate_tests(
+                feats, variable, fs, config, n_surrogates, tree, task, tests, bands, checkpoint
+            )
+        if aligned is not None:
+            _pseudo_groups(
+                aligned, sync, fs, config, n_pseudo_groups, tree, task, tests, bands, notes,
+                checkpoint,
+            )  # fmt: skip
     for test in tests:
         nulls[test["method"]] = test.pop("_null")
     _, label = feature_for(signal)
@@ -122,6 +166,7 @@ def analyze_synchrony(
         "n_surrogates": n_surrogates,
         "pseudo_from": describe_recording(pseudo_from),
         "n_pseudo_groups": n_pseudo_groups if pseudo_from is not None else 0,
+        "min_overlap": min_overlap if pseudo_from is not None else None,
     }
     from syntony._provenance import provenance
 
@@ -139,7 +184,7 @@ def analyze_synchrony(
     )
 
 
-def _surrogate_tests(feats, variable, fs, config, n, tree, task, tests, bands) -> None:
+def _surrogate_tests(feats, variable, fs, config, n, tree, task, tests, bands, checkpoint) -> None:
     from syntony.physio.surrogates import phase_surrogate_test, segment_shuffle, surrogate_test
 
     x = feats[variable].transpose("time", "person").to_numpy()
@@ -157,6 +202,8 @@ def _surrogate_tests(feats, variable, fs, config, n, tree, task, tests, bands) -
             seed=tree.child(method),
             method=method,
             progress=task(f"{method} surrogates", n),
+            checkpoint=checkpoint,
+            checkpoint_slot=SLOTS[method],
         )
         tests.append({**res.summary(), "_null": res.null})
         bands[method] = res.null_windows
@@ -170,20 +217,36 @@ def _surrogate_tests(feats, variable, fs, config, n, tree, task, tests, bands) -
                 n_surrogates=n,
                 seed=tree.child("phase", name),
                 method=f"{name} circular-shift",
+                checkpoint=checkpoint,
+                checkpoint_slot=SLOTS[name],
             )
             row = res.summary()
             row.pop("scale", None)  # the statistic's own scale: the table needs no column for it
             tests.append({**row, "_null": res.null})
 
 
-def _pseudo_groups(feats, other, sync, fs, config, n, tree, tests, bands, notes) -> None:
+def _pseudo_groups(aligned, sync, fs, config, n, tree, task, tests, bands, notes, checkpoint):
     from syntony.physio.surrogates import pseudo_group_test
 
-    aligned = align_sessions(feats, other, feats.attrs["feature"])
     res = pseudo_group_test(
-        aligned.x, aligned.other, fs, config, n_groups=n, seed=tree.child("pseudo-groups")
+        aligned.x,
+        aligned.other,
+        fs,
+        config,
+        n_groups=n,
+        seed=tree.child("pseudo-groups"),
+        progress=task("pseudo-groups", n),
+        checkpoint=checkpoint,
+        checkpoint_slot=SLOTS["pseudo-groups"],
     )
-    tests.append({**res.summary(), "_null": res.null})
+    tests.append(
+        {
+            **res.summary(),
+            "overlap_s": aligned.overlap,
+            "overlap_fraction": aligned.fraction,
+            "_null": res.null,
+        }
+    )
     # The pseudo-groups' windows lie on the sessions' common span; they coincide with the real
     # group's windows when that span starts a whole number of steps in (a run of them, then).
     step = config.samples(fs)[1]
@@ -263,6 +326,8 @@ def fit_contagion(
     resample: float | None = None,
     seed: SeedLike | SeedTree = None,
     progress: bool | Progress | None = False,
+    min_overlap: float = MIN_OVERLAP,
+    checkpoint: Checkpoint | None = None,
 ) -> ContagionFitResult:
     """Fit the contagion coupling ``c`` to a group recording and test ``c = 0``.
 
@@ -290,6 +355,12 @@ def fit_contagion(
         Root of the seed tree (the pseudo-groups draw from its ``fit-pseudo-groups`` child).
     progress : bool or callable
         Progress of the pseudo-group fits (see :func:`analyze_synchrony`).
+    min_overlap : float
+        Smallest share of the analysed span the pseudo session must share with it (default
+        one half; 0 accepts any overlap). The span used is stated in the notes and tests table.
+    checkpoint : Checkpoint, optional
+        Saves the finished chunks of pseudo-group fits and reuses those of an interrupted run
+        (see :func:`analyze_synchrony`).
 
     Returns
     -------
@@ -300,6 +371,7 @@ def fit_contagion(
     from syntony.physio.io import read_network, read_stimulus
 
     n_pseudo_groups = check_integer("n_pseudo_groups", n_pseudo_groups, minimum=1)
+    min_overlap = check_in_range("min_overlap", min_overlap, 0.0, 1.0)
     if pseudo_from is not None and not (isinstance(network, str) and network == "complete"):
         raise ParameterError(
             "network", "'complete' when pseudo-groups are drawn (drop --network)", network
@@ -314,14 +386,19 @@ def fit_contagion(
     persons = [str(p) for p in feats["person"].to_numpy()]
     u = None if stimulus is None else read_stimulus(stimulus, time)
     adjacency = read_network(network, persons)
-    model = ContagionModel(adjacency=adjacency, dt=1.0 / fs).fit(data, u)
-    pseudo = None
+    aligned = None
     if pseudo_from is not None:
+        # The pseudo session is read and checked before any fit: a bad one fails at once.
         other, other_notes = load_features(
             pseudo_from, signal, fs=fs, channel=channel, resample=resample
         )
         notes += [f"pseudo session: {n}" for n in other_notes]
         aligned = align_sessions(feats, _time_span(other, tmin, tmax), variable)
+        check_overlap(aligned, min_overlap, source=describe_recording(pseudo_from))
+        notes.append(aligned.describe())
+    model = ContagionModel(adjacency=adjacency, dt=1.0 / fs).fit(data, u)
+    pseudo = None
+    if aligned is not None:
         n_common = len(aligned.x)
         with progress_bars(progress) as task:
             pseudo = pseudo_group_fit_test(
@@ -333,7 +410,10 @@ def fit_contagion(
                 seed=tree.child("fit-pseudo-groups"),
                 fitted=model if n_common == len(time) and aligned.offset == 0 else None,
                 progress=task("pseudo-group fits", n_pseudo_groups),
+                checkpoint=checkpoint,
+                checkpoint_slot=SLOTS["fit-pseudo-groups"],
             )
+        pseudo.update(overlap_s=aligned.overlap, overlap_fraction=aligned.fraction)
         if pseudo["c_real"] != model.params_["c"]:
             notes.append(
                 f"the pseudo-group test refits c on the {n_common / fs:g} s both sessions share "
@@ -351,6 +431,7 @@ def fit_contagion(
         "stimulus": None if stimulus is None else describe_stimulus(stimulus),
         "pseudo_from": describe_recording(pseudo_from),
         "n_pseudo_groups": n_pseudo_groups if pseudo_from is not None else 0,
+        "min_overlap": min_overlap if pseudo_from is not None else None,
         "tmin": tmin,
         "tmax": tmax,
     }

@@ -18,7 +18,7 @@ import numpy as np
 import xarray as xr
 from scipy import optimize, stats
 
-from syntony._rng import SeedLike, check_random_state
+from syntony._rng import SeedLike, SeedTree
 from syntony._validate import check_integer, check_positive
 from syntony.errors import InputError, ParameterError
 from syntony.physio.statespace import (
@@ -29,7 +29,7 @@ from syntony.physio.statespace import (
     transition,
 )
 
-__all__ = ["ContagionModel", "pseudo_group_fit_test"]
+__all__ = ["FIT_PSEUDO_CHUNK", "ContagionModel", "pseudo_group_fit_test"]
 
 _Z95 = stats.norm.ppf(0.975)
 
@@ -93,9 +93,22 @@ class ContagionModel:
         self.observed_ = y
         if y.ndim != 2 or y.shape[0] < 10 or y.shape[1] < 2:
             raise InputError(f"expected a (time >= 10, person >= 2) array, got shape {y.shape}")
+        names = [f"person {p!r}" for p in getattr(self, "_persons", None) or []] or [
+            f"column {k + 1}" for k in range(y.shape[1])
+        ]
         finite_cols = np.isfinite(y).any(axis=0)
         if not finite_cols.all():
-            raise InputError(f"person columns {np.flatnonzero(~finite_cols).tolist()} have no data")
+            empty = [names[k] for k in np.flatnonzero(~finite_cols)]
+            raise InputError(f"{', '.join(empty)}: no data")
+        with np.errstate(invalid="ignore"):
+            spread = np.nanstd(y, axis=0)
+        flat = ~(spread > 1e-12 * max(float(np.nanmax(np.abs(y))), 1e-300))
+        if flat.any():
+            constant = [names[k] for k in np.flatnonzero(flat)]
+            raise InputError(
+                f"{', '.join(constant)}: constant series (zero variance), which the model "
+                "cannot fit; leave it out"
+            )
         self._dt = check_positive("dt", self.dt)
         n = y.shape[1]
         adj = complete_adjacency(n) if self.adjacency is None else np.asarray(self.adjacency, float)
@@ -115,7 +128,12 @@ class ContagionModel:
                 raise InputError(
                     f"stimulus: expected {y.shape[0]} finite values, got shape {u.shape}"
                 )
-            self._u_scale = float(np.std(u)) or 1.0
+            self._u_scale = float(np.std(u))
+            if not self._u_scale > 1e-12 * max(float(np.abs(u).max()), 1e-300):
+                raise InputError(
+                    "stimulus: constant over the time analysed, so its effect (beta) cannot be "
+                    "told apart from the baseline; leave the stimulus out"
+                )
             self._u = (u - u.mean()) / self._u_scale
         self._symmetric = bool(np.allclose(self._lap, self._lap.T)) and np.isfinite(self._y).all()
         if self._symmetric:
@@ -212,6 +230,7 @@ class ContagionModel:
             y = y.to_numpy()
         if isinstance(u, xr.DataArray):
             u = u.to_numpy()
+        self._persons = persons
         with _one_blas_thread():
             self._fit(y, u)
         self.result_ = self._result(time, persons, units, variable)
@@ -248,7 +267,8 @@ class ContagionModel:
         self.converged_ = bool(full.success and null.success)
         theta = full.x
         hess = _hessian(self._negloglik, theta)
-        cov = _safe_inverse(hess)
+        cov, problem = _safe_inverse(hess)
+        self.notes_ = [] if problem is None else [problem]
         self._store(theta, cov, full.fun, null.fun)
         return self
 
@@ -364,18 +384,30 @@ def _hessian(fun, x: np.ndarray, step: float = 1e-3) -> np.ndarray:
     return hess
 
 
-def _safe_inverse(hess: np.ndarray) -> np.ndarray | None:
+def _safe_inverse(hess: np.ndarray) -> tuple[np.ndarray | None, str | None]:
+    """The inverse Hessian, and what is wrong with it (None when nothing is).
+
+    A singular or non-finite Hessian gives no standard errors (NaN, said in words); one that is
+    not positive definite gives unreliable ones (said too, and warned).
+    """
+    if not np.isfinite(hess).all():
+        return None, "the likelihood's curvature could not be computed; no standard errors"
     try:
         cov = np.linalg.inv(hess)
     except np.linalg.LinAlgError:
-        return None
-    if not np.all(np.diag(cov) > 0):
-        warnings.warn(
-            "the Hessian is not positive definite; standard errors are unreliable",
-            RuntimeWarning,
-            stacklevel=3,
+        return None, (
+            "the likelihood is flat in some direction (singular Hessian): the parameters are not "
+            "all identifiable from these data, so standard errors and intervals are missing"
         )
-    return cov
+    if not np.all(np.diag(cov) > 0):
+        message = "the Hessian is not positive definite; standard errors are unreliable"
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
+        return cov, message
+    return cov, None
+
+
+#: Pseudo-groups fitted per checkpointed chunk; each chunk has its own seed stream.
+FIT_PSEUDO_CHUNK = 5
 
 
 def pseudo_group_fit_test(
@@ -385,17 +417,24 @@ def pseudo_group_fit_test(
     n_groups: int = 100,
     dt: float = 1.0,
     u: np.ndarray | None = None,
-    seed: SeedLike = None,
+    seed: SeedLike | SeedTree = None,
     fitted: ContagionModel | None = None,
     progress: Callable[[int], None] | None = None,
+    checkpoint=None,
+    checkpoint_slot: int = 5,
 ) -> dict:
     """Compare the real group's ``c`` with ``c`` fitted to pseudo-groups (complete network).
 
     A pseudo-group has the real group's size, with members drawn from both sessions (at least
     one from each); both sessions must be on the same time base and are cut to a common length.
-    Returns the real ``c``, the pseudo-group ``c`` values, the one-sided p-value
-    ``(1 + #(c_pseudo >= c_real)) / (1 + n)`` and ``(c_real - mean) / sd``.
+    Groups are fitted in chunks of :data:`FIT_PSEUDO_CHUNK`; chunk ``k`` draws its members from
+    the stream ``child("chunk", k)`` of ``seed`` and, with a
+    :class:`~syntony._checkpoint.Checkpoint`, is saved once finished, so a killed run resumes
+    to the same numbers. Returns the real ``c``, the pseudo-group ``c`` values, the one-sided
+    p-value ``(1 + #(c_pseudo >= c_real)) / (1 + n)`` and ``(c_real - mean) / sd``.
     """
+    from syntony.physio._chunks import chunk_generator, run_chunks
+
     n_groups = check_integer("n_groups", n_groups, minimum=1)
     y = np.asarray(y, float)
     other = np.asarray(other, float)
@@ -408,10 +447,22 @@ def pseudo_group_fit_test(
     c_real = real.params_["c"]
     pool = np.concatenate([y[:n_t], other[:n_t]], axis=1)
     session = np.r_[np.zeros(n_a, bool), np.ones(n_b, bool)]
-    rng = check_random_state(seed)
-    values = np.empty(n_groups)
-    with _one_blas_thread():
-        _fit_pseudo_groups(values, pool, session, n_a, dt, uu, rng, progress)
+    tree = SeedTree(seed)
+
+    def chunk(k: int, start: int, stop: int) -> dict[str, np.ndarray]:
+        values = np.empty(stop - start)
+        with _one_blas_thread():
+            _fit_pseudo_groups(values, pool, session, n_a, dt, uu, chunk_generator(tree, k))
+        return {"c": values}
+
+    values = run_chunks(
+        n_groups,
+        FIT_PSEUDO_CHUNK,
+        chunk,
+        checkpoint=checkpoint,
+        slot=checkpoint_slot,
+        advance=progress,
+    )["c"]
     p = (1.0 + np.sum(values >= c_real)) / (1.0 + n_groups)
     sd = np.std(values, ddof=1) if n_groups > 1 else np.nan
     return {
@@ -426,7 +477,7 @@ def pseudo_group_fit_test(
     }
 
 
-def _fit_pseudo_groups(values, pool, session, n_a, dt, u, rng, progress) -> None:
+def _fit_pseudo_groups(values, pool, session, n_a, dt, u, rng) -> None:
     for g in range(values.size):
         while True:
             members = rng.choice(pool.shape[1], size=n_a, replace=False)
@@ -438,5 +489,3 @@ def _fit_pseudo_groups(values, pool, session, n_a, dt, u, rng, progress) -> None
         alt = start.copy()
         alt[0] = 0.0
         values[g] = model._optimise([start, alt], None).x[0]
-        if progress is not None:
-            progress(1)

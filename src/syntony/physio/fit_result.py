@@ -44,6 +44,8 @@ _TEST_COLUMNS = [
     "null_q975",
     "effect_size",
     "n",
+    "overlap_s",
+    "overlap_fraction",
 ]
 _ALPHA = 0.05
 
@@ -233,6 +235,8 @@ class ContagionFitResult(Result):
                     "null_q975": float(pseudo["c_pseudo_q975"]),
                     "effect_size": float(pseudo["effect_size"]),
                     "n": float(pseudo["n_groups"]),
+                    "overlap_s": float(pseudo.get("overlap_s", np.nan)),
+                    "overlap_fraction": float(pseudo.get("overlap_fraction", np.nan)),
                 }
             )
         tests = pd.DataFrame(rows, columns=_TEST_COLUMNS)
@@ -242,7 +246,7 @@ class ContagionFitResult(Result):
             models=models,
             tests=tests,
             pseudo_values=values,
-            notes=list(notes),
+            notes=[*notes, *(n for n in getattr(model, "notes_", []) if n not in notes)],
             parameters=dict(parameters or {}),
             provenance=dict(provenance or {}),
         )

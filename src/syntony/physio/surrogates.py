@@ -10,17 +10,21 @@ Fisher z over pairs and windows).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from syntony._rng import SeedLike, check_random_state
+from syntony._rng import SeedLike, SeedTree
 from syntony._validate import check_integer
 from syntony.errors import InputError, ParameterError
+from syntony.physio._chunks import chunk_generator, run_chunks
 from syntony.physio.synchrony import DEFAULT_SYNC, SyncConfig, fisher_z, group_synchrony, wlcc_peaks
 
 __all__ = [
+    "PSEUDO_GROUP_CHUNK",
+    "SURROGATE_CHUNK",
     "SurrogateResult",
     "circular_shift",
     "phase_surrogate_test",
@@ -140,6 +144,11 @@ def _compare(observed: float, null: np.ndarray) -> tuple[float, float]:
     return float(p), float(effect)
 
 
+#: Surrogates (and pseudo-groups) per checkpointed chunk; each chunk has its own seed stream.
+SURROGATE_CHUNK = 25
+PSEUDO_GROUP_CHUNK = 100
+
+
 def surrogate_test(
     x: np.ndarray,
     fs: float,
@@ -147,9 +156,11 @@ def surrogate_test(
     *,
     surrogate: Surrogate | None = None,
     n_surrogates: int = 200,
-    seed: SeedLike = None,
+    seed: SeedLike | SeedTree = None,
     method: str = "circular-shift",
     progress: Callable[[int], None] | None = None,
+    checkpoint=None,
+    checkpoint_slot: int = 0,
 ) -> SurrogateResult:
     """Test the group's mean pairwise synchrony against surrogates of its own signals.
 
@@ -162,27 +173,47 @@ def surrogate_test(
         ``surrogate(x, rng) -> x_surrogate``; default ``circular_shift`` with offsets of at least
         one window plus the maximum lag.
     n_surrogates : int
-    seed : int, Generator or None
+    seed : int, SeedTree or None
+        Surrogates are drawn in chunks of :data:`SURROGATE_CHUNK`; chunk ``k`` draws from the
+        stream ``child("chunk", k)`` of this seed, so the numbers do not depend on how the run
+        was split or resumed.
     method : str
         Label stored in the result.
     progress : callable, optional
-        Called with 1 after each surrogate (e.g. to advance a progress bar).
+        Called with the number of surrogates finished (e.g. to advance a progress bar).
+    checkpoint : Checkpoint, optional
+        Saves finished chunks and reuses those of an interrupted run
+        (:class:`syntony._checkpoint.Checkpoint`); ``checkpoint_slot`` keeps this test's chunks
+        apart from the other tests sharing the checkpoint.
     """
     n_surrogates = check_integer("n_surrogates", n_surrogates, minimum=1)
+    x = np.asarray(x, float)
     w, s, lag = config.samples(fs)
     if surrogate is None:
         surrogate = circular_shift(min(w + lag, x.shape[0] // 2 - 1))
-    rng = check_random_state(seed)
+    tree = SeedTree(seed)
     r, _, _ = wlcc_peaks(x, w, s, lag, peak=config.peak)
     observed = _statistic(group_synchrony(r))
-    windows = []
-    for _ in range(n_surrogates):
-        rs, _, _ = wlcc_peaks(surrogate(x, rng), w, s, lag, peak=config.peak)
-        windows.append(group_synchrony(rs))
-        if progress is not None:
-            progress(1)
-    null_windows = np.array(windows)
-    null = np.tanh(np.nanmean(fisher_z(null_windows), axis=1))
+
+    def chunk(k: int, start: int, stop: int) -> dict[str, np.ndarray]:
+        rng = chunk_generator(tree, k)
+        windows = []
+        for _ in range(stop - start):
+            rs, _, _ = wlcc_peaks(surrogate(x, rng), w, s, lag, peak=config.peak)
+            windows.append(group_synchrony(rs))
+        return {"windows": np.array(windows)}
+
+    null_windows = run_chunks(
+        n_surrogates,
+        SURROGATE_CHUNK,
+        chunk,
+        checkpoint=checkpoint,
+        slot=checkpoint_slot,
+        advance=progress,
+    )["windows"]
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # surrogates without a valid window
+        null = np.tanh(np.nanmean(fisher_z(null_windows), axis=1))
     p, effect = _compare(observed, null)
     return SurrogateResult(observed, null, p, effect, null_windows, method)
 
@@ -194,7 +225,10 @@ def pseudo_group_test(
     config: SyncConfig = DEFAULT_SYNC,
     *,
     n_groups: int = 1000,
-    seed: SeedLike = None,
+    seed: SeedLike | SeedTree = None,
+    progress: Callable[[int], None] | None = None,
+    checkpoint=None,
+    checkpoint_slot: int = 4,
 ) -> SurrogateResult:
     """Compare a real group with pseudo-groups mixing its members with another session's.
 
@@ -202,7 +236,9 @@ def pseudo_group_test(
     so members of different sessions share the stimulus but not the room. The series are cut to
     their common length. A pseudo-group has as many members as the real group, drawn at random
     from both sessions (at least one from each); its statistic is the mean synchrony over its
-    *cross-session* pairs only, i.e. the synchrony the stimulus alone produces.
+    *cross-session* pairs only, i.e. the synchrony the stimulus alone produces. Groups are drawn
+    in chunks of :data:`PSEUDO_GROUP_CHUNK`, each from its own seed stream (and saved in
+    ``checkpoint`` when given, see :func:`surrogate_test`).
 
     ``extra`` holds the mean synchrony over all cross-session pairs and Cohen's d between the
     real pairs' and the cross-session pairs' mean z (pairs as units).
@@ -221,39 +257,58 @@ def pseudo_group_test(
     r, _, _ = wlcc_peaks(both, w, s, lag, peak=config.peak)
     z = fisher_z(r)
     z = 0.5 * (z + np.swapaxes(z, 1, 2))
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # pairs without a valid window
         zbar = np.nanmean(z, axis=0)  # (P, P): mean over windows per pair
     real_pairs = zbar[:n_a, :n_a][np.triu_indices(n_a, 1)]
     cross_pairs = zbar[:n_a, n_a:].ravel()
     observed = _statistic(group_synchrony(r[:, :n_a, :n_a]))
-    rng = check_random_state(seed)
+    tree = SeedTree(seed)
     n_total = n_a + n_b
     session = np.r_[np.zeros(n_a, bool), np.ones(n_b, bool)]
-    null = np.empty(n_groups)
-    windows = np.empty((n_groups, z.shape[0]))
     size = min(n_a, n_total)
-    for g in range(n_groups):
-        while True:
-            members = rng.choice(n_total, size=size, replace=False)
-            from_b = session[members]
-            if from_b.any() and (~from_b).any():
-                break
-        a, b = members[~from_b], members[from_b]
-        cross = z[:, a[:, None], b[None, :]].reshape(z.shape[0], -1)
-        per_window = np.nanmean(cross, axis=1)
-        windows[g] = np.tanh(per_window)
-        null[g] = np.tanh(np.nanmean(per_window))
+
+    def chunk(k: int, start: int, stop: int) -> dict[str, np.ndarray]:
+        rng = chunk_generator(tree, k)
+        windows = np.empty((stop - start, z.shape[0]))
+        for g in range(stop - start):
+            while True:
+                members = rng.choice(n_total, size=size, replace=False)
+                from_b = session[members]
+                if from_b.any() and (~from_b).any():
+                    break
+            a, b = members[~from_b], members[from_b]
+            cross = z[:, a[:, None], b[None, :]].reshape(z.shape[0], -1)
+            with np.errstate(invalid="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                windows[g] = np.nanmean(cross, axis=1)
+        return {"z_windows": windows}
+
+    per_window = run_chunks(
+        n_groups,
+        PSEUDO_GROUP_CHUNK,
+        chunk,
+        checkpoint=checkpoint,
+        slot=checkpoint_slot,
+        advance=progress,
+    )["z_windows"]
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        windows = np.tanh(per_window)
+        null = np.tanh(np.nanmean(per_window, axis=1))
     p, effect = _compare(observed, null)
     pooled = np.sqrt(
         (
             (real_pairs.size - 1) * np.var(real_pairs, ddof=1)
             + (cross_pairs.size - 1) * np.var(cross_pairs, ddof=1)
         )
-        / (real_pairs.size + cross_pairs.size - 2)
+        / max(real_pairs.size + cross_pairs.size - 2, 1)
     )
     extra = {
         "cross_pairs_mean": float(np.tanh(np.nanmean(cross_pairs))),
-        "cohens_d_pairs": float((np.nanmean(real_pairs) - np.nanmean(cross_pairs)) / pooled),
+        "cohens_d_pairs": float((np.nanmean(real_pairs) - np.nanmean(cross_pairs)) / pooled)
+        if pooled > 0
+        else float("nan"),
         "n_real_pairs": int(real_pairs.size),
         "n_cross_pairs": int(cross_pairs.size),
         "n_time_common": int(n_t),
@@ -267,8 +322,10 @@ def phase_surrogate_test(
     statistic: Callable[[np.ndarray], float] | None = None,
     surrogate: Surrogate | None = None,
     n_surrogates: int = 200,
-    seed: SeedLike = None,
+    seed: SeedLike | SeedTree = None,
     method: str = "kuramoto circular-shift",
+    checkpoint=None,
+    checkpoint_slot: int = 2,
 ) -> SurrogateResult:
     """Test a phase-synchrony statistic (default: mean Kuramoto order) against surrogates.
 
@@ -281,6 +338,8 @@ def phase_surrogate_test(
         Pass ``lambda ph: np.nanmean(cluster_phase(ph)[0])`` for cluster-phase synchrony.
     surrogate : callable, optional
         Default: circular shifts of at least a tenth of the series.
+    seed, checkpoint, checkpoint_slot
+        As for :func:`surrogate_test` (chunks of :data:`SURROGATE_CHUNK`).
 
     The effect size is ``(observed - mean null) / sd null`` on the statistic's own scale.
     """
@@ -290,9 +349,16 @@ def phase_surrogate_test(
     phase = np.asarray(phase, float)
     statistic = statistic or (lambda ph: float(np.nanmean(kuramoto_order(ph))))
     surrogate = surrogate or circular_shift(max(1, phase.shape[0] // 10))
-    rng = check_random_state(seed)
+    tree = SeedTree(seed)
     observed = float(statistic(phase))
-    null = np.array([statistic(surrogate(phase, rng)) for _ in range(n_surrogates)])
+
+    def chunk(k: int, start: int, stop: int) -> dict[str, np.ndarray]:
+        rng = chunk_generator(tree, k)
+        return {"null": np.array([statistic(surrogate(phase, rng)) for _ in range(stop - start)])}
+
+    null = run_chunks(
+        n_surrogates, SURROGATE_CHUNK, chunk, checkpoint=checkpoint, slot=checkpoint_slot
+    )["null"]
     p = (1.0 + np.sum(null >= observed)) / (1.0 + n_surrogates)
     sd = np.std(null, ddof=1) if n_surrogates > 1 else np.nan
     effect = (observed - null.mean()) / sd if sd > 0 else np.nan

@@ -10,6 +10,7 @@ pairs or lags, only over blocks of windows (to bound memory).
 
 from __future__ import annotations
 
+import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,7 +25,9 @@ from syntony.errors import InputError, ParameterError
 
 __all__ = [
     "DEFAULT_SYNC",
+    "IdenticalSignalsWarning",
     "SyncConfig",
+    "check_defined",
     "cluster_phase",
     "fisher_z",
     "group_synchrony",
@@ -269,6 +272,42 @@ def _pick_peaks(r, use_abs, check_nan):  # pragma: no cover - compiled
     return value, index, bad
 
 
+class IdenticalSignalsWarning(UserWarning):
+    """Two persons' signals are the same (correlation 1 in every window)."""
+
+
+def check_defined(
+    r: np.ndarray, persons: list[str], *, source: str | None = None
+) -> list[tuple[str, str]]:
+    """Refuse synchrony undefined everywhere; return the pairs correlated exactly 1 throughout.
+
+    ``r`` is (window, P, P) from :func:`wlcc_peaks`. Without a single window in which two
+    persons' signals both vary, group synchrony would be NaN: an :class:`InputError`. A pair
+    correlated exactly 1 in every window holds the same signal twice (a duplicated column, or a
+    copy shifted in time); its Fisher z is capped (see :func:`fisher_z`), and the caller is told.
+    """
+    if not np.isfinite(r).any():
+        raise InputError(
+            "no window holds two persons whose signals vary (flat or missing everywhere), so "
+            "synchrony is undefined",
+            source=source,
+        )
+    exact = np.where(np.isfinite(r), r >= 1.0 - 1e-12, True).all(axis=0)
+    seen = np.isfinite(r).any(axis=0)
+    pairs = np.argwhere(np.triu(exact & seen & exact.T, 1))
+    return [(persons[i], persons[j]) for i, j in pairs]
+
+
+def identical_note(pairs: list[tuple[str, str]]) -> str:
+    """One sentence naming the pairs with identical signals."""
+    listed = ", ".join(f"{a!r} and {b!r}" for a, b in pairs[:3])
+    more = f" (and {len(pairs) - 3} more pairs)" if len(pairs) > 3 else ""
+    return (
+        f"identical signals for persons {listed}{more}: correlation 1 in every window (Fisher z "
+        f"capped at {float(np.arctanh(_R_CLIP)):.3g}); the same recording twice?"
+    )
+
+
 def fisher_z(r: np.ndarray) -> np.ndarray:
     """Fisher's z = artanh(r), with |r| clipped just below 1 so perfect correlation stays finite."""
     return np.arctanh(np.clip(r, -_R_CLIP, _R_CLIP))
@@ -365,6 +404,12 @@ def synchrony(
     if x.shape[1] < 2:
         raise InputError("synchrony needs at least two persons", field="person")
     r, lags, starts = wlcc_peaks(x, w, s, lag, peak=config.peak)
+    persons = [str(p) for p in features.person.values]
+    identical = check_defined(r, persons, source=features.attrs.get("source") or None)
+    if identical:
+        import warnings
+
+        warnings.warn(identical_note(identical), IdenticalSignalsWarning, stacklevel=2)
     time = features["time"].to_numpy()
     centre = time[starts] + (w - 1) / (2 * fs)
     z = fisher_z(r)
@@ -373,7 +418,6 @@ def synchrony(
     idx = np.arange(x.shape[1])
     rho[:, idx, idx] = 1.0
     group = group_synchrony(r)
-    persons = [str(p) for p in features.person.values]
     out = xr.Dataset(
         {
             "r": (("window", "person", "other"), r),
@@ -395,6 +439,7 @@ def synchrony(
             "sampling_rate": fs,
             "variable": variable,
             "group_mean": float(np.tanh(np.nanmean(fisher_z(group)))),
+            "identical_pairs": json.dumps([list(p) for p in identical]),
         },
     )
     if "phase" in features:
