@@ -168,7 +168,7 @@ def test_bad_input_is_one_line_error(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text("[agents]\nn = 'ten'\n")
     result = runner.invoke(app, ["simulate", str(bad), "--out", str(tmp_path / "y")])
-    assert result.exit_code == 2 and "bad.toml: agents.n" in result.output
+    assert result.exit_code == 2 and "bad.toml:2: agents.n" in result.output
     result = runner.invoke(app, ["simulate", "builtin:nope", "--out", str(tmp_path / "z")])
     assert result.exit_code == 2 and "builtin:trauma" in result.output
     unstable = runner.invoke(

@@ -60,7 +60,7 @@ def test_bad_values_raise_parameter_error_naming_the_key(text, key, expected):
 def test_malformed_files_name_the_file(tmp_path):
     bad = tmp_path / "broken.toml"
     bad.write_text("[agents\nn = 3\n")
-    with pytest.raises(InputError, match=r"broken\.toml.*malformed TOML.*line 1"):
+    with pytest.raises(InputError, match=r"broken\.toml:1: malformed TOML"):
         Scenario.from_file(bad)
     bad_yaml = tmp_path / "broken.yaml"
     bad_yaml.write_text("agents:\n  n: [1, 2\n")
@@ -68,7 +68,7 @@ def test_malformed_files_name_the_file(tmp_path):
         Scenario.from_file(bad_yaml)
     wrong = tmp_path / "wrong.toml"
     wrong.write_text("[agents]\nkappa = 'high'\n")
-    with pytest.raises(ParameterError, match=r"wrong\.toml: agents\.kappa: expected a number"):
+    with pytest.raises(ParameterError, match=r"wrong\.toml:2: agents\.kappa: expected a number"):
         Scenario.from_file(wrong)
     with pytest.raises(InputError, match="not found"):
         Scenario.from_file(tmp_path / "missing.toml")
@@ -111,3 +111,45 @@ def test_switches_map_once_to_policy_objects():
     assert isinstance(PerceptionConfig(gain="seed").gain_policy(), SeedGain)
     clip = PerceptionConfig(gain="seed", on_unstable="clip", max_gain=1.5).gain_policy()
     assert isinstance(clip, ClipGain) and clip.max_gain == 1.5
+
+
+TOML_CASES = [
+    # (text, line, key, suggestion)
+    ('name = "x"\n\n[agents]\nn = 5\nkapa = 2.0\n', 5, "agents.kapa", "kappa"),
+    ('name = "x"\n[agentz]\nn = 3\n', 2, "agentz", "agents"),
+    ('[[events]]\nkind = "step"\n\n[[events]]\nkind = "sine"\nonsett = 3\n', 6,
+     "events[1].onsett", "onset"),
+    ('name = "x"\nagents = { n = 5, kapa = 1 }\n', 2, "agents.kapa", "kappa"),
+    ('name = "x"\nagents.kapa = 1  # a dotted key\n', 2, "agents.kapa", "kappa"),
+    ('[[technology]]\nname = "tv"\n[technology.network]\nkind = "ring"\nkk = 2\n', 5,
+     "technology[0].network.kk", "k"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "line", "key", "suggestion"), TOML_CASES)
+def test_unknown_toml_key_gets_its_line_and_a_suggestion(tmp_path, text, line, key, suggestion):
+    path = tmp_path / "s.toml"
+    path.write_text(text)
+    with pytest.raises(ParameterError) as info:
+        Scenario.from_file(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}:{line}: {key}: unknown key; did you mean {suggestion!r}?")
+    assert "\n" not in message
+
+
+def test_unknown_yaml_key_gets_its_line_and_a_suggestion(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text("name: x\nevents:\n  - kind: step\n  - kind: step\n    onsett: 2\n")
+    with pytest.raises(ParameterError, match=rf"^{path}:5: events\[1\]\.onsett: unknown key; "
+                       "did you mean 'onset'\\?"):  # fmt: skip
+        Scenario.from_file(path)
+    path.write_text("name: x\nagents:\n  n: 5\n  kappa: -1\n")
+    with pytest.raises(ParameterError, match=rf"^{path}:4: agents\.kappa: expected"):
+        Scenario.from_file(path)
+
+
+def test_unknown_key_without_a_file_still_gets_a_suggestion():
+    with pytest.raises(ParameterError, match=r"^agents\.kapa: unknown key; did you mean 'kappa'"):
+        Scenario.builtin("trauma").with_overrides(["agents.kapa=1"])
+    with pytest.raises(ParameterError, match="unknown key \\(known keys: name, description"):
+        Scenario.from_dict({"zzz": 1})

@@ -188,3 +188,20 @@ def test_convergence_time_definition():
     d = np.array([0.0, 4.0, 2.0, 0.3, 0.5, 0.2])
     assert convergence_time(d, t, 0.1)[0] == 5.0
     assert np.isnan(convergence_time(np.array([1.0, 1.0, 1.0]), t[:3], 0.1)[0])
+
+
+@pytest.mark.parametrize("model", ["dyad", "crowd_filter"])
+def test_perfect_synchrony_rho_one_runs_without_nan(model):
+    # rho = 1 exactly: a singular synchrony prior (crowd) and a perfectly shared signal (dyad)
+    scenario = Scenario.from_dict(
+        {"model": model, model: {"rho": 1.0}, "simulation": {"steps": 100}}
+    )
+    ds = simulate(scenario, seed=1).dataset
+    for name, da in ds.data_vars.items():
+        assert np.isfinite(da.values).all(), name
+
+
+def test_anti_synchrony_that_is_no_covariance_is_refused_with_a_message():
+    scenario = Scenario.from_dict({"model": "crowd_filter", "crowd_filter": {"rho": -0.5}})
+    with pytest.raises(ParameterError, match="positive semi-definite correlation matrix"):
+        simulate(scenario, seed=1)

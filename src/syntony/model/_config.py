@@ -24,9 +24,11 @@ from syntony._validate import (
 from syntony.errors import ParameterError
 
 __all__ = [
+    "UnknownKeyError",
     "apply_overrides",
     "build",
     "field_with_check",
+    "located",
     "parse_grid",
     "parse_override",
     "plain",
@@ -79,6 +81,37 @@ def field_with_check(default: Any, check: Any = None) -> Any:
     if isinstance(default, (list, dict)):
         raise TypeError("use tuples for defaults")
     return field(default=default, metadata={"check": check})
+
+
+# ----------------------------------------------------------------------------- errors
+
+
+class UnknownKeyError(ParameterError):
+    """A key the scenario does not have; the message suggests the closest known one.
+
+    ``name`` is the dotted key (``agents.kapa``), ``known`` the keys of its table.
+    """
+
+    def __init__(self, name: str, key: str, known: list[str]) -> None:
+        import difflib
+
+        self.name, self.expected, self.value = name, "a known key", "unknown key"
+        self.key, self.known = key, list(known)
+        close = difflib.get_close_matches(key, self.known, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        section = name.rsplit(".", 1)[0] if "." in name else None
+        where = f" in [{section}]" if section else ""
+        ValueError.__init__(
+            self, f"{name}: unknown key{hint} (known keys{where}: {', '.join(self.known)})"
+        )
+
+
+def located(exc: ParameterError, where: str) -> ParameterError:
+    """The same error (same class and fields) with ``where`` (``file:line``) in front."""
+    new = ParameterError.__new__(type(exc))
+    new.__dict__.update(exc.__dict__)
+    ValueError.__init__(new, f"{where}: {exc}")
+    return new
 
 
 # ----------------------------------------------------------------------------- generic (de)serialisation
@@ -142,7 +175,7 @@ def build(cls: type, data: Any, prefix: str) -> Any:
     for key in data:
         if key not in fields:
             dotted = f"{prefix}.{key}" if prefix else str(key)
-            raise ParameterError(dotted, "a known key (" + ", ".join(fields) + ")", "unknown key")
+            raise UnknownKeyError(dotted, str(key), list(fields))
     kwargs = {}
     for name, f in fields.items():
         if name not in data:

@@ -10,6 +10,7 @@ out-of-range values raise :class:`~syntony.errors.ParameterError` naming the dot
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,10 +28,12 @@ from syntony.model._config import (
     _prob,
     apply_overrides,
     build,
+    located,
     parse_override,
     plain,
 )
 from syntony.model._config import field_with_check as _f
+from syntony.model._locate import toml_line, yaml_line
 from syntony.model.precision import ClipGain, GainPolicy, PrecisionGain, SeedGain
 
 __all__ = [
@@ -296,11 +299,18 @@ class Scenario:
 
     @classmethod
     def from_toml(cls, text: str, *, source: str = "<string>") -> Scenario:
+        """Read TOML ``text``; errors name ``source`` and the line of the offending key."""
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            raise InputError(f"malformed TOML: {exc}", source=source) from None
-        return cls.from_dict(data)
+            found = re.search(r"\(at line (\d+), column \d+\)", str(exc))
+            message = str(exc).split(" (at ")[0]
+            line = int(found.group(1)) if found else None
+            raise InputError(f"malformed TOML: {message}", source=source, line=line) from None
+        try:
+            return cls.from_dict(data)
+        except ParameterError as exc:
+            raise _locate(exc, source, toml_line(text, exc.name)) from None
 
     @classmethod
     def from_yaml(cls, text: str, *, source: str = "<string>") -> Scenario:
@@ -317,7 +327,10 @@ class Scenario:
             data = {}
         if not isinstance(data, dict):
             raise InputError("expected a mapping of sections at the top level", source=source)
-        return cls.from_dict(data)
+        try:
+            return cls.from_dict(data)
+        except ParameterError as exc:
+            raise _locate(exc, source, yaml_line(text, exc.name)) from None
 
     @classmethod
     def from_file(cls, path: str | Path) -> Scenario:
@@ -330,14 +343,11 @@ class Scenario:
         except (OSError, UnicodeDecodeError) as exc:
             raise InputError(f"cannot read scenario file: {exc}", source=path) from None
         suffix = path.suffix.lower()
-        try:
-            if suffix in (".yaml", ".yml"):
-                return cls.from_yaml(text, source=str(path))
-            if suffix == ".toml":
-                return cls.from_toml(text, source=str(path))
-        except ParameterError as exc:
-            # Keep the class (callers catch ParameterError) but say which file it came from.
-            raise ParameterError(f"{path}: {exc.name}", exc.expected, exc.value) from None
+        # Errors keep their class (callers catch ParameterError) and name the file and line.
+        if suffix in (".yaml", ".yml"):
+            return cls.from_yaml(text, source=str(path))
+        if suffix == ".toml":
+            return cls.from_toml(text, source=str(path))
         raise InputError("unknown scenario format; expected .toml, .yaml or .yml", source=path)
 
     @classmethod
@@ -406,6 +416,13 @@ class Scenario:
             )
         if len(self.dyad.variances) != 2 or any(v <= 0 for v in self.dyad.variances):
             raise ParameterError("dyad.variances", "two variances > 0", list(self.dyad.variances))
+
+
+def _locate(exc: ParameterError, source: str, line: int | None) -> ParameterError:
+    """``exc`` with the file (and the key's line, when found) in front of its message."""
+    if source == "<string>" and line is None:
+        return exc
+    return located(exc, f"{source}:{line}" if line is not None else source)
 
 
 def _check_agents(agents: tuple[int, ...], n: int, name: str) -> None:
