@@ -16,13 +16,16 @@ from nilearn import plotting
 
 from syntony.datasets import load_studyset
 from syntony.meta import ALE
+from syntony.meta.analyses import peak_labeller
 
 studyset = load_studyset("pain")
 print(studyset)
 
-ale = ALE(n_iters=1000, random_state=0).fit(studyset)
+# ``peak_labeller()`` names each cluster's peak with the Harvard-Oxford atlas, falling back to
+# AAL where it has no label (the cerebellum, for instance).
+ale = ALE(n_iters=1000, random_state=0, labeller=peak_labeller()).fit(studyset)
 result = ale.result_
-print(result)
+print(result.summary())
 
 # %%
 # Clusters significant by their size (cluster-level FWE p < 0.05), on a glass brain. The
@@ -31,7 +34,16 @@ print(result)
 plotting.plot_glass_brain(
     result.image("ale_thresholded"), colorbar=True, cmap="hot", title="ALE, cluster-FWE p < 0.05"
 )
-columns = ["size_mm3", "peak_x", "peak_y", "peak_z", "max_ale", "p_fwe_size", "p_fwe_mass"]
+columns = [
+    "size_mm3",
+    "peak_x",
+    "peak_y",
+    "peak_z",
+    "max_ale",
+    "p_fwe_size",
+    "significant",
+    "label",
+]
 print(result.clusters[columns].head(10).to_string())
 
 # %%
@@ -55,3 +67,10 @@ print(f"cluster-forming ALE threshold: {result.threshold:.5f}")
 # %%
 # Every result carries a methods paragraph with its references, ready for a paper.
 print(result.methods)
+
+# %%
+# ``result.save("ale/")`` writes the maps (float32 NIfTI), the cluster table, the null
+# distributions, ``result.json`` and ``report.html``. The report holds glass brains and slices
+# of the thresholded maps, an interactive viewer, the cluster table, the contributions, the
+# null distributions with their thresholds, the methods and every warning:
+result  # noqa: B018

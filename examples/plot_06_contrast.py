@@ -26,7 +26,7 @@ main_b = ALE(n_iters=300, random_state=2).fit(contagion).result_
 contrast = ALEContrast(test=InMainEffects(), n_permutations=1000, random_state=3)
 contrast.fit(mimicry, contagion, main_a=main_a, main_b=main_b)
 result = contrast.result_
-print(result)
+print(result.summary())
 
 # %%
 # The difference map (mimicry minus contagion) and, on top, the voxels where it is
@@ -42,5 +42,10 @@ for name in ("a_gt_b", "b_gt_a"):
     print(name, result.tables[f"clusters_{name}"].shape[0], "significant clusters")
 
 # %%
-# NiMARE's alternative tests every voxel two-sided: ``ALEContrast(test=AllVoxels())``.
+# NiMARE's alternative tests every voxel two-sided: ``ALEContrast(test=AllVoxels())``. The
+# methods text says which test was run:
 print(result.methods)
+
+# %%
+# The contrast's report (``syntony contrast`` writes the same page):
+result  # noqa: B018

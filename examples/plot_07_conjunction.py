@@ -27,7 +27,7 @@ print(
 # At the published level (clusters significant after FWE correction in both maps) the two
 # small selections share no voxel:
 strict = conjunction([a, b], level="cluster")
-print(strict)
+print(strict.summary())
 
 # %%
 # At the uncorrected cluster-forming level (p < 0.001 in both maps) a few small regions
@@ -41,3 +41,7 @@ plotting.plot_glass_brain(
     cmap="viridis",
     title="min(ALE) where both are p < 0.001 (uncorrected)",
 )
+
+# %%
+# The report of the exploratory conjunction:
+loose  # noqa: B018

@@ -17,6 +17,7 @@ either it prints how to get one and stops.
 from syntony.datasets import NEUROQUERY, find_local
 
 folder = find_local(NEUROQUERY)
+result = None
 if folder is None:
     print(
         "NeuroQuery is not on this machine: run `syntony fetch neuroquery` (one download, "
@@ -46,7 +47,7 @@ if folder is not None:
         cluster_threshold=MonteCarloThreshold(n_maps=50),
     )
     result = macm(seed, selection, default_n=20, estimator=estimator)
-    print(result)
+    print(result.summary())
 
 # %%
 # The co-activation map and its largest clusters.
@@ -61,3 +62,7 @@ if folder is not None:
     )
     columns = ["size_mm3", "peak_x", "peak_y", "peak_z", "max_ale", "p_fwe_size"]
     print(result.clusters[columns].head(8).to_string())
+
+# %%
+# The MACM's report, as ``syntony macm`` writes it:
+result  # noqa: B018

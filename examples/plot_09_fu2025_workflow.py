@@ -9,7 +9,7 @@ each region the two share. Their study list is not public, so
 NeuroQuery articles selected by term counts, with (a selection of) NeuroQuery as the MACM
 database. At the end it compares the regions found with those the paper reports.
 
-The settings here are tiny (200 Monte Carlo iterations, 500 permutations, one MACM seed, a
+The settings here are tiny (150 Monte Carlo iterations, 300 permutations, one MACM seed, a
 480-article reference for MACM) so that the example runs during the documentation build;
 :doc:`/fu2025_workflow` shows the full run. Without a local NeuroQuery copy
 (``SYNTONY_NEUROQUERY_DIR`` or ``syntony fetch neuroquery``) the example says so and stops.
@@ -18,6 +18,7 @@ The settings here are tiny (200 Monte Carlo iterations, 500 permutations, one MA
 from syntony.datasets import NEUROQUERY, find_local
 
 folder = find_local(NEUROQUERY)
+result = None
 if folder is None:
     print(
         "NeuroQuery is not on this machine: run `syntony fetch neuroquery` or set "
@@ -49,17 +50,23 @@ if folder is not None:
     from syntony.meta.workflow import Fu2025Config, run_fu2025
 
     config = Fu2025Config(
-        n_iters=200,
-        n_permutations=500,
-        macm_iters=200,
+        n_iters=150,
+        n_permutations=300,
+        macm_iters=150,
         default_n=20,
         max_rois=1,
-        cluster_threshold=MonteCarloThreshold(n_maps=20),
+        cluster_threshold=MonteCarloThreshold(n_maps=10),
     )
     result = run_fu2025(group_a, group_b, reference, config=config, random_state=0, log=print)
+    print(result.summary())
 
 # %%
 # Which of the paper's regions this small run finds.
 if folder is not None:
     columns = ["analysis", "paper_finding", "aal_labels", "voxels_here", "found_here"]
     print(result.comparison[columns].to_string(index=False))
+
+# %%
+# The workflow's report links the two ALEs, the conjunction, the contrast and the MACM network
+# and sets the comparison with the paper beside them:
+result  # noqa: B018
