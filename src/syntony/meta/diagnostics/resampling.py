@@ -31,7 +31,7 @@ from syntony._rng import SeedLike, SeedTree
 from syntony.errors import ParameterError
 from syntony.meta.accumulate import accumulate_log_ma_into
 from syntony.meta.clusters import label_supra, max_cluster_stats
-from syntony.meta.null import z_from_p
+from syntony.meta.null import BIN_STEP, nearest_bin, z_from_p
 
 if TYPE_CHECKING:
     from syntony.meta.layout import Layout
@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 __all__ = [
     "COVERAGES",
     "coverage_positions",
+    "experiment_histograms",
+    "histogram_bin_count",
     "null_cluster_sizes",
     "resolve_target_n",
     "subset_schedule",
@@ -278,7 +280,7 @@ def null_cluster_sizes(
     layout: Layout,
     experiments: list[np.ndarray],
     draws: list[np.ndarray],
-    a_min: float,
+    a_min: float | np.ndarray,
     *,
     n_jobs: int | None = None,
     progress: bool = False,
@@ -288,7 +290,9 @@ def null_cluster_sizes(
     Replicate ``j`` places the foci of ``experiments[j]`` (indices into ``layout``'s
     experiments, summed in that order) at the in-mask positions ``draws[j]`` (one per focus,
     experiment by experiment). Experiments keep their kernels. Clusters are 6-connected.
+    ``a_min`` is one threshold for all replicates or one per replicate.
     """
+    thresholds = np.broadcast_to(np.asarray(a_min, dtype=np.float32), (len(draws),))
     bank = layout.bank
     sizes = np.zeros(len(draws), dtype=np.int64)
     scratch = _Scratch()
@@ -304,7 +308,7 @@ def null_cluster_sizes(
             np.ascontiguousarray(draws[j], dtype=np.int64),
             np.ascontiguousarray(experiments[j], dtype=np.int64),
             layout.mask_local, layout.foci_start, bank.experiment_kernel, bank.log_values_f32,
-            bank.starts, bank.half_widths, np.float32(a_min), *buffers,
+            bank.starts, bank.half_widths, thresholds[j], *buffers,
         )  # fmt: skip
         if bar is not None:
             with lock:
@@ -318,3 +322,86 @@ def null_cluster_sizes(
         if bar is not None:
             bar[0].stop()
     return sizes
+
+
+def histogram_bin_count(layout: Layout) -> int:
+    """Number of 1e-5 MA bins that hold every kernel value of ``layout`` (as the ALE fit)."""
+    return int(np.ceil(float(max(k.max() for k in layout.bank.kernels)) / BIN_STEP)) + 2
+
+
+@numba.njit(cache=True, nogil=True)
+def _histograms(ijk, foci_start, exp_kernel, values, starts, halves, index, n_small, inv_step):
+    nx, ny, nz = index.shape
+    n_exp = foci_start.shape[0] - 1
+    counts = np.zeros((n_exp, n_small), dtype=np.int64)
+    peak = np.zeros(n_exp, dtype=np.float32)
+    n_mask = 0
+    for x in range(nx):
+        for y in range(ny):
+            for z in range(nz):
+                if index[x, y, z] >= 0:
+                    n_mask += 1
+    best_of = np.zeros(n_mask, dtype=np.float32)
+    stamp = np.zeros(n_mask, dtype=np.int64)
+    touched = np.empty(n_mask, dtype=np.int64)
+    for e in range(n_exp):
+        k = exp_kernel[e]
+        base = starts[k]
+        hx, hy, hz = halves[k, 0], halves[k, 1], halves[k, 2]
+        sy, sz = 2 * hy + 1, 2 * hz + 1
+        n_touch = 0
+        tag = e + 1
+        for p in range(foci_start[e], foci_start[e + 1]):
+            cx, cy, cz = ijk[p, 0], ijk[p, 1], ijk[p, 2]
+            for x in range(max(cx - hx, 0), min(cx + hx, nx - 1) + 1):
+                for y in range(max(cy - hy, 0), min(cy + hy, ny - 1) + 1):
+                    for z in range(max(cz - hz, 0), min(cz + hz, nz - 1) + 1):
+                        col = index[x, y, z]
+                        if col < 0:
+                            continue
+                        v = values[base + ((x - cx + hx) * sy + (y - cy + hy)) * sz + (z - cz + hz)]
+                        if stamp[col] != tag:
+                            stamp[col] = tag
+                            best_of[col] = v
+                            touched[n_touch] = col
+                            n_touch += 1
+                        elif v > best_of[col]:
+                            best_of[col] = v
+        best = np.float32(0.0)
+        for t in range(n_touch):
+            v = best_of[touched[t]]
+            best = max(best, v)
+            counts[e, nearest_bin(np.float64(v), inv_step, n_small)] += 1
+        counts[e, 0] += n_mask - n_touch
+        peak[e] = best
+    return counts, peak
+
+
+def experiment_histograms(
+    layout: Layout,
+    local_ijk: np.ndarray,
+    *,
+    experiments: np.ndarray | None = None,
+    index: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per experiment: in-mask MA counts per nearest 1e-5 bin, and the peak MA.
+
+    The input of :func:`~syntony.meta.null.histogram_null` (zeros counted in bin 0), computed
+    as the ALE fit computes it. ``experiments`` (default: all of ``layout``'s, in order) picks
+    the experiments, whose foci ``local_ijk`` lists experiment by experiment in that order; the
+    foci may lie anywhere (a null replicate). ``index`` is ``layout.mask_index_volume()`` when
+    the caller has it.
+    """
+    bank = layout.bank
+    if experiments is None:
+        foci_start, kernels = layout.foci_start, bank.experiment_kernel
+    else:
+        exps = np.asarray(experiments, dtype=np.int64)
+        counts = np.diff(layout.foci_start)[exps]
+        foci_start = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        kernels = bank.experiment_kernel[exps]
+    return _histograms(
+        np.ascontiguousarray(local_ijk, dtype=np.int64), foci_start, kernels, bank.values,
+        bank.starts, bank.half_widths, layout.mask_index_volume() if index is None else index,
+        histogram_bin_count(layout), 1.0 / (np.round(BIN_STEP, 5) - 0.0),
+    )  # fmt: skip
