@@ -118,17 +118,19 @@ _ABS = re.compile(r"(?<![\\|`])\|([A-Za-z_][\w.]*)\|(?![_|])")
 
 
 def _strip_literal(content: str) -> str:
-    return f"``{content.rstrip()}``" if content.strip() else f"``{content}``"
+    stripped = content.rstrip(" \t")
+    return f"``{stripped}``" if stripped.strip() else f"``{content}``"
 
 
 def _rst_safe_docstring(app, what, name, obj, options, lines):
-    for k, line in enumerate(lines):
-        # Even pieces lie outside inline literals, odd ones are the literals' contents.
-        pieces = re.split(r"``(.+?)``", line)
-        lines[k] = "".join(
-            _ABS.sub(r"\\|\1\\|", piece) if i % 2 == 0 else _strip_literal(piece)
-            for i, piece in enumerate(pieces)
-        )
+    # Literals may run over a line break, so pair them over the whole docstring; even pieces
+    # lie outside inline literals, odd ones are the literals' contents. Line count is kept.
+    pieces = re.split(r"``(.+?)``", "\n".join(lines), flags=re.S)
+    text = "".join(
+        _ABS.sub(r"\\|\1\\|", piece) if i % 2 == 0 else _strip_literal(piece)
+        for i, piece in enumerate(pieces)
+    )
+    lines[:] = text.split("\n")
 
 
 def setup(app):
