@@ -12,7 +12,15 @@ from pathlib import Path
 
 import click
 
-from syntony.cli._options import finish, force_option, out_option, quiet_option, seed_option
+from syntony.cli._options import (
+    checkpointed,
+    finish,
+    force_option,
+    out_option,
+    quiet_option,
+    resume_option,
+    seed_option,
+)
 
 set_option = click.option(
     "--set",
@@ -52,19 +60,6 @@ def _resolve(scenario: str, overrides: tuple[str, ...]):
 
     resolved = Scenario.load(scenario)
     return resolved.with_overrides(list(overrides)) if overrides else resolved
-
-
-def _refuse_existing(out_dir: Path, force: bool) -> None:
-    """Fail before a long run, not after it, when --out already holds a result."""
-    from syntony.errors import OutputExistsError
-
-    if force or not out_dir.is_dir():
-        return
-    held = sorted(p.name for p in out_dir.iterdir() if not p.name.startswith("."))
-    if held:
-        raise OutputExistsError(
-            f"{out_dir}: already holds results ({', '.join(held[:5])}); use --force to replace them"
-        )
 
 
 @contextlib.contextmanager
@@ -111,7 +106,6 @@ def simulate_command(
     from syntony.model.simulate import simulate
 
     resolved = _resolve(scenario, overrides)
-    _refuse_existing(out_dir, force)
     loop = resolved.model == "agents"
     with _progress(not quiet and loop, resolved.simulation.steps, "steps") as tick:
         result = simulate(resolved, seed=seed, progress=tick)
@@ -147,6 +141,7 @@ def simulate_command(
 @set_option
 @seed_option
 @force_option
+@resume_option
 @quiet_option
 def sweep_command(
     scenario: str,
@@ -157,6 +152,7 @@ def sweep_command(
     overrides: tuple[str, ...],
     seed: int | None,
     force: bool,
+    resume: bool,
     quiet: bool,
 ) -> None:
     """Run SCENARIO over a grid of parameter values, with replicates.
@@ -170,21 +166,32 @@ def sweep_command(
     Examples:
       syntony sweep builtin:concert_crowd --grid perception.rho0=0,0.3,0.6 --replicates 3 --out rho/
       syntony sweep builtin:trauma --grid trauma.fraction=0,0.2,0.4 --grid agents.n=50,100 --out t/
+      (after an interruption, the same command with --resume continues it)
     """
     from syntony.model._config import parse_grid
     from syntony.model.sweep import sweep
 
     resolved = _resolve(scenario, overrides)
     parsed = dict(parse_grid(item) for item in grid)
-    _refuse_existing(out_dir, force)
     total = replicates
     for values in parsed.values():
         total *= len(values)
-    with _progress(not quiet, total, "runs") as tick:
-        result = sweep(
-            resolved, parsed, replicates=replicates, seed=seed, n_jobs=n_jobs, progress=tick
-        )
-    finish(result, out_dir, force=force, quiet=quiet)
+    key = {"scenario": resolved.to_dict(), "grid": parsed, "replicates": replicates}
+    with checkpointed(out_dir, "sweep", key, seed=seed, resume=resume, force=force) as (
+        checkpoint,
+        run_seed,
+    ):
+        with _progress(not quiet, total, "runs") as tick:
+            result = sweep(
+                resolved,
+                parsed,
+                replicates=replicates,
+                seed=run_seed,
+                n_jobs=n_jobs,
+                progress=tick,
+                checkpoint=checkpoint,
+            )
+        finish(result, out_dir, force=force, quiet=quiet)
 
 
 def register(app: click.Group) -> None:

@@ -7,6 +7,10 @@ and prints its summary.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import os
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +49,13 @@ force_option = click.option(
     help="Replace the result already in --out (all of its files).",
 )
 quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bars or summaries.")
+resume_option = click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue a run that was interrupted (killed, out of time): reuse the chunks it "
+    "finished, kept beside --out, and give the numbers an uninterrupted run gives. The "
+    "command and options must be the same.",
+)
 seed_option = click.option(
     "--seed", type=click.IntRange(min=0), default=None, help="Seed for reproducible results."
 )
@@ -105,3 +116,67 @@ def finish(result: Any, out_dir: Path, *, force: bool, quiet: bool) -> list[Path
         click.echo(result.summary())
         click.echo(f"report: {Path(out_dir) / 'report.html'}")
     return written
+
+
+def digest(path: str | os.PathLike[str] | None) -> str | None:
+    """SHA-256 of an input file, or of every file under a folder (names included); None for
+    None or a non-path value such as ``complete``."""
+    if path is None:
+        return None
+    root = Path(path)
+    if not root.exists():
+        return str(path)
+    files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+    sha = hashlib.sha256()
+    for file in files:
+        sha.update(str(file.relative_to(root) if root.is_dir() else file.name).encode())
+        with open(file, "rb") as stream:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                sha.update(block)
+    return sha.hexdigest()
+
+
+@contextlib.contextmanager
+def checkpointed(
+    out_dir: Path,
+    command: str,
+    key: Mapping[str, Any],
+    *,
+    seed: int | None,
+    resume: bool,
+    force: bool,
+) -> Iterator[tuple[Any, int]]:
+    """The checkpoint of a long command, and the seed to run it with.
+
+    The checkpoint (beside ``out_dir``) is keyed on ``key`` (the options that set the numbers,
+    input digests included), the seed and the syntony version: a checkpoint left by other
+    options is refused, one left by the same command needs ``--resume`` (or ``--force`` to
+    start over). Without ``--seed`` a fresh seed is drawn and kept with the checkpoint, so that
+    ``--resume`` continues with the same one. The checkpoint is removed once the block ends
+    well, or fails on the user's input; a kill or an interrupt keeps it for ``--resume``.
+    """
+    import numpy as np
+
+    from syntony._checkpoint import Checkpoint
+    from syntony.errors import SyntonyError
+
+    stores = []
+    if seed is None:
+        seeds = Checkpoint(out_dir, f"{command}-seed", key, resume=resume, restart=force)
+        stores.append(seeds)
+        if 0 in seeds.done():
+            words = seeds.load(0)["entropy"]
+            seed = sum(int(w) << (32 * k) for k, w in enumerate(words))
+        else:
+            seed = int(np.random.SeedSequence().entropy)
+            words = [(seed >> (32 * k)) & 0xFFFFFFFF for k in range(4)]
+            seeds.save(0, entropy=np.array(words, dtype=np.uint32))
+    stores.append(Checkpoint(out_dir, command, {**key, "seed": seed}, resume=resume, restart=force))
+    try:
+        yield stores[-1], seed
+    except SyntonyError:
+        for store in stores:
+            store.clear()
+        raise
+    for store in stores:
+        store.clear()

@@ -6,7 +6,16 @@ from pathlib import Path
 
 import click
 
-from syntony.cli._options import finish, force_option, out_option, quiet_option, seed_option
+from syntony.cli._options import (
+    checkpointed,
+    digest,
+    finish,
+    force_option,
+    out_option,
+    quiet_option,
+    resume_option,
+    seed_option,
+)
 
 SIGNALS = ("ecg", "respiration", "eda", "raw")
 
@@ -24,14 +33,14 @@ _input_argument = click.argument(
 )
 
 
-def _refuse_existing(out_dir: Path, force: bool) -> None:
-    """Fail before minutes of work when --out already holds a result and --force is absent."""
-    from syntony.errors import OutputExistsError
-
-    if force or not out_dir.is_dir():
-        return
-    if any(not p.name.startswith(".") for p in out_dir.iterdir()):
-        raise OutputExistsError(f"{out_dir}: already holds results; use --force to replace them")
+_min_overlap_option = click.option(
+    "--min-overlap",
+    type=click.FloatRange(0, 1),
+    default=0.5,
+    show_default=True,
+    help="Smallest share of INPUT's recording that --pseudo-from must share in time (sync also "
+    "needs three windows in it); 0 accepts any overlap. The span used is always reported.",
+)
 
 
 _SYNC_EPILOG = """\b
@@ -39,6 +48,7 @@ Examples:
   syntony sync Case2_Sae1_AudResp.csv --signal respiration --out sync \\
       --pseudo-from Case2_Sae2_AudResp.csv --seed 1
   syntony sync sub-01_task-x_physio.tsv.gz --signal ecg --channel cardiac --out hr
+  (after an interruption, the same command with --resume continues it)
 
 \b
 Writes into --out: features.nc, synchrony.nc, synchrony_nulls.nc,
@@ -51,6 +61,7 @@ Examples:
   syntony fit Case2_Sae1_AudResp.csv --signal respiration --out fit \\
       --pseudo-from Case2_Sae2_AudResp.csv --pseudo-groups 100 --seed 1
   syntony fit group.csv --network edges.tsv --stimulus music.csv --out fit
+  (after an interruption, the same command with --resume continues it)
 
 \b
 Writes into --out: fitted.nc, fit_params.tsv, fit_models.tsv, fit_tests.tsv,
@@ -121,8 +132,10 @@ fit_pseudo.tsv (with --pseudo-from), result.json and report.html.
     show_default=True,
     help="Pseudo-groups drawn with --pseudo-from.",
 )
+@_min_overlap_option
 @seed_option
 @force_option
+@resume_option
 @quiet_option
 def sync_command(
     input_path,
@@ -138,8 +151,10 @@ def sync_command(
     surrogates,
     pseudo_from,
     pseudo_groups,
+    min_overlap,
     seed,
     force,
+    resume,
     quiet,
 ):
     """Windowed lagged synchrony of a group recording, against surrogate and pseudo-group nulls.
@@ -149,21 +164,38 @@ def sync_command(
     """
     from syntony.physio import SyncConfig, analyze_synchrony
 
-    _refuse_existing(out_dir, force)
-    result = analyze_synchrony(
-        input_path,
-        signal=signal,
-        fs=fs,
-        config=SyncConfig(window=window, step=step, max_lag=max_lag, peak=peak),
-        n_surrogates=surrogates,
-        pseudo_from=pseudo_from,
-        n_pseudo_groups=pseudo_groups,
-        channel=channel,
-        resample=resample,
-        seed=seed,
-        progress=not quiet,
-    )
-    finish(result, out_dir, force=force, quiet=quiet)
+    config = SyncConfig(window=window, step=step, max_lag=max_lag, peak=peak)
+    key = {
+        "input": digest(input_path),
+        "pseudo_from": digest(pseudo_from),
+        "signal": signal,
+        "fs": fs,
+        "channel": channel,
+        "resample": resample,
+        "config": [window, step, max_lag, peak],
+        "surrogates": surrogates,
+        "pseudo_groups": pseudo_groups if pseudo_from is not None else 0,
+    }
+    with checkpointed(out_dir, "sync", key, seed=seed, resume=resume, force=force) as (
+        checkpoint,
+        run_seed,
+    ):
+        result = analyze_synchrony(
+            input_path,
+            signal=signal,
+            fs=fs,
+            config=config,
+            n_surrogates=surrogates,
+            pseudo_from=pseudo_from,
+            n_pseudo_groups=pseudo_groups,
+            channel=channel,
+            resample=resample,
+            seed=run_seed,
+            progress=not quiet,
+            min_overlap=min_overlap,
+            checkpoint=checkpoint,
+        )
+        finish(result, out_dir, force=force, quiet=quiet)
 
 
 @click.command("fit", epilog=_FIT_EPILOG)
@@ -212,8 +244,10 @@ def sync_command(
 )
 @click.option("--tmin", type=float, default=None, help="Analyse from this time (s) on.")
 @click.option("--tmax", type=float, default=None, help="Analyse up to this time (s).")
+@_min_overlap_option
 @seed_option
 @force_option
+@resume_option
 @quiet_option
 def fit_command(
     input_path,
@@ -228,8 +262,10 @@ def fit_command(
     pseudo_groups,
     tmin,
     tmax,
+    min_overlap,
     seed,
     force,
+    resume,
     quiet,
 ):
     """Fit the contagion coupling c by maximum likelihood and test c = 0.
@@ -238,23 +274,41 @@ def fit_command(
     """
     from syntony.physio import fit_contagion
 
-    _refuse_existing(out_dir, force)
-    result = fit_contagion(
-        input_path,
-        signal=signal,
-        fs=fs,
-        network=network,
-        stimulus=stimulus,
-        pseudo_from=pseudo_from,
-        n_pseudo_groups=pseudo_groups,
-        tmin=tmin,
-        tmax=tmax,
-        channel=channel,
-        resample=resample,
-        seed=seed,
-        progress=not quiet,
-    )
-    finish(result, out_dir, force=force, quiet=quiet)
+    key = {
+        "input": digest(input_path),
+        "pseudo_from": digest(pseudo_from),
+        "network": network if network == "complete" else digest(network),
+        "stimulus": digest(stimulus),
+        "signal": signal,
+        "fs": fs,
+        "channel": channel,
+        "resample": resample,
+        "tmin": tmin,
+        "tmax": tmax,
+        "pseudo_groups": pseudo_groups if pseudo_from is not None else 0,
+    }
+    with checkpointed(out_dir, "fit", key, seed=seed, resume=resume, force=force) as (
+        checkpoint,
+        run_seed,
+    ):
+        result = fit_contagion(
+            input_path,
+            signal=signal,
+            fs=fs,
+            network=network,
+            stimulus=stimulus,
+            pseudo_from=pseudo_from,
+            n_pseudo_groups=pseudo_groups,
+            tmin=tmin,
+            tmax=tmax,
+            channel=channel,
+            resample=resample,
+            seed=run_seed,
+            progress=not quiet,
+            min_overlap=min_overlap,
+            checkpoint=checkpoint,
+        )
+        finish(result, out_dir, force=force, quiet=quiet)
 
 
 def register(app: click.Group) -> None:

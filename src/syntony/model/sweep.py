@@ -13,13 +13,15 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import xarray as xr
 
+from syntony._checkpoint import Checkpoint
 from syntony._provenance import provenance
 from syntony._rng import SeedLike, SeedTree
 from syntony._validate import check_integer
-from syntony.errors import ParameterError
+from syntony.errors import InputError, ParameterError
 from syntony.model.results import SweepResult, run_summaries
 from syntony.model.scenario import Scenario
 from syntony.model.simulate import simulate
@@ -44,6 +46,75 @@ def _run(job: tuple[Scenario, SeedTree, list[str] | None]) -> tuple[xr.Dataset, 
     return kept.drop_attrs() if hasattr(kept, "drop_attrs") else kept, run_summaries(ds)
 
 
+def _run_all(jobs, n_jobs: int, checkpoint, progress) -> list[tuple[xr.Dataset, pd.DataFrame]]:
+    """Every run's output in job order; with a checkpoint, finished runs are saved as they come
+    and those of an interrupted sweep are loaded instead of run again."""
+    outputs: dict[int, tuple[xr.Dataset, pd.DataFrame]] = {}
+    done = checkpoint.done() if checkpoint is not None else set()
+    for index in sorted(done & set(range(len(jobs)))):
+        outputs[index] = _restore(checkpoint, index)
+
+    def finished(index: int, output: tuple[xr.Dataset, pd.DataFrame]) -> None:
+        if checkpoint is not None:
+            # Stored, then used as stored, so a resumed sweep equals an uninterrupted one.
+            checkpoint.save(index, **_pack(*output))
+            output = _restore(checkpoint, index)
+        outputs[index] = output
+        if progress is not None:
+            progress(len(outputs))
+
+    todo = [k for k in range(len(jobs)) if k not in outputs]
+    if outputs and progress is not None:
+        progress(len(outputs))
+    if n_jobs == 1:
+        for k in todo:
+            finished(k, _run(jobs[k]))
+    else:
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        with ProcessPoolExecutor(max_workers=n_jobs) as pool:
+            futures = {pool.submit(_run, jobs[k]): k for k in todo}
+            for future in as_completed(futures):
+                finished(futures[future], future.result())
+    return [outputs[k] for k in range(len(jobs))]
+
+
+def _pack(ds: xr.Dataset, table: pd.DataFrame) -> dict[str, np.ndarray]:
+    """One run as plain arrays for a checkpoint chunk (the Dataset as NetCDF bytes)."""
+    arrays = {
+        "netcdf": np.frombuffer(bytes(ds.to_netcdf(engine="h5netcdf")), dtype=np.uint8),
+        "columns": np.array([str(c) for c in table.columns], dtype=str),
+        "dtypes": np.array([str(t) for t in table.dtypes], dtype=str),
+    }
+    for k, column in enumerate(table.columns):
+        values = table[column].to_numpy()
+        arrays[f"column_{k}"] = values.astype(str) if values.dtype == object else values
+    return arrays
+
+
+def _restore(checkpoint, index: int) -> tuple[xr.Dataset, pd.DataFrame]:
+    import io
+    import zipfile
+
+    try:
+        arrays = checkpoint.load(index)
+        ds = xr.load_dataset(io.BytesIO(arrays["netcdf"].tobytes()), engine="h5netcdf")
+        table = pd.DataFrame(
+            {
+                name: pd.Series(arrays[f"column_{k}"]).astype(dtype)
+                for k, (name, dtype) in enumerate(
+                    zip(arrays["columns"], arrays["dtypes"], strict=True)
+                )
+            }
+        )
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        raise InputError(
+            f"checkpoint of run {index} is damaged; rerun with --force to start over",
+            source=checkpoint.directory,
+        ) from None
+    return ds, table
+
+
 def sweep(
     scenario: Scenario,
     grid: dict[str, list[Any]],
@@ -53,6 +124,7 @@ def sweep(
     n_jobs: int = 1,
     variables: list[str] | None = None,
     progress: Callable[[int], None] | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> SweepResult:
     """Run ``scenario`` over the Cartesian product of ``grid`` (dotted keys -> values).
 
@@ -73,6 +145,10 @@ def sweep(
         edge or snapshot dimension, i.e. the summaries over time, which keeps sweeps small).
     progress : callable, optional
         Called with the number of runs finished.
+    checkpoint : Checkpoint, optional
+        Saves every finished run (:class:`syntony._checkpoint.Checkpoint`, keyed on what sets
+        the numbers: scenario, grid, replicates, seed); a run interrupted and started again with
+        the same checkpoint skips the runs already done and gives the same sweep, bit for bit.
 
     Returns
     -------
@@ -107,21 +183,7 @@ def sweep(
     tree = SeedTree(seed)
     labels = [(k, r) for k in range(len(points)) for r in range(replicates)]
     jobs = [(scenarios[k], tree.child("point", k, "replicate", r), variables) for k, r in labels]
-    if n_jobs == 1:
-        outputs = []
-        for job in jobs:
-            outputs.append(_run(job))
-            if progress is not None:
-                progress(len(outputs))
-    else:
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(max_workers=n_jobs) as pool:
-            outputs = []
-            for output in pool.map(_run, jobs):
-                outputs.append(output)
-                if progress is not None:
-                    progress(len(outputs))
+    outputs = _run_all(jobs, n_jobs, checkpoint, progress)
 
     tables = []
     for (k, r), (_, table) in zip(labels, outputs, strict=True):
