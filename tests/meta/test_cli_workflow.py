@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
+
 import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
+from _outputs import assert_same_outputs
 from click.testing import CliRunner
 
 from syntony.cli import app
@@ -99,7 +102,7 @@ def test_workflow_fu2025_command(files, shared_data, tmp_path):
     out = tmp_path / "fu"
     env = {"SYNTONY_NEUROQUERY_DIR": str(shared_data / "neuroquery")}
     res = _run(["workflow", "fu2025", "--group-a", files[0], "--group-b", files[1],
-                "--database", "neuroquery", "--default-n", "20", "--n-iters", "10",
+                "--database", "neuroquery", "--default-n", "20", "--n-iters", "40",
                 "--macm-iters", "3", "--max-rois", "1", "--n-permutations", "5", "--seed", "3",
                 "--out", str(out)], env=env)  # fmt: skip
     assert res.exit_code == 0, res.output
@@ -112,3 +115,16 @@ def test_workflow_fu2025_command(files, shared_data, tmp_path):
     assert list(table["paper_finding"])[:3] == [
         "cingulate gyrus", "middle frontal gyrus", "inferior parietal lobule"
     ]  # fmt: skip
+    # The workflow's MACM of a region is `syntony macm` of that region with the same seed:
+    # both draw from SeedTree(3).child("macm", "conjunction1").
+    region = out / "macm" / "conjunction1"
+    assert (region / "clusters.tsv").exists(), "the largest conjunction cluster seeds a MACM"
+    roi = tmp_path / "conjunction1.nii.gz"
+    shutil.copy(region / "roi.nii.gz", roi)
+    alone = tmp_path / "alone"
+    res = _run(["macm", "--roi", str(roi), "--database", "neuroquery", "--default-n", "20",
+                "--n-iters", "3", "--seed", "3", "--out", str(alone), "-q"], env=env)  # fmt: skip
+    assert res.exit_code == 0, res.output
+    names = assert_same_outputs(region, alone / "conjunction1")
+    assert {"clusters.tsv", "contributions.tsv", "experiments.tsv", "z_cluster_size_fwe.nii.gz",
+            "null_distributions.npz"} <= set(names)  # fmt: skip

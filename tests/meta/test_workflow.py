@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from syntony.errors import InputError, ParameterError
@@ -17,10 +18,12 @@ from syntony.meta.threshold import MonteCarloThreshold
 from syntony.meta.workflow import (
     PAPER_FINDINGS,
     Fu2025Config,
+    Fu2025Result,
     compare_with_paper,
     label_voxel_counts,
     run_fu2025,
 )
+from syntony.report import load_result
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +133,7 @@ def test_workflow_chains_every_step(run):
     assert "4 Monte Carlo null maps" in result.ale_a.methods
 
 
-def test_workflow_saves_everything(run, tmp_path):
+def test_workflow_saves_everything(run, tmp_path, check_report):
     result, _ = run
     result.save(tmp_path / "fu")
     out = tmp_path / "fu"
@@ -142,6 +145,22 @@ def test_workflow_saves_everything(run, tmp_path):
         assert (out / "macm" / "conjunction1" / "experiments.tsv").exists()
         assert (out / "macm" / "n_regions.nii.gz").exists()
     assert "thalamus" in (out / "comparison.md").read_text()
+    back = load_result(out)
+    assert isinstance(back, Fu2025Result)
+    pd.testing.assert_frame_equal(back.comparison, result.comparison)
+    pd.testing.assert_frame_equal(back.conjunction.clusters, result.conjunction.clusters)
+    np.testing.assert_array_equal(back.contrast.maps["z"], result.contrast.maps["z"])
+    assert [r.roi.name for r in back.macm] == [r.roi.name for r in result.macm]
+    assert back.skipped_rois == result.skipped_rois and back.summary() == result.summary()
+    state = check_report(out / "report.html")
+    tables = {t["name"]: t for t in state["tables"]}
+    assert [row[1] for row in tables["comparison"]["rows"]] == list(
+        result.comparison["paper_finding"]
+    )
+    html = (out / "report.html").read_text()
+    for part in ("ale_a/report.html", "conjunction/report.html", "contrast/report.html"):
+        assert f'href="{part}"' in html and (out / part).is_file()
+    check_report(out / "contrast" / "report.html")
     from syntony.errors import OutputExistsError
 
     with pytest.raises(OutputExistsError):

@@ -167,7 +167,7 @@ def macm_sections(result: MACMResult, report: Report) -> None:
         caption=f"The seed region {roi.name} (inside the brain mask).",
     )
     section.text("The articles' ids are listed in experiments.tsv.")
-    ale_sections(result.ale, report, heading="Co-activation: ")
+    ale_sections(result.ale, report)
 
 
 def _region_rows(result: MACMNetwork) -> pd.DataFrame:

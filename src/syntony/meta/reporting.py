@@ -8,8 +8,10 @@ result does not already hold except the figures themselves.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ale_sections",
     "cluster_display",
+    "cluster_tables",
     "glass_brains",
     "map_figures",
     "null_figure",
@@ -33,6 +36,23 @@ __all__ = [
 #: Width of every figure in inches (at 100 dpi: 1,000 px, inside a 1,280 px window).
 WIDTH = 10.0
 _HIDDEN_COLUMNS = ("contributions",)
+
+
+@contextlib.contextmanager
+def _quiet_nilearn() -> Iterator[None]:
+    """Silence nilearn's warnings and keep its forced garbage collections cheap.
+
+    nilearn runs ``gc.collect()`` each time it reads image data; with a large heap (a
+    reference database in memory) that costs about half a second per call. Freezing the
+    objects that exist now moves them out of the collector's sight for the duration.
+    """
+    gc.freeze()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        gc.unfreeze()
 
 
 def _plotting() -> Any:
@@ -46,23 +66,44 @@ def _plotting() -> Any:
 
 
 # -- tables ------------------------------------------------------------------------------------
-def cluster_display(table: pd.DataFrame) -> pd.DataFrame:
-    """A cluster table as the report shows it: every column but the long contribution lists.
+_WHERE = ("cluster", "significant", "label", "size_voxels", "size_mm3", "peak_x", "peak_y",
+          "peak_z", "peak_tal_x", "peak_tal_y", "peak_tal_z")  # fmt: skip
 
-    Values are kept exactly (the page's ``data-value`` cells equal the table's); a cluster
+
+def cluster_display(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A cluster table as the report shows it: where the clusters are, and their statistics.
+
+    Two tables that fit the page side by side in width: the first with the significance
+    flag, the label, size and peak (MNI and Talairach), the second with the statistics, the
+    test and the number of contributing experiments (the long contribution lists stay in
+    the files). Values are kept exactly (``data-value`` cells equal the table's); a cluster
     that no test judged shows an empty ``significant`` cell.
     """
     shown = table.drop(columns=[c for c in _HIDDEN_COLUMNS if c in table.columns])
     if "significant" in shown.columns:
         shown = shown.astype({"significant": object})
         shown["significant"] = [None if pd.isna(v) else bool(v) for v in shown["significant"]]
-    return shown
+    where = [c for c in _WHERE if c in shown.columns]
+    rest = [c for c in shown.columns if c not in where]
+    return shown[where], shown[["cluster", *rest]] if "cluster" in shown.columns else shown[rest]
+
+
+def cluster_tables(section: Section, table: pd.DataFrame, *, name: str, caption: str) -> None:
+    """The two display tables of a cluster table (named ``name`` and ``name_statistics``)."""
+    where, stats = cluster_display(table)
+    section.table(where, caption=caption, name=name, max_rows=25)
+    section.table(stats, caption=f"{caption}: statistics", name=f"{name}_statistics",
+                  max_rows=25)  # fmt: skip
 
 
 def top_contributions(frame: pd.DataFrame, *, top: int = 3) -> pd.DataFrame:
-    """The ``top`` experiments of each cluster (by share), with how many others contribute."""
+    """The ``top`` experiments of each cluster (by share) and how many contribute at all.
+
+    Experiments whose share is below 0.05 % (kernels that only graze the cluster) are not
+    counted, as in the cluster table and GingerALE's report.
+    """
     rows = []
-    for cluster, group in frame.groupby("cluster", sort=True):
+    for cluster, group in frame[frame["percent"] >= 0.05].groupby("cluster", sort=True):
         ordered = group.sort_values("percent", ascending=False, kind="stable")
         head = ordered.head(top)
         rows.append(
@@ -103,8 +144,7 @@ def glass_brains(
     for ax, (title, values) in zip(axes[:, 0], panels, strict=True):
         values = np.asarray(values, dtype=np.float32)
         vmax = float(np.max(np.abs(values))) or 1.0
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with _quiet_nilearn():
             plotting.plot_glass_brain(
                 grid.to_image(values), axes=ax, figure=fig, display_mode="lyrz", title=title,
                 colorbar=True, plot_abs=False, threshold=vmax * 1e-6,
@@ -135,8 +175,7 @@ def map_figures(
     vmax = float(np.max(np.abs(values))) or 1.0
     peak = _peak_mm(grid, values)
     fig = plt.figure(figsize=(WIDTH, 3.3))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with _quiet_nilearn():
         plotting.plot_stat_map(
             grid.to_image(values), figure=fig, display_mode="ortho", cut_coords=peak,
             colorbar=True, threshold=vmax * 1e-6, cmap=cmap or ("cold_hot" if signed else "hot"),
@@ -156,14 +195,13 @@ def viewer(
     plotting = _plotting()
     values = np.asarray(values, dtype=np.float32)
     vmax = float(np.max(np.abs(values))) or 1.0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with _quiet_nilearn():
         view = plotting.view_img(
             grid.to_image(values), threshold=vmax * 1e-6, cmap="cold_hot" if signed else "hot",
-            symmetric_cmap=signed, vmax=vmax, title=title, cut_coords=_peak_mm(grid, values),
+            symmetric_cmap=signed, vmax=vmax, title=None, cut_coords=_peak_mm(grid, values),
             black_bg=False, width_view=900,
         )  # fmt: skip
-    section.text("Click in the viewer to move through the slices.")
+    section.text(f"Shown: {title}. Click in the viewer to move through the slices.")
     section.iframe(view.get_standalone(), height=460, title=title)
 
 
@@ -189,6 +227,7 @@ def null_figure(result: ALEResult) -> Any:
         ax.axhline(cluster_p, color="#777", lw=0.8, ls=":", label=f"p = {cluster_p:g}")
         ax.set(xlabel="ALE", ylabel="P(ALE ≥ x) under the null", title="Analytic null")
         ax.set_xlim(0, max(thr * 2.5, float(np.max(result.maps["ale"])) * 1.05))
+        ax.set_ylim(max(float(tail[keep].min()), cluster_p * 1e-4), 2.0)
         ax.legend(fontsize=8)
 
     draw = [analytic]
@@ -282,15 +321,13 @@ def ale_sections(result: ALEResult, report: Report, *, heading: str = "") -> Non
         maps.text("No voxel exceeds the cluster-forming threshold: there is no map to show.")
     section = report.section(f"{heading}Clusters")
     section.text(
-        f"{result.counts_text().capitalize()}. Peaks are given in MNI and in Talairach space "
+        f"{_sentence(result.counts_text())}. Peaks are given in MNI and in Talairach space "
         "(Lancaster et al., 2007, icbm_other transform). The column 'significant' says which "
         "clusters survived and 'significance_test' by which test."
     )
     if len(result.clusters):
-        section.table(
-            cluster_display(result.clusters), caption="Clusters above the cluster-forming "
-            "threshold", name="clusters", max_rows=25,
-        )  # fmt: skip
+        cluster_tables(section, result.clusters, name="clusters",
+                       caption="Clusters above the cluster-forming threshold")  # fmt: skip
     contrib = report.section(f"{heading}Contributions")
     if len(result.contributions):
         contrib.text(
@@ -310,11 +347,15 @@ def ale_sections(result: ALEResult, report: Report, *, heading: str = "") -> Non
     )
 
 
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 def table_or_text(section: Section, frame: pd.DataFrame, *, name: str, caption: str,
                   empty: str) -> None:  # fmt: skip
     """A cluster table, or a sentence when it has no rows."""
     if len(frame):
-        section.table(cluster_display(frame), caption=caption, name=name, max_rows=25)
+        cluster_tables(section, frame, name=name, caption=caption)
     else:
         section.text(empty)
 

@@ -85,8 +85,7 @@ def read_grid(directory: Path) -> Grid:
     from syntony.meta.space import Grid, mni152_grid
 
     grid = Grid.from_mask_image(str(directory / "mask.nii.gz"))
-    for gingerale in (False, True):
-        known = mni152_grid(gingerale=gingerale)
+    for known in (mni152_grid(), mni152_grid(gingerale=True)):
         if np.allclose(known.affine, grid.affine) and np.array_equal(known.mask, grid.mask):
             return known
     return grid
