@@ -57,6 +57,7 @@ def focus_counter(
     *,
     prefixes: Sequence[str] = ("cluster",),
     group_names: Sequence[str] | None = None,
+    group_column: str = "group",
 ) -> pd.DataFrame:
     """Foci of each experiment in each cluster, one row per experiment (column ``id``).
 
@@ -72,7 +73,9 @@ def focus_counter(
     prefixes : sequence of str
         Column prefix of each label map.
     group_names : sequence of str, optional
-        Values of the ``group`` column, one per studyset (required with several studysets).
+        Values of the group column, one per studyset (required with several studysets).
+    group_column : str
+        Name of that column.
     """
     parts = [studysets] if isinstance(studysets, Studyset) else list(studysets)
     maps = list(labels) if isinstance(labels, (list, tuple)) else [labels]
@@ -82,7 +85,7 @@ def focus_counter(
         raise ParameterError("group_names", f"{len(parts)} names, one per studyset", group_names)
     frame: dict[str, pd.Series] = {"id": pd.Series([i for s in parts for i in s.ids], dtype="str")}
     if len(parts) > 1:
-        frame["group"] = pd.Series(
+        frame[group_column] = pd.Series(
             [g for s, g in zip(parts, group_names, strict=True) for _ in s.ids], dtype="str"
         )
     for prefix, lab in zip(prefixes, maps, strict=True):

@@ -286,10 +286,12 @@ class _Step:
 
 
 def _verdict(fsn: int, at_max: bool, low: float, high: float) -> str:
+    if fsn > high:
+        return "above the maximum: it may rest on a few strongly converging experiments"
+    if at_max:
+        return f"at least {fsn}: it survived every null experiment tried"
     if fsn < low:
         return "below the minimum: a small file drawer would remove it"
-    if at_max or fsn > high:
-        return "above the maximum: it may rest on a few strongly converging experiments"
     return "between the minimum and the maximum: robust to a plausible file drawer"
 
 
