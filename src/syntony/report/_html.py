@@ -28,7 +28,7 @@ def split_references(methods: str) -> tuple[list[str], list[str]]:
     """Split a methods text into its paragraphs and its reference list.
 
     The convention of every syntony result: paragraphs, then a line ``References`` followed by
-    one reference per line (``- `` bullets optional).
+    one reference per line (a leading dash is optional).
     """
     parts = re.split(r"^\s*References\s*:?\s*$", methods.strip(), maxsplit=1, flags=re.M)
     paragraphs = [p.strip() for p in re.split(r"\n\s*\n", parts[0]) if p.strip()]
