@@ -46,6 +46,12 @@ def _links(section: Section, links: list[tuple[str, str]]) -> None:
     section.html(f"<ul>{items}</ul>")
 
 
+def _plain(frame: pd.DataFrame) -> pd.DataFrame:
+    """Missing values as None (an empty cell), not pandas' ``<NA>``."""
+    out = frame.astype(object)
+    return out.where(frame.notna(), None)
+
+
 # -- contrast ----------------------------------------------------------------------------------
 def _permutation_figure(result: ContrastResult) -> Any:
     import matplotlib.pyplot as plt
@@ -91,16 +97,14 @@ def contrast_sections(result: ContrastResult, report: Report) -> None:
         viewer(report.section("Interactive viewer"), grid, z, title=caption, signed=True)
     else:
         maps.text("No cluster survived in either direction: there is no map to show.")
-    maps.figure(
-        glass_brains(
-            grid,
-            [
-                (f"ALE of A: {a['name']}", result.maps["ale_a"]),
-                (f"ALE of B: {b['name']}", result.maps["ale_b"]),
-            ],
-        ),
-        caption="The two groups' unthresholded ALE maps.",
-    )
+    if p["test"] == "InMainEffects":
+        maps.figure(
+            glass_brains(
+                grid, [("tested voxels", result.maps["tested"].astype(np.float32))], cmap="winter"
+            ),
+            caption="The voxels tested: those significant in either main effect "
+            f"({p['main_effect_level']} level).",
+        )
     for name, title in (("clusters_a_gt_b", "A > B"), ("clusters_b_gt_a", "B > A")):
         section = report.section(f"Clusters {title}")
         table_or_text(section, result.tables[name], name=name, caption=f"Clusters {title}",
@@ -251,7 +255,7 @@ def workflow_sections(result: Fu2025Result, report: Report) -> None:
         "Each region Fu et al. (2025) report, and how many voxels of the corresponding map "
         "here carry its AAL labels."
     )
-    comparison.table(result.comparison, name="comparison", caption="Paper versus this run")
+    comparison.table(_plain(result.comparison), name="comparison", caption="Paper versus this run")
     grid = result.ale_a.grid
     panels = [
         (f"A: {result.ale_a.parameters.get('studyset')}", shown_map(result.ale_a)[0]),

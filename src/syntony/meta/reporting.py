@@ -124,7 +124,13 @@ def top_contributions(frame: pd.DataFrame, *, top: int = 3) -> pd.DataFrame:
 
 # -- brain figures -----------------------------------------------------------------------------
 def _peak_mm(grid: Grid, values: np.ndarray) -> tuple[float, float, float]:
-    k = int(np.argmax(np.abs(values)))
+    """The peak of the largest connected region of non-zero values (MNI mm)."""
+    from syntony.meta.clusters import label_min_size
+
+    values = np.asarray(values)
+    labels = label_min_size(grid, values != 0, 1)
+    inside = np.flatnonzero(labels == 1) if labels.max(initial=0) > 0 else np.arange(values.size)
+    k = int(inside[np.argmax(np.abs(values[inside]))])
     x, y, z = grid.ijk_to_mm(grid.mask_ijk[k])
     return float(x), float(y), float(z)
 
