@@ -90,7 +90,7 @@ class ConjunctionResult(MapResult):
     def _read(cls, directory: Path, manifest: dict[str, Any]) -> Self:
         from syntony.report import Result
 
-        fields = cls._fields_from(directory)
+        fields = cls.read_fields(directory)
         parts = []
         for k in range(len(fields["parameters"].get("maps", []))):
             folder = directory / main_effect_folder(k)

@@ -109,7 +109,7 @@ class MACMResult(Result):
     def _write(self, directory: Path) -> None:
         import nibabel as nib
 
-        self.ale._write(directory)
+        self.ale.write_files(directory)
         nib.save(self.roi.image(), directory / "roi.nii.gz")
         write_table(directory / "experiments.tsv", pd.DataFrame({"id": self.experiment_ids}))
         write_text(directory / "methods.md", self.methods + "\n", force=True)
@@ -131,8 +131,12 @@ class MACMResult(Result):
         from syntony.meta.roi import ROI
 
         record = json.loads((directory / _MACM).read_text(encoding="utf-8"))
-        ale_type = Result._registry.get(record.get("ale_kind", "ale"), ALEResult)
-        ale = ale_type(**ALEResult._fields_from(directory))
+        ale_type = ALEResult
+        if record.get("ale_kind") == "scale":
+            from syntony.meta.scale import SCALEResult
+
+            ale_type = SCALEResult
+        ale = ale_type(**ALEResult.read_fields(directory))
         grid = read_grid(directory)
         roi = ROI(
             record["region"],
@@ -209,7 +213,7 @@ class MACMNetwork(MapResult):
 
     @classmethod
     def _read(cls, directory: Path, manifest: dict[str, Any]) -> Self:
-        fields = cls._fields_from(directory)
+        fields = cls.read_fields(directory)
         regions = [MACMResult.load(directory / name) for name in fields["parameters"]["regions"]]
         skipped = dict(read_analysis(directory).get("skipped", {}))
         return cls(**fields, regions=regions, skipped=skipped)

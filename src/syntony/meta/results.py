@@ -288,7 +288,8 @@ class MapResult(_MetaResult):
         return {}
 
     @classmethod
-    def _fields_from(cls, directory: Path) -> dict[str, Any]:
+    def read_fields(cls, directory: Path) -> dict[str, Any]:
+        """The constructor's arguments, read from a saved result's files."""
         record = read_analysis(directory)
         grid = read_grid(directory)
         return {
@@ -307,7 +308,7 @@ class MapResult(_MetaResult):
 
     @classmethod
     def _read(cls, directory: Path, manifest: dict[str, Any]) -> Self:
-        return cls(**cls._fields_from(directory))
+        return cls(**cls.read_fields(directory))
 
     def __repr__(self) -> str:
         tables = ", ".join(f"{k}: {len(v)} rows" for k, v in self.tables.items())
@@ -408,6 +409,14 @@ class ALEResult(_MetaResult):
 
     # -- files ---------------------------------------------------------------------------------
     def _write(self, directory: Path) -> None:
+        self.write_files(directory)
+
+    def write_files(self, directory: Path) -> None:
+        """Write maps, tables, nulls, ``analysis.json`` and ``methods.md`` into ``directory``.
+
+        What :meth:`save` writes besides ``result.json`` and ``report.html``; results that
+        contain an ALE (MACM) write it with this and read it back with :meth:`read_fields`.
+        """
         write_grid(directory, self.grid)
         write_maps(directory, self.grid, self.maps)
         write_table(directory / "clusters.tsv", self.clusters)
@@ -438,10 +447,11 @@ class ALEResult(_MetaResult):
 
     @classmethod
     def _read(cls, directory: Path, manifest: dict[str, Any]) -> Self:
-        return cls(**cls._fields_from(directory))
+        return cls(**cls.read_fields(directory))
 
     @classmethod
-    def _fields_from(cls, directory: Path) -> dict[str, Any]:
+    def read_fields(cls, directory: Path) -> dict[str, Any]:
+        """The constructor's arguments, read from files written by :meth:`write_files`."""
         from syntony.meta.fwe import FWENull
 
         record = read_analysis(directory)
