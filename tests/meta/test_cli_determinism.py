@@ -46,7 +46,10 @@ def test_contrast_replaying_nimare_same_seed_same_files(files, tmp_path):
 def test_conjunction_same_seed_same_files(files, tmp_path):
     a, b = _twice(tmp_path, ["conjunction", *files, "--n-iters", "10", "--seed", "5"])
     names = assert_same_outputs(a, b)
-    assert "ale_a/clusters.tsv" in names and "ale_min.nii.gz" in names
+    assert {"ale_a/clusters.tsv", "ale_b/ale.nii.gz", "ale_min.nii.gz", "clusters.tsv"} <= set(
+        names
+    )
+    assert (a / "report.html").is_file() and (a / "ale_b" / "report.html").is_file()
 
 
 def test_macm_same_seed_same_files(shared_data, tmp_path):

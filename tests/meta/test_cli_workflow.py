@@ -56,15 +56,6 @@ def test_contrast_gingerale_default(files, tmp_path):
     assert 0 < tested.sum() < 228_483  # only the main effects' voxels
 
 
-def test_conjunction_command(files, tmp_path):
-    out = tmp_path / "conj"
-    res = _run(["conjunction", *files, "--out", str(out), "--n-iters", "5", "--seed", "0",
-                "-q"])  # fmt: skip
-    assert res.exit_code == 0, res.output
-    for name in ("ale_min.nii.gz", "clusters.tsv", "ale_a/ale.nii.gz", "ale_b/ale.nii.gz"):
-        assert (out / name).exists(), name
-
-
 def test_macm_command_with_two_regions(shared_data, tmp_path):
     out = tmp_path / "macm"
     db = str(shared_data / "neuroquery")
