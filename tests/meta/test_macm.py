@@ -65,10 +65,11 @@ def test_network_merges_regions(two, tmp_path):
     table = net.tables["network"]
     assert len(table) == net.maps["clusters"].max()
     assert table["regions"].str.contains("L_insula").any()
-    names = {p.name for p in net.save(tmp_path / "net")}
-    assert {"n_regions.nii.gz", "network.tsv"} <= names
-    saved = {p.name for p in left.save(tmp_path / "left")}
-    assert {"roi.nii.gz", "experiments.tsv", "ale.nii.gz", "clusters.tsv"} <= saved
+    # saved once: the network's maps, and each region's MACM in its own folder
+    names = {str(p.relative_to(tmp_path / "net")) for p in net.save(tmp_path / "net")}
+    assert {"n_regions.nii.gz", "network.tsv", "report.html"} <= names
+    for name in ("roi.nii.gz", "experiments.tsv", "ale.nii.gz", "clusters.tsv", "report.html"):
+        assert f"L_insula/{name}" in names and f"R_insula/{name}" in names
 
 
 def test_errors(database):
