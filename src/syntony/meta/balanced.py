@@ -40,16 +40,17 @@ keep the observed experiments' kernels (identical for whole sample sizes).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import numba
 import numpy as np
 
 from syntony._rng import SeedLike, SeedTree
 from syntony._validate import check_integer, check_probability
 from syntony.errors import InputError, ParameterError
+from syntony.meta.balanced_kernels import ma_rows, mean_balanced_difference
 from syntony.meta.diagnostics.observed import Observed
 from syntony.meta.diagnostics.resampling import (
     coverage_positions,
@@ -63,11 +64,18 @@ from syntony.meta.null import histogram_null, logp_from_p, z_from_p
 from syntony.meta.permutation import accumulate_subset
 
 if TYPE_CHECKING:
+    from syntony.meta.contrast import ContrastResult
     from syntony.meta.kernel import ALEKernel
     from syntony.meta.space import Grid
     from syntony.meta.studyset import Studyset
 
-__all__ = ["Balanced", "BalancedFit", "balanced_contrast", "mean_balanced_difference"]
+__all__ = [
+    "Balanced",
+    "BalancedFit",
+    "balanced_contrast",
+    "balanced_result",
+    "mean_balanced_difference",
+]
 
 FRAHM = (
     "Frahm L, Cieslik EC, Hoffstaedter F, et al. (2022). Evaluation of thresholding methods "
@@ -184,119 +192,6 @@ class BalancedFit:
     parameters: dict[str, Any] = field(default_factory=dict)
 
 
-# -- compiled pieces ----------------------------------------------------------------------------
-@numba.njit(cache=True, nogil=True)
-def _ma_rows(ijk, foci_start, exp_kernel, values, starts, halves, column, n_entries_hint):
-    """Each experiment's MA (max over its foci, float32) at the voxels with ``column >= 0``.
-
-    Returns CSR rows ``(ptr, col, val)``; ``column`` is a flat box volume of column numbers.
-    """
-    shape_x = column.shape[0]
-    shape_y = column.shape[1]
-    shape_z = column.shape[2]
-    flat = column.reshape(-1)
-    n_exp = foci_start.shape[0] - 1
-    ptr = np.zeros(n_exp + 1, dtype=np.int64)
-    cols = np.empty(n_entries_hint, dtype=np.int64)
-    vals = np.empty(n_entries_hint, dtype=np.float32)
-    best = np.zeros(flat.size, dtype=np.float32)
-    touched = np.empty(flat.size, dtype=np.int64)
-    n = 0
-    for e in range(n_exp):
-        k = exp_kernel[e]
-        base = starts[k]
-        hx, hy, hz = halves[k, 0], halves[k, 1], halves[k, 2]
-        sy, sz = 2 * hy + 1, 2 * hz + 1
-        n_touch = 0
-        for p in range(foci_start[e], foci_start[e + 1]):
-            cx, cy, cz = ijk[p, 0], ijk[p, 1], ijk[p, 2]
-            for x in range(max(cx - hx, 0), min(cx + hx, shape_x - 1) + 1):
-                for y in range(max(cy - hy, 0), min(cy + hy, shape_y - 1) + 1):
-                    row = (x * shape_y + y) * shape_z
-                    kb = base + ((x - cx + hx) * sy + (y - cy + hy)) * sz - cz + hz
-                    for z in range(max(cz - hz, 0), min(cz + hz, shape_z - 1) + 1):
-                        f = row + z
-                        if flat[f] < 0:
-                            continue
-                        v = values[kb + z]
-                        if v <= 0:
-                            continue
-                        if best[f] == 0:
-                            touched[n_touch] = f
-                            n_touch += 1
-                        if v > best[f]:
-                            best[f] = v
-        if n + n_touch > cols.size:
-            grow = max(cols.size * 2, n + n_touch)
-            cols2 = np.empty(grow, dtype=np.int64)
-            vals2 = np.empty(grow, dtype=np.float32)
-            cols2[:n] = cols[:n]
-            vals2[:n] = vals[:n]
-            cols, vals = cols2, vals2
-        for t in range(n_touch):
-            f = touched[t]
-            cols[n] = flat[f]
-            vals[n] = best[f]
-            best[f] = 0
-            n += 1
-        ptr[e + 1] = n
-    return ptr, cols[:n], vals[:n]
-
-
-@numba.njit(cache=True, nogil=True)
-def _mean_difference(ptr1, col1, val1, ptr2, col2, val2, idx1, idx2, n_cols):
-    """Mean over the rows of ``idx1``/``idx2`` of ``ALE(group 1 draw) - ALE(group 2 draw)``.
-
-    ALE is ``1 - prod(1 - MA)`` in float32, the product taken in draw order, and the mean is
-    accumulated in float32: the same numbers as NiMARE's dense arrays (multiplying by 1 where
-    an experiment has no MA changes nothing, so only touched voxels are visited).
-    """
-    one = np.float32(1.0)
-    diff = np.zeros(n_cols, dtype=np.float32)
-    prod1 = np.ones(n_cols, dtype=np.float32)
-    prod2 = np.ones(n_cols, dtype=np.float32)
-    stamp = np.zeros(n_cols, dtype=np.int64)
-    touched = np.empty(n_cols, dtype=np.int64)
-    for d in range(idx1.shape[0]):
-        tag = d + 1
-        n_t = 0
-        for g in range(2):
-            idx = idx1 if g == 0 else idx2
-            ptr = ptr1 if g == 0 else ptr2
-            col = col1 if g == 0 else col2
-            val = val1 if g == 0 else val2
-            for r in range(idx.shape[1]):
-                e = idx[d, r]
-                for t in range(ptr[e], ptr[e + 1]):
-                    c = col[t]
-                    if stamp[c] != tag:
-                        stamp[c] = tag
-                        prod1[c] = one
-                        prod2[c] = one
-                        touched[n_t] = c
-                        n_t += 1
-                    if g == 0:
-                        prod1[c] = prod1[c] * (one - val[t])
-                    else:
-                        prod2[c] = prod2[c] * (one - val[t])
-        for t in range(n_t):
-            c = touched[t]
-            diff[c] = diff[c] + ((one - prod1[c]) - (one - prod2[c]))
-    count = np.float32(idx1.shape[0])
-    for c in range(n_cols):
-        diff[c] = diff[c] / count
-    return diff
-
-
-def mean_balanced_difference(rows_a, rows_b, idx_a: np.ndarray, idx_b: np.ndarray, n_cols: int):
-    """Mean balanced ALE difference of the draws ``idx_a`` / ``idx_b`` (float32, n_cols).
-
-    ``rows_a``/``rows_b`` are each group's MA rows ``(ptr, col, val)`` on the coverage voxels.
-    """
-    return _mean_difference(*rows_a, *rows_b, np.ascontiguousarray(idx_a, dtype=np.int64),
-                            np.ascontiguousarray(idx_b, dtype=np.int64), n_cols)  # fmt: skip
-
-
 # -- helpers ------------------------------------------------------------------------------------
 def _column_box(observed: Observed, positions: np.ndarray) -> np.ndarray:
     """Box volume: column (0..n-1) of each coverage voxel, -1 elsewhere."""
@@ -308,7 +203,7 @@ def _column_box(observed: Observed, positions: np.ndarray) -> np.ndarray:
 def _rows(observed: Observed, local_ijk: np.ndarray, column_box: np.ndarray):
     bank = observed.layout.bank
     hint = int(local_ijk.shape[0]) * 6000 + 1
-    return _ma_rows(
+    return ma_rows(
         np.ascontiguousarray(local_ijk, dtype=np.int64), observed.layout.foci_start,
         bank.experiment_kernel, bank.values, bank.starts, bank.half_widths, column_box, hint,
     )  # fmt: skip
@@ -556,4 +451,92 @@ def balanced_contrast(
         prob_b=prob_b, conjunction=np.minimum(prob_a, prob_b), coverage=covered,
         null_min=null_min, null_max=null_max, low=float(low), high=float(high),
         cluster_threshold=(thr_a, thr_b), target_n=int(target_n), parameters=parameters,
+    )  # fmt: skip
+
+
+# -- as a contrast result -----------------------------------------------------------------------
+def balanced_result(
+    fit: BalancedFit,
+    group_a: Studyset,
+    group_b: Studyset,
+    test: Balanced,
+    *,
+    grid: Grid,
+    kernel: ALEKernel,
+    labeller: Any = None,
+    seed: Any = None,
+    references: Sequence[str] = (),
+) -> ContrastResult:
+    """The :class:`~syntony.meta.contrast.ContrastResult` of a balanced contrast.
+
+    Maps as an ordinary contrast (``diff`` is the mean balanced difference, ``tested`` the
+    coverage, ``ale_a``/``ale_b`` each group's full ALE) plus ``prob_a``, ``prob_b`` and
+    ``conjunction``; a voxel is significant beyond the extreme-value thresholds, and clusters
+    smaller than ``test.min_cluster_mm3`` are dropped from the tables.
+    """
+    from syntony._provenance import provenance
+    from syntony.meta.clusters import cluster_table, label_min_size
+    from syntony.meta.contrast import ContrastResult
+    from syntony.meta.diagnostics.checks import few_experiments
+    from syntony.meta.layout import Layout
+    from syntony.meta.result_files import seed_record
+    from syntony.meta.significance import clusters_with_header, mark_significance
+    from syntony.report import methods_text
+
+    voxel_mm3 = float(np.prod(grid.voxel_size))
+    min_voxels = int(np.ceil(test.min_cluster_mm3 / voxel_mm3 - 1e-9))
+    significant = fit.p < 1
+    pos = label_min_size(grid, significant & (fit.z > 0), min_voxels)
+    neg = label_min_size(grid, significant & (fit.z < 0), min_voxels)
+    z_thr = np.where((pos > 0) | (neg > 0), fit.z, 0).astype(np.float32)
+    ale = {}
+    for key, group in (("a", group_a), ("b", group_b)):
+        layout = Layout.build(grid, kernel, group)
+        ale[key] = layout.ale(layout.local_ijk(grid.mm_to_ijk(group.coordinates)))
+    maps = {
+        "diff": fit.diff, "p": fit.p, "z": fit.z, "logp": fit.logp, "z_thresholded": z_thr,
+        "a_gt_b": pos, "b_gt_a": neg, "ale_a": ale["a"], "ale_b": ale["b"],
+        "tested": fit.coverage.astype(np.int32), "prob_a": fit.prob_a, "prob_b": fit.prob_b,
+        "conjunction": fit.conjunction,
+    }  # fmt: skip
+    rule = (
+        f"balanced difference beyond the {100 * (1 - test.alpha / 2):g}th percentile of "
+        f"{test.n_iters} null extremes, clusters >= {test.min_cluster_mm3:g} mm3"
+    )
+    tables = {}
+    for name, labels, sign in (("clusters_a_gt_b", pos, 1.0), ("clusters_b_gt_a", neg, -1.0)):
+        table = cluster_table(grid, labels, sign * fit.diff, sign * fit.z, 0.0, labeller=labeller)
+        table = clusters_with_header(table, fwe=False, contributions=False,
+                                     labels=labeller is not None)  # fmt: skip
+        table = table.rename(columns={"max_ale": "max_diff", "mass": "sum_diff"})
+        tables[name] = mark_significance(table, True, rule)
+
+    def group_info(g: Studyset) -> dict[str, Any]:
+        return {"name": g.name, "source": g.source, "n_experiments": g.n_experiments,
+                "n_foci": g.n_foci}  # fmt: skip
+
+    parameters = {
+        "group_a": group_info(group_a), "group_b": group_info(group_b), "test": "Balanced",
+        "p_threshold": test.alpha, "min_cluster_mm3": test.min_cluster_mm3,
+        "main_effect_level": None, "n_tested_voxels": int(fit.coverage.sum()),
+        "n_permutations": test.n_iters, "replay_nimare": fit.parameters["replay_nimare"],
+        "kernel": {"fwhm": kernel.fwhm, "sample_size": kernel.sample_size}, "grid": repr(grid),
+        "balanced": fit.parameters,
+    }  # fmt: skip
+    methods = methods_text(
+        f"ALE maps of group A ({group_a.name}: {group_a.n_experiments} experiments, "
+        f"{group_a.n_foci} foci) and group B ({group_b.name}: {group_b.n_experiments} "
+        f"experiments, {group_b.n_foci} foci) were contrasted at equal size: "
+        f"{fit.target_n} experiments were drawn from each group. Each experiment used "
+        f"{kernel.describe()}. {test.describe()} Computed with syntony.",
+        references=[*references, FRAHM],
+    )
+    extremes = np.maximum(np.abs(fit.null_min), np.abs(fit.null_max)).astype(np.float32)
+    checks = few_experiments(group_a.n_experiments, what="group A") + few_experiments(
+        group_b.n_experiments, what="group B"
+    )
+    return ContrastResult(
+        grid=grid, maps=maps, tables=tables, parameters=parameters, methods=methods,
+        arrays={"max_abs_diff": extremes, "null_min": fit.null_min, "null_max": fit.null_max},
+        provenance=provenance(parameters=parameters, seed=seed_record(seed)), warnings=checks,
     )  # fmt: skip

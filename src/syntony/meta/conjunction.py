@@ -25,6 +25,7 @@ from syntony.report import methods_text
 
 if TYPE_CHECKING:
     from syntony.meta.results import ALEResult
+    from syntony.meta.studyset import Studyset
     from syntony.report import Report
 
 __all__ = ["ConjunctionResult", "conjunction", "thresholded_ale"]
@@ -98,10 +99,24 @@ class ConjunctionResult(MapResult):
                 parts.append(Result.load(folder))
         return cls(**fields, main_effects=parts)
 
+    def diagnose(
+        self, names: str | list[str], studysets: Sequence[Studyset], **options: Any
+    ) -> Self:
+        """Add diagnostics of the conjunction's clusters (see :meth:`ALEResult.diagnose`).
+
+        ``studysets``: those of the combined maps, in order (the main effects must be kept);
+        ``options`` go to :func:`syntony.meta.diagnostics.apply.diagnose_conjunction`.
+        """
+        from syntony.meta.diagnostics.apply import diagnose_conjunction
+
+        self.add_diagnostics(diagnose_conjunction(self, studysets, names, **options))
+        return self
+
     def _build_report(self, report: Report) -> None:
         from syntony.meta.report_sections import conjunction_sections
 
         conjunction_sections(self, report)
+        self._report_diagnostics(report)
 
 
 def thresholded_ale(result: ALEResult, *, level: str = "cluster") -> np.ndarray:

@@ -8,6 +8,8 @@ Two tests are offered, as objects passed to :class:`ALEContrast`:
   the voxels significant in A's main effect, B > A only inside B's; the p map is thresholded
   (default p < 0.001) and clusters smaller than a minimum volume are dropped.
 - :class:`AllVoxels` (NiMARE's ``ALESubtraction``): two-sided on every voxel of the mask.
+- :class:`~syntony.meta.balanced.Balanced` (NiMARE's ``BalancedALESubtraction``, from JALE):
+  equally many experiments drawn from each group, see :mod:`syntony.meta.balanced`.
 
 The permutations run in :mod:`syntony.meta.permutation` and touch only the tested voxels, so
 the one-sided test inside the main effects is cheaper still. ``replay_nimare=True`` reproduces
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
 
@@ -27,7 +29,9 @@ from syntony._provenance import provenance
 from syntony._rng import SeedLike, SeedTree
 from syntony._validate import check_integer, check_nonnegative, check_probability
 from syntony.errors import InputError, ParameterError
+from syntony.meta.balanced import Balanced
 from syntony.meta.clusters import cluster_table, label_min_size
+from syntony.meta.diagnostics.checks import analysis_warnings
 from syntony.meta.kernel import ALEKernel
 from syntony.meta.layout import Layout
 from syntony.meta.null import logp_from_p, z_from_p
@@ -146,7 +150,7 @@ class AllVoxels:
         )
 
 
-ContrastTest = InMainEffects | AllVoxels
+ContrastTest = InMainEffects | AllVoxels | Balanced
 
 
 # -- results ------------------------------------------------------------------------------------
@@ -168,21 +172,41 @@ class ContrastResult(MapResult):
         p = self.parameters
         a, b = p["group_a"], p["group_b"]
         n_ab, n_ba = len(self.tables["clusters_a_gt_b"]), len(self.tables["clusters_b_gt_a"])
+        how = f"{p['n_permutations']} permutations"
+        if p["test"] == "Balanced":
+            how = (
+                f"{p['balanced']['target_n']} experiments drawn from each group, "
+                f"{p['n_permutations']} null replicates"
+            )
         return "\n".join(
             [
                 f"Contrast of {a['name']} ({a['n_experiments']} experiments) and {b['name']} "
                 f"({b['n_experiments']} experiments)",
-                f"{p['n_permutations']} permutations, {p['n_tested_voxels']} voxels tested "
+                f"{how}, {p['n_tested_voxels']} voxels tested "
                 f"({p['test']}, p < {p['p_threshold']:g}, clusters >= {p['min_cluster_mm3']:g} "
                 "mm3)",
                 f"{n_ab} cluster(s) A > B and {n_ba} B > A, every one significant by this test",
             ]
         )
 
+    def diagnose(
+        self, names: str | list[str], group_a: Studyset, group_b: Studyset, **options: Any
+    ) -> Self:
+        """Add diagnostics of the contrast's clusters (see :meth:`ALEResult.diagnose`).
+
+        ``group_a`` / ``group_b``: the contrasted studysets; ``options`` go to
+        :func:`syntony.meta.diagnostics.apply.diagnose_contrast`.
+        """
+        from syntony.meta.diagnostics.apply import diagnose_contrast
+
+        self.add_diagnostics(diagnose_contrast(self, group_a, group_b, names, **options))
+        return self
+
     def _build_report(self, report: Report) -> None:
         from syntony.meta.report_sections import contrast_sections
 
         contrast_sections(self, report)
+        self._report_diagnostics(report)
 
 
 def significant_mask(result: ALEResult, *, level: str = "cluster") -> np.ndarray:
@@ -213,8 +237,10 @@ class ALEContrast:
 
     Parameters
     ----------
-    test : InMainEffects or AllVoxels
-        Which voxels are tested and how (default :class:`InMainEffects`: the published test).
+    test : InMainEffects, AllVoxels or Balanced
+        Which voxels are tested and how (default :class:`InMainEffects`: the published test;
+        :class:`~syntony.meta.balanced.Balanced` compares equal numbers of experiments and
+        uses its own null instead of ``n_permutations`` label permutations).
     kernel : ALEKernel, optional
         How foci are blurred (default: sample-size dependent Eickhoff kernels).
     grid : Grid, optional
@@ -273,8 +299,8 @@ class ALEContrast:
         check_integer("n_permutations", self.n_permutations, minimum=2)
         check_integer("main_effect_iters", self.main_effect_iters, minimum=0)
         test = self.test if self.test is not None else InMainEffects()
-        if not isinstance(test, InMainEffects | AllVoxels):
-            raise ParameterError("test", "InMainEffects() or AllVoxels()", test)
+        if not isinstance(test, InMainEffects | AllVoxels | Balanced):
+            raise ParameterError("test", "InMainEffects(), AllVoxels() or Balanced()", test)
         if self.main_effect_level not in ("cluster", "voxel", "uncorrected"):
             raise ParameterError(
                 "main_effect_level", "'cluster', 'voxel' or 'uncorrected'", self.main_effect_level
@@ -308,6 +334,8 @@ class ALEContrast:
             :class:`InMainEffects`, else None) and ``result_``.
         """
         test = self._check()
+        if isinstance(test, Balanced):
+            return self._fit_balanced(test, group_a, group_b)
         root = self.random_state
         if self.replay_nimare and isinstance(root, int | np.integer) and not isinstance(root, bool):
             root = int(root) % 2**64  # NiMARE takes any integer; the tree needs one >= 0
@@ -404,6 +432,26 @@ class ALEContrast:
         return self
 
     # -- helpers ------------------------------------------------------------------------------
+    def _fit_balanced(self, test: Balanced, group_a: Studyset, group_b: Studyset) -> ALEContrast:
+        """The balanced contrast (:mod:`syntony.meta.balanced`); its own null, no permutations."""
+        from syntony.meta.balanced import balanced_contrast, balanced_result
+
+        grid, kernel = self.grid or mni152_grid(), self.kernel or ALEKernel()
+        tree = SeedTree(self.random_state if not self.replay_nimare else None)
+        seed = self.random_state if self.replay_nimare else tree
+        fit = balanced_contrast(group_a, group_b, test, grid=grid, kernel=kernel,
+                                replay_nimare=self.replay_nimare, random_state=seed,
+                                n_jobs=self.n_jobs, progress=self.progress)  # fmt: skip
+        self.balanced_ = fit
+        self.diff_, self.p_, self.z_, self.tested_ = fit.diff, fit.p, fit.z, fit.coverage
+        self.test_, self.seed_tree_, self.main_a_, self.main_b_ = test, tree, None, None
+        self.result_ = balanced_result(
+            fit, group_a, group_b, test, grid=grid, kernel=kernel, labeller=self.labeller,
+            seed=self.random_state if self.replay_nimare else tree,
+            references=list(_REFERENCES.values()),
+        )  # fmt: skip
+        return self
+
     def _main_effect(
         self, group: Studyset, grid: Grid, kernel: ALEKernel, seed: SeedTree
     ) -> ALEResult:
@@ -479,10 +527,15 @@ class ALEContrast:
             f"{kernel.describe()}. {test.describe()} Computed with syntony.",
             references=list(_REFERENCES.values()),
         )
+        checks = analysis_warnings(
+            n_experiments={"group A": group_a.n_experiments, "group B": group_b.n_experiments},
+            n_iters=self.n_permutations, alpha=test.p_threshold, iteration_word="permutations",
+            test="permutation",
+        )  # fmt: skip
         return ContrastResult(
             grid=grid, maps=maps, tables=tables, parameters=parameters, methods=methods,
             arrays={"max_abs_diff": self.null_max_},
-            provenance=provenance(parameters=parameters, seed=seed),
+            provenance=provenance(parameters=parameters, seed=seed), warnings=checks,
         )  # fmt: skip
 
 

@@ -29,6 +29,8 @@ from syntony._io_utils import write_json, write_text
 from syntony._provenance import provenance
 from syntony.meta.clusters import cluster_table, label_clusters
 from syntony.meta.contributions import contributions
+from syntony.meta.diagnostics.bundle import Diagnosable, read_diagnostics_record
+from syntony.meta.diagnostics.checks import analysis_warnings
 from syntony.meta.null import HistogramNull, logp_from_p, z_from_p
 from syntony.meta.result_files import (
     ANALYSIS,
@@ -223,8 +225,8 @@ class ALEFit:
 
 
 # -- shared behaviour of the meta results ------------------------------------------------------
-class _MetaResult(Result):
-    """Warnings bookkeeping shared by the meta results (``warnings`` is a list of str)."""
+class _MetaResult(Diagnosable, Result):
+    """Warnings and diagnostics shared by the meta results (``warnings`` is a list of str)."""
 
     warnings: list[str]
 
@@ -253,6 +255,7 @@ class MapResult(_MetaResult):
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    diagnostics: list[Any] = field(default_factory=list)
 
     def image(self, name: str) -> Any:
         """A map as a NIfTI image (int32 for integer maps, float32 otherwise)."""
@@ -272,6 +275,7 @@ class MapResult(_MetaResult):
             "provenance": self.provenance,
             "methods": self.methods,
             "warnings": self.warnings,
+            "diagnostics": self._write_diagnostics(directory),
             "maps": list(self.maps),
             "tables": {name: table_types(t) for name, t in self.tables.items()},
             **self._extra_record(),
@@ -304,6 +308,7 @@ class MapResult(_MetaResult):
             "arrays": read_arrays(directory / NULLS),
             "provenance": record["provenance"],
             "warnings": list(record.get("warnings", [])),
+            "diagnostics": read_diagnostics_record(directory, grid, record),
         }
 
     @classmethod
@@ -341,7 +346,9 @@ class ALEResult(_MetaResult):
     contributions : pandas.DataFrame
         Long table (cluster, experiment, percent): each experiment's share of each cluster.
     warnings : list of str
-        Warnings raised during the analysis.
+        Warnings raised during the analysis, and those of :mod:`syntony.meta.diagnostics.checks`.
+    diagnostics : list of Diagnostic
+        Jackknife, focus counter, stability, fail-safe N (:meth:`diagnose`).
     """
 
     kind: ClassVar[str] = "ale"
@@ -358,6 +365,7 @@ class ALEResult(_MetaResult):
     provenance: dict[str, Any] = field(default_factory=dict)
     contributions: pd.DataFrame = field(default_factory=lambda: _contribution_frame([]))
     warnings: list[str] = field(default_factory=list)
+    diagnostics: list[Any] = field(default_factory=list)
 
     # -- numbers -------------------------------------------------------------------------------
     @property
@@ -407,6 +415,19 @@ class ALEResult(_MetaResult):
             )
         return "\n".join(lines)
 
+    def diagnose(self, names: str | list[str], studyset: Studyset, **options: Any) -> Self:
+        """Add diagnostics (``"jackknife"``, ``"focus-counter"``, ``"stability"``, ``"fsn"``).
+
+        ``studyset`` is the one the result was computed from; ``options`` go to
+        :func:`syntony.meta.diagnostics.apply.diagnose_ale` (``estimator``, ``settings``,
+        ``random_state``, ``n_jobs``, ``progress``). The diagnostics are saved with the result
+        (``diagnostics_<name>.tsv`` and maps) and shown in its report. Returns the result.
+        """
+        from syntony.meta.diagnostics.apply import diagnose_ale
+
+        self.add_diagnostics(diagnose_ale(self, studyset, names, **options))
+        return self
+
     # -- files ---------------------------------------------------------------------------------
     def _write(self, directory: Path) -> None:
         self.write_files(directory)
@@ -433,6 +454,7 @@ class ALEResult(_MetaResult):
             "provenance": self.provenance,
             "methods": self.methods,
             "warnings": self.warnings,
+            "diagnostics": self._write_diagnostics(directory),
             "threshold": float(self.threshold),
             "null_method": self.null.method,
             "fwe_iterations_requested": None if self.fwe is None else int(self.fwe.n_requested),
@@ -482,12 +504,14 @@ class ALEResult(_MetaResult):
             "provenance": record["provenance"],
             "contributions": read_table(directory / "contributions.tsv", types["contributions"]),
             "warnings": list(record.get("warnings", [])),
+            "diagnostics": read_diagnostics_record(directory, grid, record),
         }
 
     def _build_report(self, report: Report) -> None:
         from syntony.meta.reporting import ale_sections
 
         ale_sections(self, report)
+        self._report_diagnostics(report)
 
     def __repr__(self) -> str:
         return (
@@ -627,9 +651,17 @@ def build_result(fit: ALEFit, *, result_type: type[ALEResult] | None = None) -> 
     }
     parameters = json_safe(parameters)
     cls = result_type or ALEResult
+    frame = _contribution_frame(rows)
+    # Warnings that cite their source: too few experiments, significance out of reach of the
+    # iterations, a significant cluster carried by one experiment.
+    checks = analysis_warnings(
+        n_experiments=s.n_experiments, n_iters=None if fwe is None else fwe.n_iters,
+        alpha=fit.fwe_alpha, shares=None if fwe is None else frame,
+        significant=None if significant is None else np.flatnonzero(significant) + 1,
+    )  # fmt: skip
     return cls(
         grid=grid, maps=maps, clusters=table, null=fit.null, fwe=fwe, threshold=thr,
         parameters=parameters, methods=_methods(fit),
         provenance=provenance(parameters=parameters, seed=seed_record(fit.seed)),
-        contributions=_contribution_frame(rows),
+        contributions=frame, warnings=checks,
     )  # fmt: skip

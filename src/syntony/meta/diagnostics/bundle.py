@@ -23,19 +23,21 @@ if TYPE_CHECKING:
 
 __all__ = [
     "TITLES",
+    "Diagnosable",
     "Diagnostic",
     "diagnostic_sections",
     "read_diagnostics",
+    "read_diagnostics_record",
     "write_diagnostics",
 ]
 
 #: Headings of the diagnostics in the report.
 TITLES = {
-    "jackknife": "Jackknife: each experiment's share of each cluster",
-    "focus-counter": "Focus counter: foci of each experiment in each cluster",
+    "jackknife": "Jackknife",
+    "focus-counter": "Focus counter",
     "stability": "Resampled stability",
     "fsn": "Fail-safe N",
-    "focus-filter": "Focus filter: foci outside the mask",
+    "focus-filter": "Focus filter",
 }
 
 
@@ -148,3 +150,35 @@ def diagnostic_sections(report: Report, grid: Grid, diagnostics: list[Diagnostic
                 )
             else:
                 section.text("Every map is zero: nothing to draw.")
+
+
+def read_diagnostics_record(
+    directory: Path, grid: Grid, record: dict[str, Any]
+) -> list[Diagnostic]:
+    """The diagnostics listed in a saved result's ``analysis.json`` record (none: ``[]``)."""
+    return read_diagnostics(directory, grid, record.get("diagnostics") or [])
+
+
+class Diagnosable:
+    """What a result with ``grid``, ``warnings`` and ``diagnostics`` attributes gains.
+
+    Used by the meta results: keep diagnostics (a newer one replaces an older one of the same
+    name, and its warnings join the result's), write them beside the result's files, and add
+    their sections to its report.
+    """
+
+    diagnostics: list[Diagnostic]
+
+    def add_diagnostics(self, diagnostics: list[Diagnostic]) -> None:
+        names = {d.name for d in diagnostics}
+        kept = [d for d in self.diagnostics if d.name not in names]
+        self.diagnostics[:] = kept + list(diagnostics)
+        for d in diagnostics:
+            self.add_warnings(d.warnings)  # type: ignore[attr-defined]
+
+    def _write_diagnostics(self, directory: Path) -> list[dict[str, Any]]:
+        return write_diagnostics(directory, self.grid, self.diagnostics)  # type: ignore[attr-defined]
+
+    def _report_diagnostics(self, report: Report) -> None:
+        if self.diagnostics:
+            diagnostic_sections(report, self.grid, self.diagnostics)  # type: ignore[attr-defined]
