@@ -26,6 +26,17 @@ atlas_option = click.option(
 )
 
 
+#: Shared by ale, contrast and conjunction: the --diagnostics option.
+diagnostics_option = click.option(
+    "--diagnostics",
+    default=None,
+    metavar="NAMES",
+    help="Diagnostics to add, comma-separated: jackknife, focus-counter, stability, fsn (or "
+    "all). Each is written as diagnostics_<name>.tsv (stability also as a map) and shown in "
+    "the report.",
+)
+
+
 def refuse_existing(out_dir: Path, force: bool) -> None:
     """Refuse a used --out before minutes of computation, not after (nothing is created)."""
     from syntony.errors import OutputExistsError
@@ -46,6 +57,7 @@ ALE_EXAMPLES = """\b
 Examples:
   syntony ale pain.json --out ale-pain --n-iters 5000 --seed 1
   syntony ale studies.txt --out quick --n-iters 0      # uncorrected maps only
+  syntony ale pain.json --out ale-pain --seed 1 --diagnostics jackknife,fsn
 """
 
 
@@ -102,6 +114,7 @@ Examples:
 @click.option(
     "--early-stop", is_flag=True, help="Stop the Monte Carlo loop once thresholds converge."
 )
+@diagnostics_option
 @click.option(
     "--jobs", type=click.IntRange(min=1), default=None, help="Worker threads (default all cores)."
 )
@@ -123,6 +136,7 @@ def ale_command(
     null: str,
     cluster_threshold: str,
     early_stop: bool,
+    diagnostics: str | None,
     jobs: int | None,
     force: bool,
     quiet: bool,
@@ -133,7 +147,9 @@ def ale_command(
     voxel/cluster-size/cluster-mass FWE maps, clusters.nii.gz and ale_thresholded.nii.gz),
     mask.nii.gz, clusters.tsv (every cluster above the cluster-forming threshold; the
     columns 'significant' and 'significance_test' say which survived FWE), contributions.tsv,
-    null_distributions.npz, analysis.json, methods.md, result.json and report.html.
+    null_distributions.npz, analysis.json, methods.md, result.json and report.html; with
+    --diagnostics also diagnostics_<name>.tsv (and diagnostics_stability.nii.gz,
+    diagnostics_fsn_analyses.tsv, diagnostics_fsn_null_experiments.tsv).
     """
     from syntony.meta.analyses import run_ale
 
@@ -142,8 +158,8 @@ def ale_command(
         list(inputs), default_n=default_n, select=select, n_iters=n_iters, seed=seed,
         cluster_p=cluster_p, fwe_alpha=fwe_alpha, atlas=atlas, replay_nimare=replay_nimare,
         gingerale_mask=gingerale_mask, subvoxel=subvoxel, null=null,
-        cluster_threshold=cluster_threshold, early_stop=early_stop, n_jobs=jobs,
-        progress=not quiet,
+        cluster_threshold=cluster_threshold, early_stop=early_stop, diagnostics=diagnostics,
+        n_jobs=jobs, progress=not quiet,
     )  # fmt: skip
     finish(result, out_dir, force=force, quiet=quiet)
 

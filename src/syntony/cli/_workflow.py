@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from syntony.cli._meta import atlas_option, refuse_existing
+from syntony.cli._meta import atlas_option, diagnostics_option, refuse_existing
 from syntony.cli._options import (
     cluster_threshold_option,
     finish,
@@ -90,7 +90,39 @@ CONTRAST_EXAMPLES = """\b
 Examples:
   syntony contrast mimicry.txt contagion.txt --out contrast --seed 1
   syntony contrast a.txt b.txt --out c --test nimare --n-permutations 2000
+  syntony contrast a.txt b.txt --out c --balanced --balanced-iters 200 --subsamples 500
 """
+
+balanced_options = [
+    click.option(
+        "--balanced",
+        is_flag=True,
+        help="Balanced contrast (JALE / NiMARE BalancedALESubtraction): equally many "
+        "experiments from each group, probabilistic maps, its own extreme-value null instead "
+        "of --test and --n-permutations.",
+    ),
+    click.option(
+        "--balanced-iters",
+        type=click.IntRange(min=1),
+        default=1000,
+        show_default=True,
+        help="--balanced: null replicates.",
+    ),
+    click.option(
+        "--subsamples",
+        type=click.IntRange(min=1),
+        default=2500,
+        show_default=True,
+        help="--balanced: subsamples of each probabilistic map.",
+    ),
+    click.option(
+        "--difference-iterations",
+        type=click.IntRange(min=1),
+        default=1000,
+        show_default=True,
+        help="--balanced: paired draws averaged into one difference.",
+    ),
+]
 
 
 @click.command("contrast", epilog=CONTRAST_EXAMPLES)
@@ -114,6 +146,8 @@ Examples:
     "or above the cluster-forming threshold).",
 )
 @click.option("--replay-nimare", is_flag=True, help="Permute exactly as NiMARE 0.22.1 does.")
+@_with(balanced_options)
+@diagnostics_option
 @default_n_option
 @database_dir_option
 @atlas_option
@@ -122,7 +156,8 @@ Examples:
 @force_option
 @quiet_option
 def contrast_command(group_a, group_b, out_dir, test, p_threshold, min_cluster_mm3,
-                     n_permutations, n_iters, main_effect, replay_nimare, default_n,
+                     n_permutations, n_iters, main_effect, replay_nimare, balanced,
+                     balanced_iters, subsamples, difference_iterations, diagnostics, default_n,
                      database_dir, atlas, seed, jobs, force, quiet):  # fmt: skip
     """Contrast (subtraction) of A and B by label permutation: A > B and B > A.
 
@@ -133,16 +168,26 @@ def contrast_command(group_a, group_b, out_dir, test, p_threshold, min_cluster_m
 
     Writes to --out: diff, p, z, logp, z_thresholded, a_gt_b, b_gt_a, ale_a, ale_b and
     tested (NIfTI), clusters_a_gt_b.tsv and clusters_b_gt_a.tsv (header only when empty),
-    null_distributions.npz, mask.nii.gz, analysis.json, methods.md, result.json, report.html.
+    null_distributions.npz, mask.nii.gz, analysis.json, methods.md, result.json, report.html;
+    with --balanced also prob_a, prob_b and conjunction (NIfTI); with --diagnostics also
+    diagnostics_<name>.tsv (and stability maps).
     """
     from syntony.meta.analyses import run_contrast
 
     refuse_existing(out_dir, force)
+    chosen = None
+    if balanced:
+        from syntony.meta.balanced import Balanced
+
+        chosen = Balanced(n_iters=balanced_iters, n_subsamples=subsamples,
+                          difference_iterations=difference_iterations,
+                          min_cluster_mm3=min_cluster_mm3 or 0.0)  # fmt: skip
     result = run_contrast(
         group_a, group_b, test=test, p_threshold=p_threshold, min_cluster_mm3=min_cluster_mm3,
         n_permutations=n_permutations, n_iters=n_iters, main_effect=main_effect,
-        replay_nimare=replay_nimare, default_n=default_n, database_dir=database_dir,
-        atlas=atlas, seed=seed, n_jobs=jobs, progress=not quiet,
+        replay_nimare=replay_nimare, balanced=chosen, diagnostics=diagnostics,
+        default_n=default_n, database_dir=database_dir, atlas=atlas, seed=seed, n_jobs=jobs,
+        progress=not quiet,
     )  # fmt: skip
     finish(result, out_dir, force=force, quiet=quiet)
 
@@ -165,6 +210,7 @@ Examples:
               help="Smallest conjunction cluster kept.")  # fmt: skip
 @null_option("auto")
 @cluster_threshold_option("analytic")
+@diagnostics_option
 @default_n_option
 @database_dir_option
 @atlas_option
@@ -173,8 +219,8 @@ Examples:
 @force_option
 @quiet_option
 def conjunction_command(group_a, group_b, out_dir, n_iters, min_cluster_mm3, null,
-                        cluster_threshold, default_n, database_dir, atlas, seed, jobs, force,
-                        quiet):  # fmt: skip
+                        cluster_threshold, diagnostics, default_n, database_dir, atlas, seed,
+                        jobs, force, quiet):  # fmt: skip
     """Conjunction of the ALEs of A and B: minimum of the FWE-thresholded maps.
 
     A and B are SPECs, as for 'syntony contrast'.
@@ -182,7 +228,7 @@ def conjunction_command(group_a, group_b, out_dir, n_iters, min_cluster_mm3, nul
     Writes to --out: ale_min, z_min and clusters (NIfTI), clusters.tsv (with the columns
     'significant' and 'significance_test'), mask.nii.gz, analysis.json, methods.md,
     result.json and report.html; each main effect in --out/ale_a and --out/ale_b (the files
-    of 'syntony ale').
+    of 'syntony ale'); with --diagnostics also diagnostics_<name>.tsv (and stability maps).
     """
     from syntony.meta.analyses import run_conjunction
 
@@ -190,7 +236,7 @@ def conjunction_command(group_a, group_b, out_dir, n_iters, min_cluster_mm3, nul
     result = run_conjunction(
         group_a, group_b, n_iters=n_iters, min_cluster_mm3=min_cluster_mm3, null=null,
         cluster_threshold=cluster_threshold, default_n=default_n, database_dir=database_dir,
-        atlas=atlas, seed=seed, n_jobs=jobs, progress=not quiet,
+        atlas=atlas, seed=seed, diagnostics=diagnostics, n_jobs=jobs, progress=not quiet,
     )  # fmt: skip
     finish(result, out_dir, force=force, quiet=quiet)
 

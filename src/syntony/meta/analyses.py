@@ -23,10 +23,12 @@ import numpy as np
 
 from syntony._rng import SeedLike, SeedTree
 from syntony.errors import InputError, ParameterError
+from syntony.meta.diagnostics.apply import parse_diagnostics
 from syntony.meta.results import collect_warnings
 
 if TYPE_CHECKING:
     from syntony.meta.ale import ALE
+    from syntony.meta.balanced import Balanced
     from syntony.meta.conjunction import ConjunctionResult
     from syntony.meta.contrast import AllVoxels, ContrastResult, InMainEffects
     from syntony.meta.macm import MACMNetwork
@@ -196,10 +198,16 @@ def run_ale(
     null: str = "exact",
     cluster_threshold: str = "analytic",
     early_stop: bool = False,
+    diagnostics: str | Sequence[str] | None = None,
     n_jobs: int | None = None,
     progress: bool = False,
 ) -> ALEResult:
-    """ALE of a coordinate file (or several), with Monte Carlo FWE when ``n_iters > 0``."""
+    """ALE of a coordinate file (or several), with Monte Carlo FWE when ``n_iters > 0``.
+
+    ``diagnostics`` (``"jackknife,focus-counter,stability,fsn"`` or a list) are added to the
+    result (:meth:`~syntony.meta.results.ALEResult.diagnose`), their random parts drawn from
+    the seed stream ``("diagnostics",)``.
+    """
     from syntony.meta.ale import ALE
     from syntony.meta.fwe import EarlyStop
     from syntony.meta.kernel import ALEKernel
@@ -218,14 +226,20 @@ def run_ale(
         ids = [item.strip() for chunk in select for item in chunk.split(",") if item.strip()]
         if ids:
             studyset = studyset.select(ids)
-        result = ALE(
+        names = parse_diagnostics(diagnostics)
+        estimator = ALE(
             kernel=ALEKernel(subvoxel=subvoxel), grid=mni152_grid(gingerale=gingerale_mask),
             n_iters=n_iters, cluster_p=cluster_p, fwe_alpha=fwe_alpha,
             replay_nimare=replay_nimare, early_stop=EarlyStop() if early_stop else None,
             n_jobs=n_jobs, random_state=seed, progress=progress, labeller=labeller,
             null_method=NULL_METHODS[null],
             cluster_threshold=cluster_threshold_rule(cluster_threshold, n_iters),
-        ).fit(studyset).result_  # fmt: skip
+        )  # fmt: skip
+        result = estimator.fit(studyset).result_
+        if names:
+            result.diagnose(names, studyset, estimator=estimator, n_jobs=n_jobs,
+                            random_state=SeedTree(seed).child("diagnostics"),
+                            progress=progress)  # fmt: skip
     result.add_warnings(caught)
     return result
 
@@ -251,6 +265,8 @@ def run_contrast(
     n_iters: int = 5000,
     main_effect: str = "cluster",
     replay_nimare: bool = False,
+    balanced: Balanced | None = None,
+    diagnostics: str | Sequence[str] | None = None,
     default_n: float | None = None,
     database_dir: str | Path | None = None,
     atlas: str = "harvard_oxford",
@@ -258,12 +274,18 @@ def run_contrast(
     n_jobs: int | None = None,
     progress: bool = False,
 ) -> ContrastResult:
-    """Contrast of two SPECs (files or database queries) by label permutation."""
+    """Contrast of two SPECs (files or database queries) by label permutation.
+
+    ``balanced`` (a :class:`~syntony.meta.balanced.Balanced`) replaces the permutation test by
+    the balanced contrast; ``diagnostics`` are added to the result (seed stream
+    ``("diagnostics",)``; main effects the stability and fail-safe N need get ``n_iters``).
+    """
     from syntony.meta.contrast import ALEContrast
     from syntony.meta.specs import resolve_spec
 
     labeller = peak_labeller(atlas)
-    chosen = contrast_test(test, p_threshold, min_cluster_mm3)
+    chosen = balanced or contrast_test(test, p_threshold, min_cluster_mm3)
+    names = parse_diagnostics(diagnostics)
     with collect_warnings() as caught:
         dbs = databases(database_dir)
         a = resolve_spec(group_a, default_n=default_n, databases=dbs)
@@ -273,6 +295,9 @@ def run_contrast(
             main_effect_level=main_effect, replay_nimare=replay_nimare, n_jobs=n_jobs,
             random_state=seed, progress=progress, labeller=labeller,
         ).fit(a, b).result_  # fmt: skip
+        if names:
+            result.diagnose(names, a, b, n_iters=n_iters, n_jobs=n_jobs, progress=progress,
+                            random_state=SeedTree(seed).child("diagnostics"))  # fmt: skip
     result.add_warnings(caught)
     return result
 
@@ -289,12 +314,14 @@ def run_conjunction(
     database_dir: str | Path | None = None,
     atlas: str = "harvard_oxford",
     seed: SeedLike = None,
+    diagnostics: str | Sequence[str] | None = None,
     n_jobs: int | None = None,
     progress: bool = False,
 ) -> ConjunctionResult:
     """ALE of each SPEC (with FWE) and the conjunction of their significant clusters.
 
-    The main effects are kept in the result (saved in ``ale_a/`` and ``ale_b/``).
+    The main effects are kept in the result (saved in ``ale_a/`` and ``ale_b/``);
+    ``diagnostics`` are added to it (seed stream ``("diagnostics",)``).
     """
     from syntony.meta.conjunction import conjunction
     from syntony.meta.null import NULL_METHODS
@@ -314,6 +341,10 @@ def run_conjunction(
         ]  # fmt: skip
         result = conjunction(mains, min_cluster_mm3=min_cluster_mm3,
                              names=[g.name for g in groups], labeller=labeller)  # fmt: skip
+        names = parse_diagnostics(diagnostics)
+        if names:
+            result.diagnose(names, groups, n_jobs=n_jobs, progress=progress,
+                            random_state=tree.child("diagnostics"))  # fmt: skip
     result.add_warnings([w for r in mains for w in r.warnings] + caught)
     result.provenance["seed"] = tree.record()
     return result
