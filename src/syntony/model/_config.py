@@ -8,6 +8,7 @@ unknown keys and wrong types, runs the checks, and names any offending value by 
 from __future__ import annotations
 
 import dataclasses
+import math
 import numbers
 import tomllib
 import typing
@@ -158,7 +159,13 @@ def _convert(hint: Any, value: Any, name: str) -> Any:
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise ParameterError(name, "a number", value)
-        return float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond any float
+            raise ParameterError(name, "a finite number", value) from None
+        if not math.isfinite(number):
+            raise ParameterError(name, "a finite number", value)
+        return number
     if hint is str:
         if not isinstance(value, str):
             raise ParameterError(name, "a string", value)
@@ -174,8 +181,11 @@ def build(cls: type, data: Any, prefix: str) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for key in data:
         if key not in fields:
-            dotted = f"{prefix}.{key}" if prefix else str(key)
-            raise UnknownKeyError(dotted, str(key), list(fields))
+            text = str(key)
+            # A key with spaces, line breaks or other odd characters is shown quoted.
+            shown = text if text.isidentifier() else repr(text)
+            dotted = f"{prefix}.{shown}" if prefix else shown
+            raise UnknownKeyError(dotted, text, list(fields))
     kwargs = {}
     for name, f in fields.items():
         if name not in data:

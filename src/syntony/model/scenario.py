@@ -321,12 +321,16 @@ class Scenario:
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             line = mark.line + 1 if mark is not None else None
-            problem = getattr(exc, "problem", None) or str(exc)
+            if line is None and getattr(exc, "position", None) is not None:
+                line = text.count("\n", 0, exc.position) + 1  # a reader error: bad character
+            problem = getattr(exc, "problem", None) or getattr(exc, "reason", None) or str(exc)
+            problem = " ".join(str(problem).split("\n  in ")[0].split())
             raise InputError(f"malformed YAML: {problem}", source=source, line=line) from None
         if data is None:
             data = {}
         if not isinstance(data, dict):
             raise InputError("expected a mapping of sections at the top level", source=source)
+        _refuse_cycles(data, source)
         try:
             return cls.from_dict(data)
         except ParameterError as exc:
@@ -416,6 +420,21 @@ class Scenario:
             )
         if len(self.dyad.variances) != 2 or any(v <= 0 for v in self.dyad.variances):
             raise ParameterError("dyad.variances", "two variances > 0", list(self.dyad.variances))
+
+
+def _refuse_cycles(data: Any, source: str) -> None:
+    """Refuse YAML whose anchors make a value contain itself (it would never end)."""
+    stack: list[tuple[Any, set[int]]] = [(data, set())]
+    while stack:
+        node, above = stack.pop()
+        if not isinstance(node, dict | list):
+            continue
+        if id(node) in above:
+            raise InputError(
+                "a value contains itself (a YAML alias inside its own anchor)", source=source
+            )
+        inner = above | {id(node)}
+        stack.extend((v, inner) for v in (node.values() if isinstance(node, dict) else node))
 
 
 def _locate(exc: ParameterError, source: str, line: int | None) -> ParameterError:

@@ -177,7 +177,7 @@ def read_long(
     path = Path(path)
     table = read_table(path)
     frame = table.frame
-    have = [str(c) for c in frame.columns]
+    have = table.labels
     for col in (time, person, value):
         if col not in frame.columns:
             raise InputError(
@@ -491,7 +491,7 @@ def read_network(network: str | PathLike | np.ndarray, persons: Sequence[str]) -
         raise InputError("network: expected 'complete' or an edge-list file", source=path)
     table = read_table(path)
     frame = table.frame
-    have = [str(c) for c in frame.columns]
+    have = table.labels
     for col in ("source", "target"):
         if col not in frame.columns:
             raise InputError(
@@ -562,6 +562,13 @@ def read_stimulus(stimulus: PathLike | xr.DataArray, time: np.ndarray) -> np.nda
         if stim.sizes["person"] != 1:
             raise InputError("stimulus: expected one value column", source=stimulus)
         t_s, values = stim["time"].to_numpy(), stim["signal"].to_numpy()[:, 0, 0]
+    missing = ~np.isfinite(values)
+    if missing.any():
+        raise InputError(
+            f"stimulus: {int(missing.sum())} missing value(s) (first at {t_s[missing][0]:g} s); "
+            "a shared input must be complete",
+            source=source,
+        )
     u = np.interp(np.asarray(time, float), t_s, values, left=np.nan, right=np.nan)
     if not np.isfinite(u).all():
         raise InputError("stimulus does not cover the recording's time span", source=source)
