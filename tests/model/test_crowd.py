@@ -439,3 +439,12 @@ def test_dataset_layout_and_provenance():
     assert record["parameters"]["structure"] == "ExchangeableKalman()"
     assert ds.attrs["final_variance"] == pytest.approx(ds["prior_var"].values[-1, 0])
     assert np.all((ds["mean_gain"].values > 0) & (ds["mean_gain"].values < 1))
+
+
+def test_covariance_messages_print_plain_numbers():
+    with pytest.raises(ParameterError) as info:
+        CrowdFilter(np.diag([1.0, -1.5, 1.0])).run(
+            np.ones((3, 3)), prior_mean=0.0, prior_cov=np.eye(3)
+        )
+    assert "a negative diagonal entry -1.5" in str(info.value)
+    assert "np.float64" not in str(info.value)

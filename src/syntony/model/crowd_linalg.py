@@ -47,7 +47,7 @@ def check_psd(name: str, matrix: np.ndarray, *, what: str) -> np.ndarray | None:
     diagonal = np.diag(matrix)
     if np.count_nonzero(matrix) == np.count_nonzero(diagonal):  # diagonal matrix
         if np.any(diagonal < 0):
-            raise ParameterError(name, what, f"a negative diagonal entry {diagonal.min()!r}")
+            raise ParameterError(name, what, f"a negative diagonal entry {float(diagonal.min()):g}")
         return np.sqrt(diagonal) if np.all(diagonal > 0) else None
     try:
         return np.linalg.cholesky(matrix)
