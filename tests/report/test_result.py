@@ -180,3 +180,10 @@ def test_cli_report_rerenders_a_saved_result(tmp_path):
     assert "5 values" in run.output and (tmp_path / "out" / REPORT).exists()
     run = CliRunner().invoke(app, ["report", str(tmp_path)])
     assert run.exit_code == 2 and "not a syntony result directory" in run.output
+
+
+def test_many_long_section_headings_wrap_instead_of_scrolling(tmp_path, check_report):
+    report = _toy().report()
+    for k in range(14):
+        report.section(f"A long section heading about region number {k}").text("text")
+    check_report(report.save(tmp_path / "report.html"))

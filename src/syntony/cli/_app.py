@@ -53,9 +53,7 @@ def app() -> None:
 
 # The options every command shares live in syntony.cli._options; re-exported for old imports.
 from syntony.cli._options import (  # noqa: E402
-    atlas_labeller,
     cluster_threshold_option,
-    cluster_threshold_rule,
     force_option,
     null_option,
     quiet_option,
@@ -66,9 +64,7 @@ __all__ = [
     "SyntonyGroup",
     "UserError",
     "app",
-    "atlas_labeller",
     "cluster_threshold_option",
-    "cluster_threshold_rule",
     "force_option",
     "null_option",
     "quiet_option",

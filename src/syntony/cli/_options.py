@@ -88,27 +88,6 @@ def cluster_threshold_option(default: str):
     )
 
 
-def cluster_threshold_rule(name: str, n_iters: int):
-    """The threshold object for a ``--cluster-threshold`` choice."""
-    from syntony.meta.threshold import AnalyticThreshold, MonteCarloThreshold
-
-    if name == "monte-carlo":
-        return MonteCarloThreshold(max(1, min(100, n_iters)))
-    return AnalyticThreshold()
-
-
-def atlas_labeller(atlas: str):
-    """Cluster-peak labeller for an ``--atlas`` choice (None for 'none')."""
-    if atlas.lower() == "none":
-        return None
-    from syntony.errors import ParameterError
-    from syntony.meta.atlas import available_atlases, label_coordinates
-
-    if atlas not in available_atlases():
-        raise ParameterError("--atlas", f"one of {available_atlases()} or 'none'", atlas)
-    return lambda xyz: label_coordinates(xyz, atlas=atlas)
-
-
 def finish(result: Any, out_dir: Path, *, force: bool, quiet: bool) -> list[Path]:
     """Save ``result`` into ``out_dir`` (built aside, swapped in) and print its summary."""
     written = result.save(out_dir, force=force)
