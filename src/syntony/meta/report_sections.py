@@ -105,6 +105,19 @@ def contrast_sections(result: ContrastResult, report: Report) -> None:
             caption="The voxels tested: those significant in either main effect "
             f"({p['main_effect_level']} level).",
         )
+    if "prob_a" in result.maps:  # the balanced contrast's probabilistic maps
+        maps.figure(
+            glass_brains(
+                grid,
+                [
+                    ("probabilistic map of A", result.maps["prob_a"]),
+                    ("probabilistic map of B", result.maps["prob_b"]),
+                    ("conjunction (minimum)", result.maps["conjunction"]),
+                ],
+            ),
+            caption="Fraction of equal-size subsamples in which each voxel lies in a surviving "
+            "cluster (balanced contrast), and their minimum.",
+        )
     for name, title in (("clusters_a_gt_b", "A > B"), ("clusters_b_gt_a", "B > A")):
         section = report.section(f"Clusters {title}")
         table_or_text(section, result.tables[name], name=name, caption=f"Clusters {title}",
