@@ -117,3 +117,16 @@ def test_balanced_contrast_and_conjunction_with_diagnostics(shared_data, tmp_pat
     loaded = load_result(conj)
     assert [d.name for d in loaded.diagnostics] == ["jackknife", "focus-counter"]
     assert (conj / "diagnostics_focus-counter.tsv").is_file()
+
+
+def test_focus_filter_flag_lists_what_it_removed(shared_data, tmp_path):
+    source = shared_data / "nimare" / "nbackflanker_flanker_sleuth_MNI.txt"
+    out = tmp_path / "filtered"
+    _run(["ale", str(source), "--out", str(out), "--n-iters", "0", "--atlas", "none",
+          "--focus-filter", "--diagnostics", "focus-counter"])  # fmt: skip
+    result = load_result(out)
+    dropped = pd.read_csv(out / "diagnostics_focus-filter.tsv", sep="\t")
+    assert len(dropped) > 0 and set(dropped["reason"]) <= {"outside the mask", "outside the grid"}
+    assert result.parameters["n_foci"] == 3255 - len(dropped)
+    assert any(w.startswith(f"focus filter: {len(dropped)} of 3255 foci") for w in result.warnings)
+    assert [d.name for d in result.diagnostics] == ["focus-filter", "focus-counter"]

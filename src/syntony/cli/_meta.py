@@ -114,6 +114,12 @@ Examples:
 @click.option(
     "--early-stop", is_flag=True, help="Stop the Monte Carlo loop once thresholds converge."
 )
+@click.option(
+    "--focus-filter",
+    is_flag=True,
+    help="Remove the foci outside the brain mask first (NiMARE's FocusFilter); the removed "
+    "foci are listed in diagnostics_focus-filter.tsv and counted in the warnings.",
+)
 @diagnostics_option
 @click.option(
     "--jobs", type=click.IntRange(min=1), default=None, help="Worker threads (default all cores)."
@@ -136,6 +142,7 @@ def ale_command(
     null: str,
     cluster_threshold: str,
     early_stop: bool,
+    focus_filter: bool,
     diagnostics: str | None,
     jobs: int | None,
     force: bool,
@@ -158,8 +165,8 @@ def ale_command(
         list(inputs), default_n=default_n, select=select, n_iters=n_iters, seed=seed,
         cluster_p=cluster_p, fwe_alpha=fwe_alpha, atlas=atlas, replay_nimare=replay_nimare,
         gingerale_mask=gingerale_mask, subvoxel=subvoxel, null=null,
-        cluster_threshold=cluster_threshold, early_stop=early_stop, diagnostics=diagnostics,
-        n_jobs=jobs, progress=not quiet,
+        cluster_threshold=cluster_threshold, early_stop=early_stop, focus_filter=focus_filter,
+        diagnostics=diagnostics, n_jobs=jobs, progress=not quiet,
     )  # fmt: skip
     finish(result, out_dir, force=force, quiet=quiet)
 

@@ -198,15 +198,18 @@ def run_ale(
     null: str = "exact",
     cluster_threshold: str = "analytic",
     early_stop: bool = False,
+    focus_filter: bool = False,
     diagnostics: str | Sequence[str] | None = None,
     n_jobs: int | None = None,
     progress: bool = False,
 ) -> ALEResult:
     """ALE of a coordinate file (or several), with Monte Carlo FWE when ``n_iters > 0``.
 
-    ``diagnostics`` (``"jackknife,focus-counter,stability,fsn"`` or a list) are added to the
-    result (:meth:`~syntony.meta.results.ALEResult.diagnose`), their random parts drawn from
-    the seed stream ``("diagnostics",)``.
+    ``focus_filter`` removes the foci outside the mask first (NiMARE's FocusFilter), listed in
+    ``diagnostics_focus-filter.tsv``. ``diagnostics`` (``"jackknife,focus-counter,stability,
+    fsn"`` or a list) are added to the result
+    (:meth:`~syntony.meta.results.ALEResult.diagnose`), their random parts drawn from the seed
+    stream ``("diagnostics",)``.
     """
     from syntony.meta.ale import ALE
     from syntony.meta.fwe import EarlyStop
@@ -227,8 +230,15 @@ def run_ale(
         if ids:
             studyset = studyset.select(ids)
         names = parse_diagnostics(diagnostics)
+        grid = mni152_grid(gingerale=gingerale_mask)
+        filtered = None
+        if focus_filter:
+            from syntony.meta.diagnostics.filtering import focus_filter as drop_outside
+
+            filtered = drop_outside(studyset, grid)
+            studyset = filtered.studyset
         estimator = ALE(
-            kernel=ALEKernel(subvoxel=subvoxel), grid=mni152_grid(gingerale=gingerale_mask),
+            kernel=ALEKernel(subvoxel=subvoxel), grid=grid,
             n_iters=n_iters, cluster_p=cluster_p, fwe_alpha=fwe_alpha,
             replay_nimare=replay_nimare, early_stop=EarlyStop() if early_stop else None,
             n_jobs=n_jobs, random_state=seed, progress=progress, labeller=labeller,
@@ -236,6 +246,8 @@ def run_ale(
             cluster_threshold=cluster_threshold_rule(cluster_threshold, n_iters),
         )  # fmt: skip
         result = estimator.fit(studyset).result_
+        if filtered is not None:
+            result.add_diagnostics([filtered.diagnostic()])
         if names:
             result.diagnose(names, studyset, estimator=estimator, n_jobs=n_jobs,
                             random_state=SeedTree(seed).child("diagnostics"),

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -47,6 +48,30 @@ class FilteredFoci:
     dropped: pd.DataFrame
     dropped_experiments: tuple[str, ...]
     n_foci: int
+
+    def diagnostic(self) -> Any:
+        """This filtering as a result's diagnostic (``diagnostics_focus-filter.tsv``)."""
+        from syntony.meta.diagnostics.bundle import Diagnostic
+
+        n = len(self.dropped)
+        text = (
+            "Foci whose nearest voxel lies outside the brain mask were removed before the "
+            f"analysis, as NiMARE's FocusFilter does (Salo et al., 2023): {n} of {self.n_foci} "
+            "foci"
+            + (
+                f"; {len(self.dropped_experiments)} experiment(s) lost all their foci and were "
+                "removed"
+                if self.dropped_experiments
+                else ""
+            )
+            + ". The table lists every removed focus."
+        )
+        return Diagnostic(
+            "focus-filter", self.dropped, text,
+            parameters={"n_foci": self.n_foci, "n_dropped": n,
+                        "dropped_experiments": list(self.dropped_experiments)},
+            warnings=[self.message()] if n else [],
+        )  # fmt: skip
 
     def message(self) -> str:
         """One sentence for the warnings of a result (empty when nothing was dropped)."""
