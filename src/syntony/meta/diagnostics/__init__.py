@@ -5,8 +5,14 @@
   log-sums in one compiled pass.
 - :func:`focus_counter`: foci of each experiment inside each cluster.
 - :func:`focus_filter`: drop the foci outside the mask, and say which.
+- :func:`resampled_stability`: how often voxels and clusters survive resampling (NiMARE's
+  ``ResampledStability``).
+- :func:`fail_safe_n`: the fail-safe N of each cluster (Acar et al. 2018).
 - :func:`analysis_warnings`: warnings that cite their source (too few experiments, one
   experiment carrying a cluster, significance out of reach of the iterations).
+- :func:`diagnose_ale`, :func:`diagnose_contrast`, :func:`diagnose_conjunction`: any of them
+  for a result, as :class:`Diagnostic` bundles that results save and report
+  (``result.diagnose(...)``).
 
 Submodules are imported lazily.
 """
@@ -32,6 +38,12 @@ _EXPORTS = {
     "fail_safe_n": "syntony.meta.diagnostics.failsafe",
     "null_experiments": "syntony.meta.diagnostics.failsafe",
     "bisect_fail_safe": "syntony.meta.diagnostics.failsafe",
+    "Diagnostic": "syntony.meta.diagnostics.bundle",
+    "DiagnosticSettings": "syntony.meta.diagnostics.apply",
+    "diagnose_ale": "syntony.meta.diagnostics.apply",
+    "diagnose_contrast": "syntony.meta.diagnostics.apply",
+    "diagnose_conjunction": "syntony.meta.diagnostics.apply",
+    "parse_diagnostics": "syntony.meta.diagnostics.apply",
     "analysis_warnings": "syntony.meta.diagnostics.checks",
     "dominant_experiments": "syntony.meta.diagnostics.checks",
     "few_experiments": "syntony.meta.diagnostics.checks",
