@@ -118,3 +118,14 @@ def test_contrast_and_conjunction_diagnostics(analysis):
     assert (weakest["fsn"].to_numpy() == fsn.table.groupby("cluster")["fsn"].min().to_numpy()).all()
     with pytest.raises(InputError, match="main effects"):
         diagnose_conjunction(conj.without_main_effects(), [ss, other], "jackknife")
+
+
+def test_diagnose_adds_paragraphs_and_references_to_the_methods_once(analysis):
+    _, ss, est, _ = analysis
+    result = est.fit(ss).result_
+    result.diagnose("jackknife", ss)
+    result.diagnose("jackknife,focus-counter", ss)  # a second jackknife replaces the first
+    assert [d.name for d in result.diagnostics] == ["jackknife", "focus-counter"]
+    body, refs = result.methods.split("References")
+    assert body.count("NiMARE's jackknife") == 1 and body.count("FocusCounter") == 1
+    assert refs.count("Salo T, Yarkoni T") == 1

@@ -296,7 +296,13 @@ def diagnose_ale(
             observed = Observed.build(studyset, grid=grid, kernel=est.kernel)
         if name == "jackknife":
             table = jackknife(observed, characterised)
-            out.append(Diagnostic(name, table, _jackknife_text(which), references=[SALO]))
+            text = _jackknife_text(which)
+            if est.kernel is not None and est.kernel.subvoxel:
+                text += (
+                    " The maps used sub-voxel kernels; the jackknife uses voxel-centred ones "
+                    "(as the contributions do), an approximation."
+                )
+            out.append(Diagnostic(name, table, text, references=[SALO]))
         elif name == "focus-counter":
             table = focus_counter(studyset, characterised, grid)
             out.append(Diagnostic(name, table, f"For {which}, the foci of each experiment whose "

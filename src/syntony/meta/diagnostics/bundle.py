@@ -170,11 +170,20 @@ class Diagnosable:
     diagnostics: list[Diagnostic]
 
     def add_diagnostics(self, diagnostics: list[Diagnostic]) -> None:
+        """Keep ``diagnostics``; their paragraphs and references join the methods text."""
+        from syntony.report import methods_text, split_references
+
         names = {d.name for d in diagnostics}
+        replaced = {d.text for d in self.diagnostics if d.name in names}
         kept = [d for d in self.diagnostics if d.name not in names]
         self.diagnostics[:] = kept + list(diagnostics)
+        paragraphs, references = split_references(self.methods)  # type: ignore[attr-defined]
+        paragraphs = [p for p in paragraphs if p not in replaced]
         for d in diagnostics:
             self.add_warnings(d.warnings)  # type: ignore[attr-defined]
+            paragraphs.append(d.text)
+            references += [r for r in d.references if r not in references]
+        self.methods = methods_text(*paragraphs, references=references)  # type: ignore[attr-defined]
 
     def _write_diagnostics(self, directory: Path) -> list[dict[str, Any]]:
         return write_diagnostics(directory, self.grid, self.diagnostics)  # type: ignore[attr-defined]
