@@ -541,17 +541,17 @@ class ALEContrast:
 
 def _p_values(test, up, lo, diff, in_a, in_b, n):
     """p and sign maps from tail counts (NiMARE's formulas for both tests)."""
-    smallest = 1.0 / n
+    # One division of whole numbers per voxel, so the p-values carry no float noise.
     if not test.one_sided:
-        p = 2.0 * np.minimum(up / n, lo / n)
-        p = np.clip(p, smallest, 1.0 - smallest).astype(np.float32)
+        p = np.clip(2 * np.minimum(up, lo), 1, n - 1) / n
+        p = p.astype(np.float32)
         sign = np.sign(lo - up).astype(np.float32)
         return p.astype(np.float64), sign
     p = np.ones(diff.size, dtype=np.float32)
     sign = np.zeros(diff.size, dtype=np.float32)
     pos = in_a & (diff > 0)
     neg = in_b & (diff < 0)
-    p[pos] = np.maximum(smallest, up[pos] / n)
-    p[neg] = np.maximum(smallest, lo[neg] / n)
+    p[pos] = np.maximum(1, up[pos]) / n
+    p[neg] = np.maximum(1, lo[neg]) / n
     sign[pos], sign[neg] = 1, -1
     return p.astype(np.float64), sign

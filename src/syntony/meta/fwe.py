@@ -77,13 +77,22 @@ class EarlyStop:
             raise ParameterError("early_stop", "min_iters >= 2 and patience >= 1", self)
 
 
-def null_to_p(values: np.typing.ArrayLike, null: np.ndarray) -> np.ndarray:
-    """Upper-tail Monte Carlo p: #(null >= value) / n, clipped to [1/n, 1 - 1/n]."""
+def exceedances(values: np.typing.ArrayLike, null: np.ndarray) -> np.ndarray:
+    """How many null draws are at least each value (the exact count behind a Monte Carlo p)."""
     null = np.sort(np.asarray(null))
-    values = np.asarray(values)
-    n = null.size
-    p = 1.0 - np.searchsorted(null, values, side="left").astype(float) / n
-    return np.clip(p, 1.0 / n, 1.0 - 1.0 / n)
+    return null.size - np.searchsorted(null, np.asarray(values), side="left")
+
+
+def null_to_p(values: np.typing.ArrayLike, null: np.ndarray) -> np.ndarray:
+    """Upper-tail Monte Carlo p: #(null >= value) / n, clipped to [1/n, (n - 1)/n].
+
+    The p-value is one division of whole numbers, so a count of 5 in 100 gives exactly the
+    double nearest 0.05 (NiMARE's ``1 - index / n`` gives 0.050000000000000044), and comparing
+    it with a level decides as the exact fraction would.
+    """
+    n = np.asarray(null).size
+    counts = np.clip(exceedances(values, null), 1, n - 1)
+    return counts / n
 
 
 @dataclass(frozen=True, eq=False)
