@@ -157,3 +157,24 @@ def test_a_second_run_into_the_same_out_is_refused_while_the_first_writes(tmp_pa
     assert first.wait(300) == 0, first.stderr.read().decode()
     tests = pd.read_csv(out / "synchrony_tests.tsv", sep="\t")
     assert list(tests["n"].iloc[:2]) == [150, 150]  # the first run's result, whole
+
+
+def test_failed_runs_leave_nothing_behind(tmp_path):
+    """The real command line: a run that fails part-way leaves no output, lock or checkpoint."""
+    group = _group(tmp_path / "g.csv", 5, n=4, n_t=300, fs=1.0)
+    stimulus = tmp_path / "stimulus.csv"
+    pd.DataFrame({"time": np.arange(300.0), "u": 1.0}).to_csv(stimulus, index=False)
+    short = _group(tmp_path / "short.csv", 6, n=4, n_t=60, fs=1.0)
+    runs = [
+        (["fit", str(group), "--stimulus", str(stimulus), "--seed", "1"], "stimulus: constant"),
+        (["sync", str(group), "--signal", "raw", "--fs", "1", "--pseudo-from", str(short),
+          "--surrogates", "30"], "--min-overlap"),
+    ]  # fmt: skip
+    for args, reason in runs:
+        out = tmp_path / "out"
+        proc = _start([*args, "--out", str(out), "-q"], tmp_path)
+        assert proc.wait(120) == 2
+        message = proc.stderr.read().decode()
+        assert message.startswith("syntony: error:") and reason in message, message
+        leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")]
+        assert not out.exists() and leftovers == []
