@@ -178,3 +178,36 @@ def test_failed_runs_leave_nothing_behind(tmp_path):
         assert message.startswith("syntony: error:") and reason in message, message
         leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")]
         assert not out.exists() and leftovers == []
+
+
+def test_library_calls_resume_from_a_checkpoint_to_the_same_numbers(tmp_path, monkeypatch):
+    """analyze_synchrony(checkpoint=...) interrupted in its third chunk, then resumed."""
+    from syntony._checkpoint import Checkpoint
+    from syntony.physio import analyze_synchrony, surrogates
+
+    group = _group(tmp_path / "g.csv", 7, n=4, n_t=600, fs=4.0)
+    kwargs = {"signal": "raw", "fs": 4.0, "n_surrogates": 60, "seed": 3}
+    whole = analyze_synchrony(group, **kwargs)
+
+    calls = {"n": 0}
+    real = surrogates.wlcc_peaks
+
+    def interrupted(*args, **kw):
+        calls["n"] += 1
+        if calls["n"] > 1 + 2 * surrogates.SURROGATE_CHUNK:  # observed + two whole chunks
+            raise KeyboardInterrupt
+        return real(*args, **kw)
+
+    monkeypatch.setattr(surrogates, "wlcc_peaks", interrupted)
+    key = {"test": "library"}
+    try:
+        analyze_synchrony(group, **kwargs, checkpoint=Checkpoint(tmp_path / "out", "sync", key))
+    except KeyboardInterrupt:
+        pass
+    monkeypatch.setattr(surrogates, "wlcc_peaks", real)
+    ckpt = Checkpoint(tmp_path / "out", "sync", key, resume=True)
+    assert ckpt.done() == {0, 1}  # two chunks of circular shifts were saved
+    resumed = analyze_synchrony(group, **kwargs, checkpoint=ckpt)
+    pd.testing.assert_frame_equal(resumed.tests, whole.tests)
+    for method, null in whole.nulls.items():
+        np.testing.assert_array_equal(resumed.nulls[method], null)
