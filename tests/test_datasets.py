@@ -184,6 +184,8 @@ def test_load_concert_equals_the_published_csv(shared_data, performance):
     assert diff.max() <= 0.005 + 1e-9  # stored to hundredths of a unit
     assert diff.max() > 0  # (it is rounded: the check above is not vacuous)
     assert set(expected.attrs) <= set(got.attrs)
+    for name in set(expected.attrs) - {"source", "sampling_rate"}:
+        assert got.attrs[name] == expected.attrs[name], name
     assert got.attrs["sampling_rate"] == 25.0
     assert abs(expected.attrs["sampling_rate"] - 25.0) < 1e-9
     assert "Exploratory_Listening_Phys" in got.attrs["source"]

@@ -356,6 +356,7 @@ def load_concert(performance: str = "Sae1") -> xr.Dataset:
             "sampling_rate": 1000.0 / float(np.median(np.diff(time_ms))),
             "source": f"{_CONCERT_REPOSITORY}: data/Physiological_data/{name}.csv",
             "units": "a.u.",
+            "missing_values": "{}",  # the published files have no gaps
             "session": f"Case2_{performance}",
             "licence": "MIT",
             "citation": _CONCERT_CITATION,
