@@ -72,17 +72,20 @@ class Param:
     meaning: str = ""
 
     def natural(self, value: float) -> float:
+        """The value on the natural scale (NaN stays NaN, overflow gives inf)."""
+        if math.isnan(value):
+            return math.nan
         if self.transform == "log":
-            return math.exp(value)
+            return math.exp(value) if value < 709.0 else math.inf
         if self.transform == "logit":
-            return 1.0 / (1.0 + math.exp(-value))
+            return 1.0 / (1.0 + math.exp(-max(min(value, 700.0), -700.0)))
         return float(value)
 
     def derivative(self, value: float) -> float:
         if self.transform == "log":
-            return math.exp(value)
+            return math.exp(min(value, 700.0))
         if self.transform == "logit":
-            p = 1.0 / (1.0 + math.exp(-value))
+            p = self.natural(value)
             return p * (1.0 - p)
         return 1.0
 

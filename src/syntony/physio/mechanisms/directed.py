@@ -182,7 +182,8 @@ class DirectedContagionModel:
             )
         with _base.one_blas_thread():
             self._fit()
-        self.result_ = self._result()
+        if not getattr(self, "_skip_result", False):
+            self.result_ = self._result()
         return self
 
     def _optimise(self, effects: str, start_base: np.ndarray):

@@ -259,7 +259,8 @@ class PooledContagionModel:
                 rows, re["shrunk"], re["shrunk_ci_low"], re["shrunk_ci_high"], strict=True
             ):
                 r[f"{p}_shrunk"], r[f"{p}_shrunk_ci_low"], r[f"{p}_shrunk_ci_high"] = s, lo, hi
-        self.result_ = self._result()
+        if not getattr(self, "_skip_result", False):
+            self.result_ = self._result()
         return self
 
     def _fit_group(self, y, u) -> dict[str, Any]:

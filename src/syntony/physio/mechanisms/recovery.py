@@ -237,3 +237,178 @@ def directed_truth(kappa: np.ndarray, trust: np.ndarray) -> dict[str, Any]:
     recv = rho - rho.mean()
     c = (n - 1) * np.exp(log_t.mean() + rho.mean())
     return {"c": float(c), "send": send, "recv": recv}
+
+
+# -- the study designs of the validation (benchmarks/validate_mechanisms.py and the CI tests) ----
+
+#: Gated model: six people, 300 s at 5 Hz, the loop's online synchrony with tau_rho = 5 s.
+GATED = LoopDesign()
+#: Switching model: modes on, shared stressors and calming stimuli every 50 s, 200 s.
+SWITCHING = LoopDesign(
+    duration=200.0,
+    homeostasis=0.5,
+    b_def=3.0,
+    online_synchrony=False,
+    modes=True,
+    events=tuple(
+        event
+        for k in range(4)
+        for event in (
+            {"kind": "step", "onset": 10.0 + 50 * k, "duration": 3.0, "amplitude": 3.0},
+            {"kind": "step", "onset": 35.0 + 50 * k, "duration": 3.0, "amplitude": -3.0},
+        )
+    ),
+)
+#: Directed model: fixed trust that differs between senders.
+DIRECTED = LoopDesign(online_synchrony=False)
+#: Pooled model: groups of five, 300 s each.
+POOLED = LoopDesign(size=5, duration=300.0, online_synchrony=False)
+
+
+def _covers(row: dict[str, Any], name: str, ci: tuple[float, float], truth: float) -> None:
+    row[f"{name}_true"] = float(truth)
+    row[f"{name}_covered"] = bool(ci[0] <= truth <= ci[1])
+
+
+def run_gated(n: int, *, effect: bool, seed: SeedLike | SeedTree) -> list[dict[str, Any]]:
+    """``n`` replications of the gated model on loop groups, with (g = 1) or without (g = 0)
+    the synchrony gate; each row holds estimates, coverage flags and the p-value of g = 0."""
+    from syntony.physio.mechanisms.gated import GatedContagionModel
+
+    design = GATED.with_(online_synchrony=effect)
+    sim = simulate_groups(design, n, seed=seed)
+    truth = design.truth()
+    rows = []
+    for k in range(n):
+        m = GatedContagionModel(
+            dt=design.dt,
+            window=design.tau_rho,
+            weighting="exponential",
+            warmup=5 * design.tau_rho,
+            center=False,
+        )
+        m._skip_result = True
+        m.fit(sim.y[k])
+        row: dict[str, Any] = {
+            "g": m.params_["g"],
+            "g_se": m.se_["g"],
+            "c": m.params_["c"],
+            "p_value": m.lrt_pvalue_,
+            "converged": m.converged_,
+        }
+        for name in ("c", "g", "lambda", "q", "r"):
+            _covers(row, name, m.ci_[name], truth[name])
+        rows.append(row)
+    return rows
+
+
+def run_switching(n: int, *, effect: bool, seed: SeedLike | SeedTree) -> list[dict[str, Any]]:
+    """``n`` replications of the switching model on loop groups with modes on (``effect``) or
+    off; each row holds estimates, coverage flags, the likelihood ratio, one bootstrap
+    likelihood ratio from the fitted one-mode model (for the warp-speed size and power) and the
+    share of time the decoded mode matches the loop's majority mode."""
+    from syntony.physio.mechanisms.switching import SwitchingContagionModel, bootstrap_lr
+
+    design = SWITCHING.with_(modes=effect)
+    tree = SeedTree(seed)
+    sim = simulate_groups(design, n, seed=tree.child("loop"))
+    truth = {
+        "c": design.kappa,
+        "lambda": design.homeostasis,
+        "b_gap": design.b_def - design.b_aff,
+        "beta": 1.0,
+        "q": design.dt * design.q_x,
+        "r": design.sigma,
+    }
+    rows = []
+    for k in range(n):
+        m = SwitchingContagionModel(dt=design.dt, center=False)
+        m._skip_result = True
+        m.fit(sim.y[k], sim.u)
+        majority = sim.defensive[k].mean(axis=1) > 0.5
+        row: dict[str, Any] = {
+            "lr": m.lrt_stat_,
+            "lr_boot": bootstrap_lr(m, tree.child("bootstrap", k).generator(), m.data_.u),
+            "b_gap": m.params_["b_gap"],
+            "decoded": float(np.mean((m.mode_prob_[:, 1] > 0.5) == majority)),
+            "converged": m.converged_,
+        }
+        if effect:
+            for name, value in truth.items():
+                _covers(row, name, m.ci_[name], value)
+        rows.append(row)
+    return rows
+
+
+def run_directed(n: int, *, effect: bool, seed: SeedLike | SeedTree) -> list[dict[str, Any]]:
+    """``n`` replications of the directed model on loop groups whose members trust each sender
+    differently (``effect``: trust log-uniform in [0.15, 1]) or equally."""
+    from syntony.physio.mechanisms.directed import DirectedContagionModel
+
+    design = DIRECTED
+    tree = SeedTree(seed)
+    size = design.size
+    if effect:
+        rng = tree.child("trust").generator()
+        trust = np.exp(rng.uniform(np.log(0.15), 0.0, size=(n, size)))
+    else:
+        trust = np.ones((n, size))
+    sim = simulate_groups(design, n, seed=tree.child("loop"), trust=trust)
+    rows = []
+    for k in range(n):
+        m = DirectedContagionModel(dt=design.dt, center=False)
+        m._skip_result = True
+        m.fit(sim.y[k])
+        tr = directed_truth(sim.kappa[k], trust[k])
+        row: dict[str, Any] = {"converged": m.converged_}
+        for t in m.tests_:
+            key = {
+                "likelihood ratio (no sender effects)": "p_send",
+                "likelihood ratio (no receiver effects)": "p_recv",
+            }.get(t["test"], "p_all")
+            row[key] = t["p_value"]
+        _covers(row, "c", m.ci_["c"], tr["c"])
+        for kind in ("send", "recv"):
+            hits = [
+                m.ci_[f"{kind}:{p}"][0] <= tr[kind][i] <= m.ci_[f"{kind}:{p}"][1]
+                for i, p in enumerate(m.data_.persons)
+            ]
+            row[f"{kind}_coverage"] = float(np.mean(hits))
+        rows.append(row)
+    return rows
+
+
+def run_pooled(
+    n_groups: int, *, tau: float, seed: SeedLike | SeedTree, mu: float = 0.5
+) -> dict[str, Any]:
+    """One replication of the pooled model: ``n_groups`` loop groups with couplings drawn from
+    N(mu, tau^2); the row holds mu and tau with coverage flags, the tests of tau = 0 and the
+    average coverage of the shrunken group intervals."""
+    from syntony.physio.mechanisms.pooled import PooledContagionModel
+
+    design = POOLED
+    tree = SeedTree(seed)
+    kappa = mu + tau * tree.child("kappa").generator().standard_normal(n_groups)
+    kappa = np.clip(kappa, 0.05, None)
+    sim = simulate_groups(design, n_groups, seed=tree.child("loop"), kappa=kappa)
+    m = PooledContagionModel(dt=design.dt, center=False)
+    m._skip_result = True
+    m.fit(list(sim.y))
+    re = m.pooled_["c"]
+    row: dict[str, Any] = {
+        "mu": re["mu"],
+        "tau": re["tau"],
+        "p_lrt": re["lrt_pvalue"],
+        "p_q": re["q_pvalue"],
+    }
+    _covers(row, "mu", re["mu_ci"], mu)
+    _covers(row, "tau", re["tau_ci"], tau)
+    lo, hi = re["shrunk_ci_low"], re["shrunk_ci_high"]
+    row["shrunk_coverage"] = float(np.mean((lo <= kappa) & (kappa <= hi)))
+    row["raw_coverage"] = float(
+        np.mean(
+            np.abs(np.array([g["c"] for g in m.groups_]) - kappa)
+            <= 1.959964 * np.array([g["c_se"] for g in m.groups_])
+        )
+    )
+    return row

@@ -38,6 +38,8 @@ __all__ = ["SwitchingContagionModel", "mode_number_test"]
 COUPLINGS = ("shared", "per-mode")
 #: Bootstrap samples fitted per checkpointed chunk.
 BOOT_CHUNK = 5
+#: Iterations of the short runs that pick the best start.
+_SCREEN = 25
 
 
 def _logit_bounds() -> tuple[float, float]:
@@ -80,7 +82,7 @@ class SwitchingContagionModel:
         dt: float = 1.0,
         center: bool = True,
         normalize: bool = True,
-        n_starts: int = 4,
+        n_starts: int = 3,
     ) -> None:
         self.n_modes = n_modes
         self.couplings = couplings
@@ -243,7 +245,8 @@ class SwitchingContagionModel:
         self.specs_ = self._make_specs()
         with _base.one_blas_thread():
             self._fit()
-        self.result_ = self._result()
+        if not getattr(self, "_skip_result", False):
+            self.result_ = self._result()
         return self
 
     def _linear_start(self) -> dict[str, float]:
@@ -266,29 +269,43 @@ class SwitchingContagionModel:
         return {s.name: s.natural(v) for s, v in zip(one.specs_, one.theta_, strict=True)}
 
     def _starts(self, lin: dict[str, float]) -> list[np.ndarray]:
+        """The one-mode fit with a tiny second mode (so two modes never fit worse than one),
+        then ``n_starts - 1`` guesses from quantiles of the group mean."""
         d = self.data_
         if self.n_modes == 1:
             return [np.array([_base.to_internal(s, lin[s.name]) for s in self.specs_])]
         mean = np.nanmean(d.y, axis=1)
         dwell = max(2.0, 0.1 * d.n_time)  # steps
-        starts = []
-        grid = [(0.15, 0.85, 1.0), (0.3, 0.7, 1.0), (0.15, 0.85, 3.0), (0.3, 0.7, 3.0)]
-        for k in range(self.n_starts):
+        nested = dict(lin)
+        nested["b_low"], nested["b_gap"] = lin["b"] - 0.01, 0.02
+        nested["c_low"] = nested["c_high"] = lin["c"]
+        nested["p_up"] = nested["p_down"] = 1.0 / dwell
+        starts = [nested]
+        grid = [(0.15, 0.85, 1.0), (0.15, 0.85, 3.0), (0.3, 0.7, 1.0), (0.3, 0.7, 3.0)]
+        for k in range(self.n_starts - 1):
             lo_q, hi_q, lam_mult = grid[k % len(grid)]
-            dwell_k = dwell * (1.0 if k < len(grid) else 0.3)
             lo, hi = np.quantile(mean, [lo_q, hi_q])
             guess = dict(lin)
             guess["lambda"] = min(lin["lambda"] * lam_mult, 0.5 / d.dt)
             guess["b_low"], guess["b_gap"] = float(lo), float(max(hi - lo, 1e-2))
             guess["c_low"] = guess["c_high"] = lin["c"]
-            guess["p_up"] = guess["p_down"] = 1.0 / dwell_k
-            starts.append(np.array([_base.to_internal(s, guess[s.name]) for s in self.specs_]))
-        return starts
+            guess["p_up"] = guess["p_down"] = 1.0 / (dwell * (1.0 if k < len(grid) else 0.3))
+            starts.append(guess)
+        return [np.array([_base.to_internal(s, g[s.name]) for s in self.specs_]) for g in starts]
+
+    def _optimise(self, starts: list[np.ndarray]):
+        """A short run from every start, then the best one to convergence."""
+        bounds = [s.bounds for s in self.specs_]
+        if len(starts) == 1:
+            return _base.minimise(self._nll, starts, bounds)
+        short = [_base.minimise(self._nll, [x0], bounds, maxiter=_SCREEN) for x0 in starts]
+        best = min(short, key=lambda r: r.fun)
+        return _base.minimise(self._nll, [best.x], bounds)
 
     def _fit(self) -> None:
         d = self.data_
         lin = self._linear_start()
-        res = _base.minimise(self._nll, self._starts(lin), [s.bounds for s in self.specs_])
+        res = self._optimise(self._starts(lin))
         self.converged_ = bool(res.success)
         self.theta_ = res.x
         self.nll_ = float(res.fun)
@@ -360,7 +377,8 @@ class SwitchingContagionModel:
             se = math.sqrt(var) if var > 0 else np.nan
             if log and est > 0:
                 s_log = se / est
-                lo, hi = est * math.exp(-_base.Z95 * s_log), est * math.exp(_base.Z95 * s_log)
+                with np.errstate(over="ignore"):
+                    lo, hi = est * np.exp(-_base.Z95 * s_log), est * np.exp(_base.Z95 * s_log)
             else:
                 lo, hi = est - _base.Z95 * se, est + _base.Z95 * se
             rows.append(
@@ -488,5 +506,5 @@ def bootstrap_lr(
     boot.fast_ = boot._fast_ok()
     boot.specs_ = boot._make_specs()
     lin = boot._linear_start()
-    res = _base.minimise(boot._nll, boot._starts(lin), [s.bounds for s in boot.specs_])
+    res = boot._optimise(boot._starts(lin))
     return max(0.0, 2.0 * ((-res.fun) - (-boot.one_mode_.nll_)))
