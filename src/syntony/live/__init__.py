@@ -1,0 +1,1 @@
+"""Live group synchrony: LSL streams in, synchrony and coupling online, a dashboard out."""
