@@ -61,11 +61,18 @@ Examples:
   syntony fit Case2_Sae1_AudResp.csv --signal respiration --out fit \\
       --pseudo-from Case2_Sae2_AudResp.csv --pseudo-groups 100 --seed 1
   syntony fit group.csv --network edges.tsv --stimulus music.csv --out fit
+  syntony fit Case2_Sae1_AudResp.csv --signal respiration --model gated \\
+      --pseudo-from Case2_Sae2_AudResp.csv --out gated --seed 1
+  syntony fit session1.csv --groups session2.csv session3.csv --out pooled
   (after an interruption, the same command with --resume continues it)
 
 \b
 Writes into --out: fitted.nc, fit_params.tsv, fit_models.tsv, fit_tests.tsv,
-fit_pseudo.tsv (with --pseudo-from), result.json and report.html.
+fit_pseudo.tsv (with --pseudo-from), result.json and report.html; with
+--model gated|switching|directed or --groups: fitted.nc (not pooled),
+params.tsv, models.tsv, tests.tsv, tables.json and the model's tables
+(weights.tsv, influence.tsv and pulls.tsv, groups.tsv, bootstrap.tsv,
+pseudo.tsv), result.json and report.html.
 """
 
 
@@ -242,6 +249,35 @@ def sync_command(
     show_default=True,
     help="Pseudo-groups fitted with --pseudo-from.",
 )
+@click.option(
+    "--model",
+    type=click.Choice(("linear", "gated", "switching", "directed")),
+    default="linear",
+    show_default=True,
+    help="linear: one coupling c; gated: c follows eq (2) synchrony (gate g); switching: two "
+    "group modes with their own baselines; directed: sender and receiver effects.",
+)
+@click.option(
+    "--groups",
+    type=click.Path(exists=True, path_type=Path),
+    multiple=True,
+    help="Another group recording (repeatable): every group is fitted with --model (linear or "
+    "gated) and the groups are pooled (mu, tau, shrunken estimates).",
+)
+@click.option(
+    "--window",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+    help="Window over which the gate's synchrony is taken (s; --model gated).",
+)
+@click.option(
+    "--boot",
+    type=click.IntRange(min=0),
+    default=99,
+    show_default=True,
+    help="Bootstrap series of the test of one mode against two (--model switching).",
+)
 @click.option("--tmin", type=float, default=None, help="Analyse from this time (s) on.")
 @click.option("--tmax", type=float, default=None, help="Analyse up to this time (s).")
 @_min_overlap_option
@@ -260,6 +296,10 @@ def fit_command(
     stimulus,
     pseudo_from,
     pseudo_groups,
+    model,
+    groups,
+    window,
+    boot,
     tmin,
     tmax,
     min_overlap,
@@ -268,7 +308,8 @@ def fit_command(
     resume,
     quiet,
 ):
-    """Fit the contagion coupling c by maximum likelihood and test c = 0.
+    """Fit the contagion coupling c by maximum likelihood and test c = 0, or a mechanism model
+    (--model, --groups).
 
     INPUT is read as for ``syntony sync``.
     """
@@ -287,10 +328,38 @@ def fit_command(
         "tmax": tmax,
         "pseudo_groups": pseudo_groups if pseudo_from is not None else 0,
     }
+    if model != "linear" or groups:
+        key.update(model=model, groups=[digest(g) for g in groups], window=window, boot=boot)
     with checkpointed(out_dir, "fit", key, seed=seed, resume=resume, force=force) as (
         checkpoint,
         run_seed,
     ):
+        if model != "linear" or groups:
+            from syntony.physio.mechanisms import fit_mechanism
+
+            result = fit_mechanism(
+                input_path,
+                model=model,
+                groups=groups,
+                signal=signal,
+                fs=fs,
+                network=network,
+                stimulus=stimulus,
+                pseudo_from=pseudo_from,
+                n_pseudo_groups=pseudo_groups,
+                n_boot=boot,
+                window=window,
+                tmin=tmin,
+                tmax=tmax,
+                channel=channel,
+                resample=resample,
+                seed=run_seed,
+                progress=not quiet,
+                min_overlap=min_overlap,
+                checkpoint=checkpoint,
+            )
+            finish(result, out_dir, force=force, quiet=quiet)
+            return
         result = fit_contagion(
             input_path,
             signal=signal,
