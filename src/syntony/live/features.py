@@ -1,0 +1,268 @@
+"""Per-person features computed online, in sliding buffers, with the offline feature functions.
+
+Every ``update_every`` seconds the last ``buffer`` seconds of each person's raw signal are
+handed to the same feature object the offline path uses (:class:`~syntony.physio.features.
+Respiration`, :class:`~syntony.physio.features.ECG`, :class:`~syntony.physio.features.EDA`,
+:class:`~syntony.physio.features.Raw`), after the same treatment of gaps (short gaps bridged by
+linear interpolation, long ones left missing, stretches shorter than the feature's minimum
+duration skipped), and resampled to the feature rate by the same box-average-and-interpolate
+step. A feature sample is emitted once, ``margin`` seconds after its time: filters, peak
+detection and the Hilbert phase behave differently near the end of a buffer, and the margin
+keeps every emitted sample that far from it. Emitted samples are final; the synchrony is
+computed from them and they are what the session records.
+
+How close the online features come to the offline extraction of the whole recording depends on
+the feature and the margin (see ``docs/live.md``); the raw signal itself (``Raw``) is exact away
+from the first and last half-width of the resampling box.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from syntony._validate import check_nonnegative, check_positive
+from syntony.errors import ParameterError
+from syntony.physio.features import Feature
+
+__all__ = ["FeatureBatch", "OnlineFeatures", "default_margin", "to_grid"]
+
+
+#: Margin (s) behind the newest sample at which each feature is emitted by default: the box
+#: filter and interpolation of the raw signal need a fraction of a second; filters, peak
+#: detection and rate interpolation of NeuroKit2 need a few breaths or beats.
+_MARGINS = {"raw": 2.0, "breathing_rate": 10.0, "heart_rate": 5.0, "eda_tonic": 10.0}
+
+
+def default_margin(feature: Feature) -> float:
+    """The default emission margin (s) of ``feature`` (see the module docstring)."""
+    return _MARGINS.get(feature.name, 10.0)
+
+
+@dataclass
+class FeatureBatch:
+    """Feature samples emitted by one update.
+
+    Attributes
+    ----------
+    start : int
+        Index (in the feature series) of the first row.
+    values : ndarray (T, P)
+        The feature (``feature.name``), persons in the order they were added.
+    phase : ndarray (T, P) or None
+        The phase, for features that have one.
+    reasons : dict
+        Person -> why their feature was implausible in this update (if it was).
+    """
+
+    start: int
+    values: np.ndarray
+    phase: np.ndarray | None
+    reasons: dict[str, str] = field(default_factory=dict)
+
+
+class OnlineFeatures:
+    """Sliding-buffer features of a growing group recording.
+
+    Parameters
+    ----------
+    feature : Feature
+        The offline feature object.
+    raw_fs : float
+        Rate of the raw grid (Hz).
+    fs : float
+        Rate of the features (Hz), as the offline ``--fs``.
+    buffer : float
+        Seconds of raw signal handed to the feature each update.
+    margin : float, optional
+        Seconds between a feature sample's time and the newest raw sample when it is emitted
+        (default: :func:`default_margin`).
+    update_every : float
+        Seconds of new raw signal between updates.
+    max_gap : float
+        Longest gap (s) bridged by interpolation, as offline.
+    """
+
+    def __init__(
+        self,
+        feature: Feature,
+        raw_fs: float,
+        fs: float,
+        *,
+        buffer: float = 60.0,
+        margin: float | None = None,
+        update_every: float = 1.0,
+        max_gap: float = 1.0,
+    ) -> None:
+        self.feature = feature
+        self.raw_fs = check_positive("raw_fs", raw_fs)
+        self.fs = check_positive("fs", fs)
+        self.buffer = check_positive("buffer", buffer)
+        self.margin = check_nonnegative(
+            "margin", default_margin(feature) if margin is None else margin
+        )
+        self.update_every = check_positive("update_every", update_every)
+        self.max_gap = check_nonnegative("max_gap", max_gap)
+        if self.margin >= self.buffer:
+            raise ParameterError("margin", f"less than the buffer ({buffer:g} s)", self.margin)
+        if self.fs > self.raw_fs:
+            raise ParameterError("fs", f"at most the raw rate ({raw_fs:g} Hz)", fs)
+        self.has_phase = _has_phase(feature, self.raw_fs)
+        self.next_index = 0  # next feature sample to emit
+        self._last_update = -np.inf
+
+    def ready(self, n_raw: int) -> int:
+        """One past the last feature index that may be emitted once ``n_raw`` raw samples are in."""
+        if n_raw <= 0:
+            return 0
+        newest = (n_raw - 1) / self.raw_fs
+        return int(np.floor((newest - self.margin) * self.fs + 1e-9)) + 1
+
+    def due(self, n_raw: int) -> bool:
+        """Whether an update is due (``update_every`` seconds of raw signal since the last)."""
+        newest = (n_raw - 1) / self.raw_fs
+        return self.ready(n_raw) > self.next_index and (
+            newest - self._last_update >= self.update_every - 1e-9
+        )
+
+    def update(self, raw, persons: list[str], *, final: bool = False) -> FeatureBatch | None:
+        """Emit the feature samples that became ready.
+
+        Parameters
+        ----------
+        raw : RawStore-like
+            ``raw.n`` raw samples committed so far and ``raw.window(a, b)`` -> (b - a, P)
+            array of the raw grid (NaN where missing), persons in the order of ``persons``.
+        persons : list of str
+        final : bool
+            At the end of a session: emit whatever is ready regardless of the cadence.
+        """
+        n_raw = raw.n
+        stop = self.ready(n_raw)
+        if stop <= self.next_index or not (final or self.due(n_raw)):
+            return None
+        self._last_update = (n_raw - 1) / self.raw_fs
+        start = self.next_index
+        grid = np.arange(start, stop) / self.fs
+        a = max(0, n_raw - round(self.buffer * self.raw_fs))
+        block = raw.window(a, n_raw)
+        t = np.arange(a, n_raw) / self.raw_fs
+        n_p = block.shape[1]
+        values = np.full((len(grid), n_p), np.nan)
+        phase = np.full((len(grid), n_p), np.nan) if self.has_phase else None
+        reasons: dict[str, str] = {}
+        for p in range(n_p):
+            col = block[:, p]
+            if not np.isfinite(col).any():
+                continue
+            series, reason = self._compute(col)
+            if reason is not None:
+                reasons[persons[p]] = reason
+            for key, val in series.items():
+                out = to_grid(
+                    t, val, grid, self.raw_fs, self.fs, angle=key == "phase", at_start=a == 0
+                )
+                if key == "phase":
+                    if phase is not None:
+                        phase[:, p] = out
+                else:
+                    values[:, p] = out
+        self.next_index = stop
+        return FeatureBatch(start=start, values=values, phase=phase, reasons=reasons)
+
+    def _compute(self, col: np.ndarray) -> tuple[dict[str, np.ndarray], str | None]:
+        """The feature over the valid stretches of one buffer, as the offline extraction does."""
+        col = bridge_gaps(col, self.max_gap, self.raw_fs)
+        min_len = max(int(np.ceil(self.feature.min_duration * self.raw_fs)), 4)
+        series: dict[str, np.ndarray] = {}
+        private: dict[str, list[np.ndarray]] = {}
+        for a, b in runs(np.isfinite(col)):
+            if b - a < min_len:
+                continue
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    parts = dict(self.feature(col[a:b], self.raw_fs))
+            except Exception:  # NeuroKit2 raises bare errors on bad stretches
+                continue
+            for key in [k for k in parts if k.startswith("_")]:
+                private.setdefault(key, []).append(np.atleast_1d(parts.pop(key)))
+            for key, val in parts.items():
+                full = series.setdefault(key, np.full(len(col), np.nan))
+                full[a:b] = val
+        check = getattr(self.feature, "implausible", None)
+        reason = None
+        if check is not None and private:
+            reason = check({k: np.concatenate(v) for k, v in private.items()})
+        return series, reason
+
+
+def _has_phase(feature: Feature, fs: float) -> bool:
+    """Whether the feature returns a phase: tried once on a slow sine wave (breath-like)."""
+    n = int(np.ceil(max(feature.min_duration, 30.0) * fs))
+    probe = np.sin(2 * np.pi * 0.25 * np.arange(n) / fs)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return "phase" in feature(probe, fs)
+    except Exception:  # a feature that cannot digest a sine (ECG) has no phase either
+        return False
+
+
+def runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """Start/stop indices of the runs of True in ``mask``."""
+    padded = np.concatenate([[False], mask, [False]])
+    edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
+
+
+def bridge_gaps(col: np.ndarray, max_gap: float, fs: float) -> np.ndarray:
+    """Interpolate gaps of at most ``max_gap`` seconds that have samples on both sides.
+
+    The rule of :func:`syntony.physio.features.clean_gaps`, applied to one column.
+    """
+    bad = ~np.isfinite(col)
+    if not bad.any() or bad.all():
+        return col
+    col = col.copy()
+    idx = np.arange(len(col))
+    for a, b in runs(bad):
+        if (b - a) / fs <= max_gap and a > 0 and b < len(col):
+            col[a:b] = np.interp(idx[a:b], idx[~bad], col[~bad])
+    return col
+
+
+def to_grid(
+    t: np.ndarray,
+    values: np.ndarray,
+    grid: np.ndarray,
+    src_fs: float,
+    fs: float,
+    *,
+    angle: bool,
+    at_start: bool,
+) -> np.ndarray:
+    """Resample one series to ``grid``: the offline step (box average when downsampling, then
+    linear interpolation; NaN stays NaN), on a buffer.
+
+    ``at_start`` says the buffer begins at the recording's first sample, where the offline
+    step holds the first averaged value; elsewhere the buffer's edges are left missing (no
+    emitted sample lies there).
+    """
+    if angle:
+        re = to_grid(t, np.cos(values), grid, src_fs, fs, angle=False, at_start=at_start)
+        im = to_grid(t, np.sin(values), grid, src_fs, fs, angle=False, at_start=at_start)
+        return np.arctan2(im, re)
+    if fs < src_fs:
+        width = max(1, round(src_fs / fs)) | 1
+        kernel = np.ones(width) / width
+        values = np.convolve(values, kernel, mode="same")
+        half = width // 2
+        if at_start:
+            values[:half] = np.nan if not np.isfinite(values[half]) else values[half]
+        else:
+            values[:half] = np.nan
+        values[len(values) - half :] = np.nan
+    return np.interp(grid, t, values, left=np.nan, right=np.nan)
