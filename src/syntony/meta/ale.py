@@ -8,6 +8,7 @@ stream in replay mode).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
     from syntony.meta.results import ALEFit, ALEResult
     from syntony.meta.studyset import Studyset
 
-__all__ = ["ALE", "ale_map"]
+__all__ = ["ALE", "ale_map", "check_experiments"]
 
 
 def ale_map(
@@ -114,6 +115,27 @@ def _subvoxel(layout: Layout, studyset: Studyset, local: np.ndarray, n_small: in
         bank.half_widths[exp_kernel], inv_step, n_small,
     )  # fmt: skip
     return (1.0 - np.exp(logs)).astype(np.float32), counts, peak
+
+
+def check_experiments(studyset: Studyset, *, what: str = "the studyset", minimum: int = 2) -> None:
+    """Refuse fewer than ``minimum`` experiments; warn what the studyset's reader dropped or
+    filled in (its ``notes``), so that an analysis' result lists it among its warnings.
+
+    The analyses (:mod:`syntony.meta.analyses`, the contrast, MACM) refuse fewer than two
+    experiments: the ALE of one experiment is just its modelled activation. :meth:`ALE.fit`
+    itself only needs one (and its result warns below about 17).
+    """
+    where = studyset.source or studyset.name
+    n = studyset.n_experiments
+    if n < minimum:
+        raise InputError(
+            f"{what} has {n} experiment{'s' if n != 1 else ''}; an ALE meta-analysis needs at "
+            f"least {max(minimum, 2)} (and about 17 or more for useful power, Eickhoff et al. "
+            "2016)",
+            source=where,
+        )
+    for text in getattr(studyset, "notes", ()):
+        warnings.warn(text, UserWarning, stacklevel=3)
 
 
 class ALE:
@@ -215,8 +237,19 @@ class ALE:
             )  # fmt: skip
 
     @collects_warnings
-    def fit(self, studyset: Studyset) -> ALE:
+    def fit(self, studyset: Studyset, *, checkpoint: Any = None) -> ALE:
         """Compute ALE, p, z and -log10 p maps, and (n_iters > 0) the Monte Carlo FWE null.
+
+        Parameters
+        ----------
+        studyset : Studyset
+            At least one experiment (fewer than about 17 draw a warning; the analyses of
+            :mod:`syntony.meta.analyses` refuse fewer than two). What its reader dropped or
+            filled in (``studyset.notes``) is repeated in the result's warnings.
+        checkpoint : Checkpoint or CheckpointSlot, optional
+            Saves the finished blocks of the Monte Carlo null and reuses those of an
+            interrupted run (:func:`syntony.meta.fwe.monte_carlo_null`): the result equals an
+            uninterrupted run's.
 
         Returns
         -------
@@ -224,12 +257,15 @@ class ALE:
             With ``ale_``, ``p_``, ``z_``, ``logp_`` (in-mask float arrays), ``null_``
             (:class:`HistogramNull`), ``threshold_`` (cluster-forming ALE), ``fwe_``
             (:class:`FWENull` or None) and ``result_`` (:class:`ALEResult`).
+
+        Raises
+        ------
+        InputError
+            A studyset without experiments.
         """
         self._check_params()
-        if studyset.n_experiments < 1:
-            raise InputError(
-                "the studyset has no experiments", source=studyset.source or studyset.name
-            )
+        check_experiments(studyset, minimum=1)
+        self.checkpoint_ = checkpoint
         grid = self.grid or mni152_grid()
         kernel = self.kernel or ALEKernel()
         layout = Layout.build(grid, kernel, studyset)
@@ -285,6 +321,7 @@ class ALE:
             early_stop=self.early_stop,
             n_jobs=self.n_jobs,
             progress=self.progress,
+            checkpoint=getattr(self, "checkpoint_", None),
         )
 
     # -- the result (see syntony.meta.results) -------------------------------------------------

@@ -29,9 +29,11 @@ from syntony._provenance import provenance
 from syntony._rng import SeedLike, SeedTree
 from syntony._validate import check_integer, check_nonnegative, check_probability
 from syntony.errors import InputError, ParameterError
+from syntony.meta.ale import check_experiments
 from syntony.meta.balanced import Balanced
+from syntony.meta.chunks import slot
 from syntony.meta.clusters import cluster_table, label_min_size
-from syntony.meta.diagnostics.checks import analysis_warnings
+from syntony.meta.diagnostics.checks import analysis_warnings, unreachable_significance
 from syntony.meta.kernel import ALEKernel
 from syntony.meta.layout import Layout
 from syntony.meta.null import logp_from_p, z_from_p
@@ -315,16 +317,23 @@ class ALEContrast:
         *,
         main_a: ALEResult | None = None,
         main_b: ALEResult | None = None,
+        checkpoint: Any = None,
     ) -> ALEContrast:
         """Compute the difference map and its permutation p-values.
 
         Parameters
         ----------
         group_a, group_b : Studyset
-            The two groups; their experiment ids must not overlap.
+            The two groups, at least two experiments each; their experiment ids must not
+            overlap.
         main_a, main_b : ALEResult, optional
             The groups' main effects (for :class:`InMainEffects`); computed here with
             ``main_effect_iters`` Monte Carlo iterations when not given.
+        checkpoint : Checkpoint, optional
+            Saves finished chunks (batches of permutations in slot 0, blocks of the Monte Carlo
+            null of main effects computed here in slots 1 and 2; see
+            :mod:`syntony.meta.chunks`) and reuses those of an interrupted run, which then ends
+            with the numbers of an uninterrupted one. Not used by the balanced test.
 
         Returns
         -------
@@ -334,6 +343,8 @@ class ALEContrast:
             :class:`InMainEffects`, else None) and ``result_``.
         """
         test = self._check()
+        for g, label in ((group_a, "group A"), (group_b, "group B")):
+            check_experiments(g, what=label)
         if isinstance(test, Balanced):
             return self._fit_balanced(test, group_a, group_b)
         root = self.random_state
@@ -345,9 +356,6 @@ class ALEContrast:
             self.n_permutations,
             replay_nimare=self.replay_nimare,
         )
-        for g, label in ((group_a, "group A"), (group_b, "group B")):
-            if g.n_experiments < 1:
-                raise InputError(f"{label} has no experiments", source=g.source or g.name)
         shared = sorted(set(group_a.ids) & set(group_b.ids))
         if shared:
             raise InputError(
@@ -381,10 +389,10 @@ class ALEContrast:
         in_a = in_b = None
         if test.one_sided:
             main_a = main_a or self._main_effect(
-                group_a, grid, kernel, tree.child("main-effect", "a")
+                group_a, grid, kernel, tree.child("main-effect", "a"), slot(checkpoint, 1)
             )
             main_b = main_b or self._main_effect(
-                group_b, grid, kernel, tree.child("main-effect", "b")
+                group_b, grid, kernel, tree.child("main-effect", "b"), slot(checkpoint, 2)
             )
             in_a = significant_mask(main_a, level=self.main_effect_level)
             in_b = significant_mask(main_b, level=self.main_effect_level)
@@ -408,7 +416,7 @@ class ALEContrast:
         observed = diff[test_pos].astype(np.float64)
         upper, lower, null_max = permutation_counts(
             entries, total, observed, seeds, n_a, direct=self.replay_nimare,
-            n_jobs=self.n_jobs, progress=self.progress,
+            n_jobs=self.n_jobs, progress=self.progress, checkpoint=slot(checkpoint, 0),
         )  # fmt: skip
         up = np.zeros(grid.n_voxels, dtype=np.int64)
         lo = np.zeros(grid.n_voxels, dtype=np.int64)
@@ -453,7 +461,7 @@ class ALEContrast:
         return self
 
     def _main_effect(
-        self, group: Studyset, grid: Grid, kernel: ALEKernel, seed: SeedTree
+        self, group: Studyset, grid: Grid, kernel: ALEKernel, seed: SeedTree, checkpoint: Any
     ) -> ALEResult:
         from syntony.meta.ale import ALE
 
@@ -465,7 +473,16 @@ class ALEContrast:
         iters = 0 if self.main_effect_level == "uncorrected" else self.main_effect_iters
         est = ALE(kernel=kernel, grid=grid, n_iters=iters, n_jobs=self.n_jobs,
                   random_state=seed.seed_sequence, labeller=self.labeller)  # fmt: skip
-        return est.fit(group).result_
+        result = est.fit(group, checkpoint=checkpoint).result_
+        if iters:
+            # The main effects decide which voxels are tested: say so when their FWE cannot
+            # find anything significant, whatever the data.
+            alpha = float(result.parameters.get("fwe_alpha", 0.05))
+            for message in unreachable_significance(
+                iters, alpha, what="Monte Carlo iterations of the main effects"
+            ):
+                warnings.warn(message, UserWarning, stacklevel=2)
+        return result
 
     def _result(self, test, grid, kernel, group_a, group_b, tested) -> ContrastResult:
         voxel_mm3 = float(np.prod(grid.voxel_size))

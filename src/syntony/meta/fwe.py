@@ -17,6 +17,10 @@ Two sources of random foci:
   Monte Carlo threshold's maps) draw from their own streams.
 - ``replay_nimare=True``: NiMARE 0.22.1's exact stream for an integer seed (its
   ``correct_fwe_montecarlo`` step), to compare null distributions draw for draw.
+
+With a checkpoint (``monte_carlo_null(..., checkpoint=...)``) each finished block is saved, and a
+run killed part-way resumes from the blocks it saved to the numbers of an uninterrupted run
+(see :mod:`syntony.meta.chunks`).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numba
 import numpy as np
@@ -34,6 +38,7 @@ import numpy as np
 from syntony._rng import SeedLike, SeedTree
 from syntony.errors import ParameterError
 from syntony.meta.accumulate import accumulate_log_ma_into, accumulate_rows_into
+from syntony.meta.chunks import load_chunk
 from syntony.meta.clusters import max_cluster_stats
 
 if TYPE_CHECKING:
@@ -403,6 +408,7 @@ def monte_carlo_null(
     early_stop: EarlyStop | None = None,
     n_jobs: int | None = None,
     progress: bool = False,
+    checkpoint: Any = None,
 ) -> FWENull:
     """Run the Monte Carlo FWE null for the experiments and kernels of ``layout``.
 
@@ -425,6 +431,10 @@ def monte_carlo_null(
         Worker threads (default: all cores).
     progress : bool
         Show a progress bar.
+    checkpoint : Checkpoint or CheckpointSlot, optional
+        Saves each finished block of :data:`BLOCK` iterations and reuses the blocks an
+        interrupted run saved (:class:`syntony._checkpoint.Checkpoint`, or a slot of one from
+        :func:`syntony.meta.chunks.slot`): the null equals an uninterrupted run's.
     """
     if n_iters < 2:
         raise ParameterError("n_iters", "an integer >= 2", n_iters)
@@ -454,35 +464,53 @@ def monte_carlo_null(
     batch = BLOCK * max(1, -(-4 * n_workers // BLOCK))
     history: list[dict[str, float]] = []
     done = 0
+    finished = checkpoint.done() if checkpoint is not None else set()
     bar = progress_bar(progress, n_iters)
     scratch = _ThreadScratch()
     pool = ThreadPoolExecutor(max_workers=n_workers)
     try:
         while done < n_iters:
             stop = min(n_iters, done + batch)
-            if all_draws is not None:
-                draws = all_draws[:, done:stop].T.astype(np.int64)
-            else:
-                draws = np.concatenate(
-                    [
-                        _default_block(tree, b, min(BLOCK, n_iters - b * BLOCK), n_foci, n_mask)
-                        for b in range(done // BLOCK, -(-stop // BLOCK))
-                    ]
-                )
-            # Studyset focus order -> the experiment-grouped order of the layout.
-            draws = np.ascontiguousarray(draws[:, layout.focus_order])
+            todo = []
+            for b in range(done // BLOCK, -(-stop // BLOCK)):
+                lo, hi = b * BLOCK, min(n_iters, (b + 1) * BLOCK)
+                if b in finished:
+                    arrays = load_chunk(checkpoint, b, _block_arrays(hi - lo))
+                    out_ale[lo:hi] = arrays["max_ale"]
+                    out_size[lo:hi] = arrays["max_size"]
+                    out_mass[lo:hi] = arrays["max_mass"]
+                else:
+                    todo.append((b, lo, hi))
+            if todo:
+                if all_draws is not None:
+                    draws = np.concatenate([all_draws[:, lo:hi].T for _, lo, hi in todo])
+                    draws = draws.astype(np.int64)
+                else:
+                    draws = np.concatenate(
+                        [_default_block(tree, b, hi - lo, n_foci, n_mask) for b, lo, hi in todo]
+                    )
+                # Studyset focus order -> the experiment-grouped order of the layout.
+                draws = np.ascontiguousarray(draws[:, layout.focus_order])
+                where = np.concatenate([np.arange(lo, hi) for _, lo, hi in todo])
 
-            # Dynamic scheduling over threads (the compiled iteration releases the GIL): a
-            # worker slowed by other load on the machine does not hold the others back.
-            def run(j: int, draws: np.ndarray = draws, offset: int = done) -> None:
-                buffers = scratch.get(layout, box)
-                out_ale[offset + j], out_size[offset + j], out_mass[offset + j] = _one_iteration(
-                    draws[j], layout.mask_local, box.dims, box.row_lo, box.row_hi, box.runs,
-                    layout.foci_start, bank.experiment_kernel, logs, starts, widths,
-                    bank.half_widths, thr, s_cut, clusters, *buffers,
-                )  # fmt: skip
+                # Dynamic scheduling over threads (the compiled iteration releases the GIL): a
+                # worker slowed by other load on the machine does not hold the others back.
+                def run(j: int, draws: np.ndarray = draws, where: np.ndarray = where) -> None:
+                    buffers = scratch.get(layout, box)
+                    t = where[j]
+                    out_ale[t], out_size[t], out_mass[t] = _one_iteration(
+                        draws[j], layout.mask_local, box.dims, box.row_lo, box.row_hi, box.runs,
+                        layout.foci_start, bank.experiment_kernel, logs, starts, widths,
+                        bank.half_widths, thr, s_cut, clusters, *buffers,
+                    )  # fmt: skip
 
-            list(pool.map(run, range(stop - done)))
+                list(pool.map(run, range(draws.shape[0])))
+                if checkpoint is not None:
+                    for b, lo, hi in todo:
+                        checkpoint.save(
+                            b, max_ale=out_ale[lo:hi], max_size=out_size[lo:hi],
+                            max_mass=out_mass[lo:hi],
+                        )  # fmt: skip
             done = stop
             if bar is not None:
                 bar[0].update(bar[1], completed=done)
@@ -501,6 +529,15 @@ def monte_carlo_null(
         threshold=float(threshold) if clusters else float("nan"),
         n_requested=n_iters,
     )
+
+
+def _block_arrays(rows: int) -> dict[str, tuple[tuple[int, ...], type]]:
+    """What a checkpointed block holds: its iterations' maxima."""
+    return {
+        "max_ale": ((rows,), np.float32),
+        "max_size": ((rows,), np.int64),
+        "max_mass": ((rows,), np.float64),
+    }
 
 
 def _converged(rule: EarlyStop, history: list[dict[str, float]], ale, size, mass) -> bool:

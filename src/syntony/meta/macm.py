@@ -9,6 +9,7 @@ reports. :func:`macm_network` merges the maps of several regions into one networ
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -236,6 +237,7 @@ def macm(
     min_experiments: int = 10,
     labeller: Callable[[np.ndarray], list[str]] | None = None,
     random_state: Any = None,
+    checkpoint: Any = None,
 ) -> MACMResult:
     """Co-activation ALE of the database articles with a focus in ``roi``.
 
@@ -255,13 +257,19 @@ def macm(
         :func:`~syntony.meta.null.log_space_null`), and their many overlapping foci make the
         analytic cluster-forming threshold leak (see :mod:`syntony.meta.threshold`).
     min_experiments : int
-        Fewer articles than this is an error (ALE needs enough experiments to be meaningful).
+        Fewer articles than this (and than two) is an error (ALE needs enough experiments to
+        be meaningful).
     labeller : callable, optional
         Anatomical labels for the cluster table (overrides the estimator's).
     random_state : int, SeedSequence, SeedTree, optional
         Seed of this region's Monte Carlo null (overrides the estimator's). ``syntony macm``
         and the Fu et al. workflow give region ``name`` the stream
         ``SeedTree(seed).child("macm", name)``.
+    checkpoint : Checkpoint or CheckpointSlot, optional
+        Saves the finished blocks of this region's Monte Carlo null and reuses those of an
+        interrupted run (:mod:`syntony.meta.chunks`; ``syntony macm`` gives region ``k`` slot
+        ``k`` of its checkpoint). An estimator whose ``fit`` takes no checkpoint (SCALE)
+        computes its null afresh, to the same numbers.
     """
     from syntony.meta.ale import ALE
     from syntony.meta.null import auto_null
@@ -272,10 +280,11 @@ def macm(
         raise ParameterError("default_n", "a number > 0", default_n)
     with collect_warnings() as caught:
         ids = [str(i) for i in database.experiments_with_focus_in(roi.image())]
-        if len(ids) < min_experiments:
+        needed = max(2, int(min_experiments))
+        if len(ids) < needed:
             raise InputError(
                 f"only {len(ids)} article(s) of {database.name} have a focus in {roi.name} "
-                f"({roi.n_voxels} voxels); at least {min_experiments} are needed",
+                f"({roi.n_voxels} voxels); at least {needed} are needed",
                 source=roi.description or roi.name,
             )
         studyset = database.select(ids=ids).studyset(
@@ -283,7 +292,10 @@ def macm(
         )
         default = ALE(n_iters=5000, null_method=auto_null, cluster_threshold=MonteCarloThreshold())
         est = _clone(estimator if estimator is not None else default, labeller, random_state)
-        est.fit(studyset)
+        if checkpoint is not None and "checkpoint" in inspect.signature(est.fit).parameters:
+            est.fit(studyset, checkpoint=checkpoint)
+        else:
+            est.fit(studyset)
     ale: ALEResult = est.result_
     paragraphs, references = split_references(ale.methods)
     methods = methods_text(

@@ -11,6 +11,9 @@ permutation.
 ``replay_nimare=True`` reproduces NiMARE 0.22.1's permutations for the same integer seed (its
 seeds, shuffles and summation order), so null distributions can be compared draw for draw; each
 permutation then sums both groups directly.
+
+With a checkpoint, each finished batch of :data:`BATCH` permutations is saved, and a killed run
+resumes from the saved batches to the counts of an uninterrupted run (:mod:`syntony.meta.chunks`).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import numpy as np
 from syntony._rng import SeedLike, SeedTree
 from syntony.errors import ParameterError
 from syntony.meta.accumulate import accumulate_log_ma_into
+from syntony.meta.chunks import load_chunk
 from syntony.meta.fwe import progress_bar
 
 if TYPE_CHECKING:
@@ -225,6 +229,7 @@ def permutation_counts(
     direct: bool = False,
     n_jobs: int | None = None,
     progress: bool = False,
+    checkpoint: Any = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Run one permutation per seed; return tail counts per tested voxel and the null of max.
 
@@ -246,6 +251,10 @@ def permutation_counts(
         Worker threads (default all cores); results do not depend on it.
     progress : bool
         Show a progress bar.
+    checkpoint : Checkpoint or CheckpointSlot, optional
+        Saves each finished batch of :data:`BATCH` permutations (its tail counts and maxima)
+        and reuses the batches an interrupted run saved: the counts equal an uninterrupted
+        run's (see :mod:`syntony.meta.chunks`).
 
     Returns
     -------
@@ -261,21 +270,46 @@ def permutation_counts(
     ptr, pos, val = entries
     n_perm = len(seeds)
     n_total = ptr.size - 1
-    upper = np.zeros((n_workers, total.size), dtype=np.uint32)
-    lower = np.zeros((n_workers, total.size), dtype=np.uint32)
+    n_test = total.size
+    upper = np.zeros(n_test, dtype=np.int64)
+    lower = np.zeros(n_test, dtype=np.int64)
     null_max = np.zeros(n_perm, dtype=np.float64)
+    finished = checkpoint.done() if checkpoint is not None else set()
     bar = progress_bar(progress, n_perm, "Permutations")
     try:
-        for start in range(0, n_perm, BATCH):
+        for k, start in enumerate(range(0, n_perm, BATCH)):
             stop = min(n_perm, start + BATCH)
-            perms = shuffles(seeds[start:stop], n_total, n_first)
-            permute_batch(
-                perms, n_first, direct, ptr, pos, val, total, observed, n_workers,
-                null_max[start:stop], upper, lower,
-            )  # fmt: skip
+            if k in finished:
+                arrays = load_chunk(checkpoint, k, _batch_arrays(stop - start, n_test))
+                up, lo = arrays["upper"], arrays["lower"]
+                null_max[start:stop] = arrays["null_max"]
+            else:
+                perms = shuffles(seeds[start:stop], n_total, n_first)
+                up_w = np.zeros((n_workers, n_test), dtype=np.uint32)
+                lo_w = np.zeros((n_workers, n_test), dtype=np.uint32)
+                permute_batch(
+                    perms, n_first, direct, ptr, pos, val, total, observed, n_workers,
+                    null_max[start:stop], up_w, lo_w,
+                )  # fmt: skip
+                # At most BATCH (128) permutations per batch: the counts fit in a byte.
+                up = up_w.sum(axis=0).astype(np.uint8)
+                lo = lo_w.sum(axis=0).astype(np.uint8)
+                if checkpoint is not None:
+                    checkpoint.save(k, upper=up, lower=lo, null_max=null_max[start:stop])
+            upper += up
+            lower += lo
             if bar is not None:
                 bar[0].update(bar[1], completed=stop)
     finally:
         if bar is not None:
             bar[0].stop()
-    return upper.sum(axis=0), lower.sum(axis=0), null_max
+    return upper, lower, null_max
+
+
+def _batch_arrays(rows: int, n_test: int) -> dict[str, tuple[tuple[int, ...], type]]:
+    """What a checkpointed batch holds: its tail counts per tested voxel and its maxima."""
+    return {
+        "upper": ((n_test,), np.uint8),
+        "lower": ((n_test,), np.uint8),
+        "null_max": ((rows,), np.float64),
+    }
