@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -34,7 +33,7 @@ import pandas as pd
 from syntony.errors import InputError
 from syntony.meta.sleuth import read_sleuth, write_sleuth
 from syntony.meta.space import tal_to_mni
-from syntony.meta.studyset import Studyset, parse_space, to_mni, warn_outside_box
+from syntony.meta.studyset import Studyset, note, parse_space, to_mni, warn_outside_box
 
 __all__ = [
     "parse_space",
@@ -60,7 +59,8 @@ def _float_or_nan(text: str) -> float:
 # ---------------------------------------------------------------------------------------------
 def _sample_size(
     metadata: object, where: str, default_n: float | None, source: str
-) -> tuple[float, list[float]]:
+) -> tuple[float, list[float], bool]:
+    """Mean sample size, the sizes listed, and whether ``default_n`` stood in for them."""
     sizes: object = None
     if isinstance(metadata, dict):
         if metadata.get("sample_sizes") is not None:
@@ -76,7 +76,7 @@ def _sample_size(
                 source=source,
                 field=f"{where}/metadata",
             )
-        return float(default_n), [float(default_n)]
+        return float(default_n), [float(default_n)], True
     values = sizes if isinstance(sizes, list) else [sizes]
     try:
         numbers = [float(v) for v in values]
@@ -88,7 +88,12 @@ def _sample_size(
         raise InputError(
             f"sample sizes must be numbers > 0, got {sizes!r}", source=source, field=where
         )
-    return float(np.mean(numbers)), numbers
+    return float(np.mean(numbers)), numbers, False
+
+
+def _examples(ids: list[str], k: int = 3) -> str:
+    shown = ", ".join(repr(i) for i in ids[:k])
+    return shown + (", ..." if len(ids) > k else "")
 
 
 def read_nimare_json(
@@ -110,8 +115,11 @@ def read_nimare_json(
     -----
     The sample size of an experiment is the mean of ``sample_sizes`` (as NiMARE's ALE does);
     the list itself is kept in the ``sample_sizes`` column. Contrasts without a ``coords``
-    entry (image-only contrasts) are not coordinate data; they are skipped with a warning that
-    counts them.
+    entry (image-only contrasts) are not coordinate data; they are left out with a warning
+    that counts and names them (empty ``x``/``y``/``z`` lists are an error, as an experiment
+    without foci is in every format), and the contrasts given ``default_n`` are counted the
+    same way; both sentences are kept in the studyset's
+    ``notes`` (and so reach the warnings of an analysis of it).
     """
     source = str(path)
     try:
@@ -127,7 +135,9 @@ def read_nimare_json(
 
     rows: list[dict] = []
     chunks: list[np.ndarray] = []
-    skipped = 0
+    skipped: list[str] = []
+    defaulted: list[str] = []
+    n_contrasts = 0
     for study, content in data.items():
         contrasts = content.get("contrasts") if isinstance(content, dict) else None
         if not isinstance(contrasts, dict):
@@ -138,9 +148,10 @@ def read_nimare_json(
             where = f"{study}/contrasts/{contrast}"
             if not isinstance(exp, dict):
                 raise InputError("expected an object", source=source, field=where)
+            n_contrasts += 1
             coords = exp.get("coords")
             if coords is None:
-                skipped += 1
+                skipped.append(f"{study}-{contrast}")
                 continue
             if not isinstance(coords, dict):
                 raise InputError(
@@ -188,7 +199,9 @@ def read_nimare_json(
                     "missing 'space' (MNI or TAL)", source=source, field=f"{where}/coords/space"
                 )
             space = parse_space(coords["space"], source=source, field=f"{where}/coords/space")
-            mean_n, sizes = _sample_size(exp.get("metadata"), where, default_n, source)
+            mean_n, sizes, fallback = _sample_size(exp.get("metadata"), where, default_n, source)
+            if fallback:
+                defaulted.append(f"{study}-{contrast}")
             xyz = np.column_stack(columns)
             if space == "TAL":
                 xyz = tal_to_mni(xyz)
@@ -203,10 +216,22 @@ def read_nimare_json(
                 }
             )
             chunks.append(xyz)
-    if skipped:
-        warnings.warn(f"{source}: skipped {skipped} contrast(s) without coordinates", stacklevel=2)
     if not rows:
-        raise InputError("no contrasts with coordinates", source=source)
+        what = f"none of its {n_contrasts} contrasts has" if n_contrasts else "no contrasts with"
+        raise InputError(f"{what} coordinates", source=source)
+    notes: list[str] = []
+    if skipped:
+        note(
+            notes,
+            f"{source}: skipped {len(skipped)} contrast(s) without coordinates "
+            f"({_examples(skipped)}); {len(rows)} of {n_contrasts} contrasts are used",
+        )
+    if defaulted:
+        note(
+            notes,
+            f"{source}: no sample size in {len(defaulted)} of {len(rows)} contrasts "
+            f"({_examples(defaulted)}); the default N = {float(default_n):g} was used",
+        )
     experiments = pd.DataFrame(rows).set_index("id")
     counts = [c.shape[0] for c in chunks]
     xyz = np.concatenate(chunks)
@@ -218,7 +243,9 @@ def read_nimare_json(
             "z": xyz[:, 2],
         }
     )
-    studyset = Studyset(experiments, foci, name=name or Path(path).stem, source=source)
+    studyset = Studyset(
+        experiments, foci, name=name or Path(path).stem, source=source, notes=tuple(notes)
+    )
     warn_outside_box(studyset)
     return studyset
 
@@ -226,6 +253,8 @@ def read_nimare_json(
 # ---------------------------------------------------------------------------------------------
 # CSV / TSV
 # ---------------------------------------------------------------------------------------------
+#: Cells that say "no value" (compared lower-case, stripped).
+_MISSING = frozenset({"", "n/a", "na", "nan", "null", "none"})
 _CSV_ALIASES = {"id": "experiment", "n": "sample_size", "subjects": "sample_size"}
 
 
@@ -246,11 +275,21 @@ def read_csv(
         columns are kept: on the experiments when constant within each experiment, otherwise
         on the foci (e.g. a per-peak statistic).
     default_n : float, optional
-        Sample size used when there is no ``sample_size`` column, or where its cell is blank.
+        Sample size used when there is no ``sample_size`` column, or where its cell is missing
+        (blank, ``n/a``, ``NA``, ``NaN``); without it a missing sample size is an error. The
+        experiments given the default are counted in a warning kept in the studyset's
+        ``notes``.
     space : {"MNI", "TAL"}, optional
         Space of every focus when there is no ``space`` column (default MNI).
     name : str, optional
         Name of the studyset (default: the file stem).
+
+    Raises
+    ------
+    InputError
+        Naming the line and column: a missing or malformed coordinate (foci are never dropped
+        or guessed; the message counts the rows concerned), a malformed or missing sample
+        size, an unknown space, disagreeing per-experiment values.
     """
     source = str(path)
     sep = "\t" if str(path).lower().endswith((".tsv", ".tsv.gz", ".tab")) else ","
@@ -276,14 +315,28 @@ def read_csv(
         # Python's float() rounds correctly; pandas' fast parser can be off in the last bit.
         texts = table[column].str.strip().tolist()
         values = np.array([_float_or_nan(t) for t in texts])
+        if column in ("x", "y", "z"):
+            missing = np.flatnonzero([t.lower() in _MISSING - {"nan"} for t in texts])
+            if missing.size:
+                raise InputError(
+                    f"missing coordinate {texts[missing[0]]!r} in {missing.size} of "
+                    f"{len(texts)} row(s); every focus needs x, y and z (fix or remove those "
+                    "rows)",
+                    source=source,
+                    line=int(lines[missing[0]]),
+                    field=column,
+                )
         bad = np.flatnonzero(~np.isfinite(values))
         if bad.size:
             k = bad[0]
             raw = texts[k]
             parsed = raw.lower().lstrip("+-") in {"nan", "inf", "infinity"}
             kind = "non-finite" if parsed else "malformed"
+            hint = ""
+            if column == "sample_size" and raw.lower() in _MISSING:
+                hint = " (a missing sample size needs a default: default_n, --default-n)"
             raise InputError(
-                f"{kind} number {raw!r}", source=source, line=int(lines[k]), field=column
+                f"{kind} number {raw!r}{hint}", source=source, line=int(lines[k]), field=column
             )
         return values
 
@@ -306,11 +359,19 @@ def read_csv(
         spaces = np.full(
             len(table), parse_space(space or "MNI", source=source, field="space"), dtype=object
         )
+    notes: list[str] = []
     if "sample_size" in table.columns:
-        if default_n is not None:
-            # Blank cells take the explicit default; anything else must be a number.
-            blank = table["sample_size"].str.strip() == ""
+        blank = table["sample_size"].str.strip().str.lower().isin(_MISSING)
+        if blank.any() and default_n is not None:
+            # Missing cells take the explicit default; anything else must be a number.
+            filled = list(dict.fromkeys(exp[blank.to_numpy()]))
             table.loc[blank, "sample_size"] = repr(float(default_n))
+            note(
+                notes,
+                f"{source}: no sample size (blank or n/a) in {int(blank.sum())} row(s), of "
+                f"{len(filled)} experiment(s) ({_examples(filled)}); the default "
+                f"N = {float(default_n):g} was used",
+            )
         sizes = numbers("sample_size")
         bad = np.flatnonzero(sizes <= 0)
         if bad.size:
@@ -322,6 +383,11 @@ def read_csv(
             )
     elif default_n is not None:
         sizes = np.full(len(table), float(default_n))
+        note(
+            notes,
+            f"{source}: no sample_size column; the default N = {float(default_n):g} was used "
+            "for every experiment",
+        )
     else:
         raise InputError("no sample_size column and no default_n given", source=source, line=1)
 
@@ -361,7 +427,11 @@ def read_csv(
         if c not in constant:
             foci[c] = table[c].to_numpy()
     studyset = Studyset(
-        experiments, foci, name=name or Path(path).stem.split(".")[0], source=source
+        experiments,
+        foci,
+        name=name or Path(path).stem.split(".")[0],
+        source=source,
+        notes=tuple(notes),
     )
     warn_outside_box(studyset)
     return studyset

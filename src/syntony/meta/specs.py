@@ -178,5 +178,9 @@ def resolve_spec(
     db = (databases or Databases()).get(spec.database)
     chosen = spec.select(db)
     if chosen.n_articles == 0:
-        raise InputError(f"the query selects no article of {spec.database}", source=text)
+        raise InputError(
+            f"the query selects none of the {db.n_articles} articles of {spec.database}; "
+            "loosen it (other or fewer terms, a lower min_count or min_weight, fewer not_ keys)",
+            source=text,
+        )
     return chosen.studyset(default_n=default_n, name=name or text)

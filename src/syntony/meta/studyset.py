@@ -19,7 +19,14 @@ import pandas as pd
 from syntony.errors import InputError
 from syntony.meta.space import tal_to_mni
 
-__all__ = ["MNI152_2MM_SHAPE", "Studyset", "parse_space", "to_mni", "warn_outside_box"]
+__all__ = [
+    "MNI152_2MM_SHAPE",
+    "Studyset",
+    "note",
+    "parse_space",
+    "to_mni",
+    "warn_outside_box",
+]
 
 #: The MNI152 2 mm grid of ALE.md: shape and the mm position of voxel (0, 0, 0).
 MNI152_2MM_SHAPE = (91, 109, 91)
@@ -47,6 +54,10 @@ class Studyset:
         A short name used in reports.
     source : str
         Where the studyset came from (a file path, a database and query).
+    notes : tuple of str
+        What the reader left out or filled in (contrasts without coordinates, sample sizes
+        taken from a default), one sentence each; estimators repeat them in their results'
+        warnings. Kept by :meth:`select`, :meth:`drop` and :meth:`concat`.
 
     Notes
     -----
@@ -58,6 +69,7 @@ class Studyset:
     foci: pd.DataFrame
     name: str = "studyset"
     source: str = ""
+    notes: tuple[str, ...] = ()
     _index: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -100,6 +112,7 @@ class Studyset:
             raise InputError(f"experiment {empty!r} has no foci", source=where)
         object.__setattr__(self, "experiments", experiments)
         object.__setattr__(self, "foci", foci)
+        object.__setattr__(self, "notes", tuple(dict.fromkeys(str(n) for n in self.notes)))
         object.__setattr__(self, "_index", index.astype(np.intp))
 
     # -- array views used by the estimators ---------------------------------------------------
@@ -213,7 +226,9 @@ class Studyset:
             )
         experiments = self.experiments.loc[wanted]
         foci = self.foci[self.foci["experiment"].isin(set(wanted))]
-        return Studyset(experiments, foci, name=name or self.name, source=self.source)
+        return Studyset(
+            experiments, foci, name=name or self.name, source=self.source, notes=self.notes
+        )
 
     def drop(self, ids: Iterable[str], *, name: str | None = None) -> Studyset:
         """Return the studyset without the experiments ``ids`` (which must exist)."""
@@ -229,7 +244,9 @@ class Studyset:
         """Return a copy where every experiment has the same ``sample_size``."""
         experiments = self.experiments.copy()
         experiments["sample_size"] = float(sample_size)
-        return Studyset(experiments, self.foci, name=self.name, source=self.source)
+        return Studyset(
+            experiments, self.foci, name=self.name, source=self.source, notes=self.notes
+        )
 
     @classmethod
     def concat(cls, parts: Sequence[Studyset], *, name: str = "studyset") -> Studyset:
@@ -237,7 +254,11 @@ class Studyset:
         experiments = pd.concat([p.experiments for p in parts])
         foci = pd.concat([p.foci for p in parts], ignore_index=True)
         return cls(
-            experiments, foci, name=name, source="; ".join(p.source for p in parts if p.source)
+            experiments,
+            foci,
+            name=name,
+            source="; ".join(p.source for p in parts if p.source),
+            notes=tuple(n for p in parts for n in p.notes),
         )
 
     @classmethod
@@ -268,6 +289,12 @@ class Studyset:
             }
         )
         return cls(experiments, foci, name=name, source=source)
+
+
+def note(notes: list[str], text: str, *, stacklevel: int = 3) -> None:
+    """Warn ``text`` (what a reader dropped or filled in) and keep it for the studyset's notes."""
+    warnings.warn(text, UserWarning, stacklevel=stacklevel)
+    notes.append(text)
 
 
 def warn_outside_box(studyset: Studyset, *, stacklevel: int = 3) -> int:
