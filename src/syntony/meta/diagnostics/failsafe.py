@@ -192,9 +192,9 @@ class _Step:
 
     The cluster-size null is computed in chunks (chunk ``c`` from the stream
     ``("fsn", "fwe", n, c)``) only as far as a decision needs: with ``N`` iterations in all, a
-    cluster of size ``s`` is significant when ``max(#(null >= s), 1) < alpha N``; once the
-    count reaches ``alpha N`` it cannot be, and once the count plus the iterations left stays
-    below it, it must be. Decisions are therefore those of the full ``N``-iteration null.
+    cluster of size ``s`` is significant when ``max(#(null >= s), 1) / N < alpha``; once the
+    count is that large it cannot be, and once the count plus the iterations left is still
+    small enough, it must be. Decisions are therefore those of the full ``N``-iteration null.
     """
 
     n: int
@@ -247,7 +247,8 @@ class _Step:
         if cluster in self.decided:
             return self.decided[cluster]
         observed = self.overlaps[cluster]
-        limit = self.alpha * self.total
+        # p = count / N, one division of whole numbers as the FWE null computes it
+        # (syntony.meta.fwe.null_to_p), compared with alpha as that p would be.
         plan = _chunk_sizes(self.total)
         while True:
             if observed.size == 0:
@@ -257,9 +258,9 @@ class _Step:
                 sizes = np.concatenate(self.chunks) if self.chunks else np.zeros(0, np.int64)
                 counts = np.array([np.count_nonzero(sizes >= s) for s in observed])
                 left = self.total - done
-                if np.any(np.maximum(counts + left, 1) < limit):
+                if np.any(np.maximum(counts + left, 1) / self.total < self.alpha):
                     verdict = True
-                elif np.all(np.maximum(counts, 1) >= limit):
+                elif np.all(np.maximum(counts, 1) / self.total >= self.alpha):
                     verdict = False
                 else:
                     verdict = None
