@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from syntony._numba import serial_and_parallel
 from syntony.errors import ParameterError
 from syntony.physio.synchrony import SyncConfig, group_synchrony
 
@@ -66,8 +67,7 @@ class WindowUpdate:
     n_pairs: int
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
-def _advance(
+def _advance_py(
     s, n_p, u, v, w, mx, sx, my, sy, badx, bady, use_abs, compute, r_out, k_out
 ):  # pragma: no cover - compiled
     """Add ``u' v[k]`` to every ``s[:, k, :]``; then (``compute``) peak correlation over lags.
@@ -109,6 +109,11 @@ def _advance(
                 else:
                     r_out[i, j] = min(1.0, max(-1.0, value[j]))
                     k_out[i, j] = index[j]
+
+
+# Small groups run the serial kernel: starting threads costs more than the work.
+_advance_serial, _advance_parallel = serial_and_parallel(_advance_py, nogil=True)
+_PARALLEL_FROM = 48
 
 
 class IncrementalSynchrony:
@@ -281,7 +286,8 @@ class IncrementalSynchrony:
             badx = bady = np.zeros(n_p, dtype=np.bool_)
         r = np.empty((n_p, n_p))
         k = np.empty((n_p, n_p), dtype=np.int64)
-        _advance(
+        kernel = _advance_parallel if n_p >= _PARALLEL_FROM else _advance_serial
+        kernel(
             self._sums,
             n_p,
             u,
