@@ -6,10 +6,10 @@ inside the commands so that ``syntony --version`` stays instant.
 
 from __future__ import annotations
 
-from syntony.cli import _data, _demo, _meta, _model, _physio, _report, _workflow
+from syntony.cli import _data, _demo, _live, _meta, _model, _physio, _report, _workflow
 from syntony.cli._app import app
 
-for _module in (_model, _meta, _workflow, _physio, _data, _demo, _report):
+for _module in (_model, _meta, _workflow, _physio, _live, _data, _demo, _report):
     _module.register(app)
 
 
