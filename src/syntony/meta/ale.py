@@ -34,8 +34,9 @@ from syntony.meta.space import Grid, mni152_grid
 from syntony.meta.threshold import AnalyticThreshold, MonteCarloThreshold
 
 if TYPE_CHECKING:
+    from syntony.meta.ale_record import ALEFit
     from syntony.meta.fwe import EarlyStop, FWENull
-    from syntony.meta.results import ALEFit, ALEResult
+    from syntony.meta.results import ALEResult
     from syntony.meta.studyset import Studyset
 
 __all__ = ["ALE", "ale_map", "check_experiments"]
@@ -326,8 +327,8 @@ class ALE:
 
     # -- the result (see syntony.meta.results) -------------------------------------------------
     def _record(self, studyset: Studyset, kernel: ALEKernel, local: np.ndarray) -> ALEFit:
-        """What the fit computed, handed to :func:`~syntony.meta.results.build_result`."""
-        from syntony.meta.results import ALEFit, StudysetSummary
+        """What the fit computed, handed to :func:`~syntony.meta.ale_record.build_result`."""
+        from syntony.meta.ale_record import ALEFit, StudysetSummary
 
         rule = self.cluster_threshold or AnalyticThreshold()
         return ALEFit(
@@ -345,7 +346,7 @@ class ALE:
         )  # fmt: skip
 
     def _build_result(self, studyset: Studyset, kernel: ALEKernel, local: np.ndarray) -> ALEResult:
-        from syntony.meta.results import build_result
+        from syntony.meta.ale_record import build_result
 
         return build_result(self._record(studyset, kernel, local))
 

@@ -20,8 +20,9 @@ import numpy as np
 from syntony._rng import SeedLike, SeedTree
 from syntony.errors import InputError, ParameterError
 from syntony.meta.ale import ALE
+from syntony.meta.ale_record import build_result
 from syntony.meta.fwe import BLOCK, FWENull, progress_bar, run_batch
-from syntony.meta.results import ALEResult, build_result
+from syntony.meta.results import ALEResult
 from syntony.meta.threshold import AnalyticThreshold
 
 if TYPE_CHECKING:
