@@ -9,7 +9,15 @@ import click
 from syntony.cli._app import quiet_option
 
 
-@click.command("fetch")
+@click.command(
+    "fetch",
+    epilog="""\b
+Examples:
+  syntony fetch neuroquery                 # into $SYNTONY_DATA_DIR (or the user cache)
+  syntony fetch neurosynth --path ~/data/neurosynth   # verify a copy you already have
+
+Writes the database's files into the cache (nothing with --path) and prints where they are.""",
+)
 @click.argument("database", type=click.Choice(["neuroquery", "neurosynth"]))
 @click.option(
     "--path",
