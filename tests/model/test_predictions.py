@@ -1,4 +1,4 @@
-"""The paper's predictions P1-P7 (MODEL.md), each reproduced over several seeds with an effect size.
+"""The paper's predictions P1-P7 (docs/theory/model.rst), each reproduced over several seeds with an effect size.
 
 Each test runs a built-in scenario (or a small variant) for several seeds, with the manipulated
 and control conditions sharing a seed, and states the effect it requires.

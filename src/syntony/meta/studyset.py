@@ -28,7 +28,7 @@ __all__ = [
     "warn_outside_box",
 ]
 
-#: The MNI152 2 mm grid of ALE.md: shape and the mm position of voxel (0, 0, 0).
+#: The MNI152 2 mm grid (docs/theory/ale.rst): shape and the mm position of voxel (0, 0, 0).
 MNI152_2MM_SHAPE = (91, 109, 91)
 _MNI152_2MM_ORIGIN = np.array([-90.0, -126.0, -72.0])
 

@@ -1,6 +1,7 @@
 """The linear-Gaussian state-space form of the contagion loop and its Kalman-filter likelihood.
 
-MODEL.md ("Fitting recorded groups"): at fixed synchrony and trust and without mode switches,
+The model (docs/theory/model.rst, the state-space form used for fitting): at fixed synchrony and
+trust and without mode switches,
 
     x(t+1) = x(t) + dt * (-lambda (x(t) - b) - c L x(t) + beta u(t)) + w(t),  w ~ N(0, q I)
     s(t)   = x(t) + v(t),                                                     v ~ N(0, r I)
@@ -47,7 +48,7 @@ def laplacian(adjacency: np.ndarray, *, normalize: bool = True) -> np.ndarray:
     """Laplacian ``D - A``, or its random-walk normalised form ``I - D^-1 A`` (default).
 
     The normalised form makes ``c`` the rate at which a person is pulled toward the weighted
-    mean of those they perceive (the shared prior ``m_i`` of MODEL.md), so its value does not
+    mean of those they perceive (the shared prior ``m_i`` of the model), so its value does not
     grow with group size. A person who perceives nobody gets a zero row.
     """
     a = np.asarray(adjacency, float)
