@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import json
 import warnings
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -50,12 +52,31 @@ def _one(folder: Path, pattern: str, what: str) -> Path:
     return found[0]
 
 
+#: What reading a damaged file can raise (truncated or non-gzip data, bad zip, bad text).
+_UNREADABLE = (OSError, ValueError, TypeError, EOFError, zlib.error, zipfile.BadZipFile)
+
+
+def _reason(exc: BaseException) -> str:
+    """The first line of a library's error, for a one-line message."""
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
 def _read_table(path: Path, columns: dict[str, object]) -> pd.DataFrame:
     try:
         table = pd.read_csv(path, sep="\t", usecols=list(columns), dtype=columns)
-    except (OSError, ValueError, EOFError) as exc:
-        raise InputError(f"cannot read table ({exc})", source=str(path)) from None
+    except _UNREADABLE as exc:
+        raise InputError(f"cannot read table ({_reason(exc)})", source=str(path)) from None
     return table
+
+
+def _read_lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text ({exc.reason})", source=str(path)) from None
+    except OSError as exc:
+        raise InputError(f"cannot read file ({exc.strerror})", source=str(path)) from None
 
 
 def _peaks(
@@ -112,7 +133,7 @@ def load_neuroquery(path: str | Path | None = None) -> ReferenceDatabase:
     metadata["reported_space"] = "MNI"
     coords = _read_table(coord_path, {"id": str, "x": float, "y": float, "z": float})
     xyz, rows = _peaks(coords, metadata, coord_path)
-    vocabulary = pd.Index(vocab_path.read_text(encoding="utf-8").splitlines())
+    vocabulary = pd.Index(_read_lines(vocab_path))
     counts: dict[str, sparse.csr_matrix] = {}
     for src in ("abstract", "title", "keywords"):
         feat = _one(
@@ -197,21 +218,26 @@ def load_neurosynth(
             folder, "data-neurosynth_version-*_vocab-LDA*_vocabulary.txt", "LDA vocabulary"
         )
         prefix = vocab_path.name[: -len("vocabulary.txt")]
-        labels = vocab_path.read_text(encoding="utf-8").splitlines()
+        labels = _read_lines(vocab_path)
         feat = _one(folder, f"{prefix}source-abstract_type-weight_features.npz", "LDA weights")
         topic_weights = _load_npz(feat, (len(metadata), len(labels)))
-        keys = pd.Series([""] * len(labels), index=labels)
+        keys = pd.Series([""] * len(labels), index=labels, dtype=object)
         keys_path = folder / f"{prefix}keys.tsv"
         if keys_path.exists():
-            table = pd.read_csv(keys_path, sep="\t", header=None, names=["topic", "weight", "keys"])
-            keys[:] = (
-                table.set_index("topic")["keys"].reindex(range(len(labels))).fillna("").to_numpy()
-            )
+            keys[:] = _topic_keys(keys_path, len(labels))
         topics = pd.DataFrame({"keys": keys})
         topics.index.name = "topic"
         meta_json = folder / f"{prefix}metadata.json"
         if meta_json.exists():
-            topics.attrs.update(json.loads(meta_json.read_text(encoding="utf-8")))
+            try:
+                info = json.loads(meta_json.read_text(encoding="utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise InputError(
+                    f"not valid JSON ({_reason(exc)})", source=str(meta_json)
+                ) from None
+            if not isinstance(info, dict):
+                raise InputError("expected a JSON object", source=str(meta_json))
+            topics.attrs.update(info)
 
     db = _finish(
         dict(
@@ -225,7 +251,8 @@ def load_neurosynth(
         )
     )
     if unknown_space == "exclude":
-        drop = (reported == "UNKNOWN").to_numpy()
+        # Articles without peaks are already gone: count on the database that is left.
+        drop = (db.metadata["reported_space"] == "UNKNOWN").to_numpy()
         warnings.warn(
             f"neurosynth: {int(drop.sum())} article(s) with UNKNOWN space left out "
             f"({int(db.peaks_per_article[drop].sum())} peaks)",
@@ -235,11 +262,37 @@ def load_neurosynth(
     return db
 
 
+def _topic_keys(path: Path, n_topics: int) -> np.ndarray:
+    """The top words of each topic, from a ``keys.tsv`` of rows ``topic, weight, words``."""
+    try:
+        table = pd.read_csv(
+            path, sep="\t", header=None, names=["topic", "weight", "keys"], dtype=str,
+            keep_default_na=False,
+        )  # fmt: skip
+    except _UNREADABLE as exc:
+        raise InputError(f"cannot read table ({_reason(exc)})", source=str(path)) from None
+    numbers = pd.to_numeric(table["topic"].str.strip(), errors="coerce")
+    bad = ~(numbers.notna() & (numbers % 1 == 0) & (numbers >= 0))
+    if bad.any():
+        k = int(np.flatnonzero(bad.to_numpy())[0])
+        raise InputError(
+            f"topic number expected, got {table['topic'].iloc[k]!r}",
+            source=str(path),
+            line=k + 1,
+            field="topic",
+        )
+    if numbers.duplicated().any():
+        k = int(np.flatnonzero(numbers.duplicated().to_numpy())[0])
+        raise InputError("topic listed twice", source=str(path), line=k + 1, field="topic")
+    keys = pd.Series(table["keys"].to_numpy(), index=numbers.astype(int).to_numpy())
+    return keys.reindex(range(n_topics)).fillna("").astype(str).to_numpy()
+
+
 def _load_npz(path: Path, shape: tuple[int, int]) -> sparse.csr_matrix:
     try:
         matrix = sparse.load_npz(path).tocsr()
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read sparse matrix ({exc})", source=str(path)) from None
+    except (*_UNREADABLE, KeyError) as exc:
+        raise InputError(f"cannot read sparse matrix ({_reason(exc)})", source=str(path)) from None
     if matrix.shape != shape:
         raise InputError(
             f"matrix shape {matrix.shape} does not match (articles, vocabulary) {shape}",

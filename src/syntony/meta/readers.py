@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import zlib
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -295,9 +296,16 @@ def read_csv(
     sep = "\t" if str(path).lower().endswith((".tsv", ".tsv.gz", ".tab")) else ","
     try:
         table = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, skip_blank_lines=False)
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+    except pd.errors.EmptyDataError:
+        raise InputError(
+            "empty file: expected a header and one row per focus", source=source
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text ({exc.reason})", source=source) from None
+    except (OSError, ValueError, EOFError, zlib.error) as exc:
         # The C parser reports "Expected 4 fields in line 7, saw 5": keep its line number.
-        raise InputError(f"cannot parse table ({str(exc).strip()})", source=source) from None
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise InputError(f"cannot parse table ({reason})", source=source) from None
     table.columns = [_CSV_ALIASES.get(c.strip().lower(), c.strip().lower()) for c in table.columns]
     missing = [c for c in ("experiment", "x", "y", "z") if c not in table.columns]
     if missing:
