@@ -132,7 +132,7 @@ def test_sweep_command(tmp_path):
     run = CliRunner().invoke(app, args)
     assert run.exit_code == 0, run.output
     assert "2 grid points x 2 replicate(s) = 4 runs" in run.output
-    assert {"sweep.nc", "runs.tsv", "points.tsv", "scenario.toml", "report.html"} <= {
+    assert {"sweep.zarr", "runs.tsv", "points.tsv", "scenario.toml", "report.html"} <= {
         p.name for p in out.iterdir()
     }
     runs = pd.read_csv(out / "runs.tsv", sep="\t")
@@ -147,7 +147,7 @@ def test_help_ends_with_examples_and_names_the_files(command):
     text = CliRunner().invoke(app, [command, "--help"]).output
     assert "Examples:" in text and f"syntony {command}" in text.split("Examples:")[1]
     if command != "scenarios":
-        assert "report.html" in text and ".nc" in text
+        assert "report.html" in text and (".nc" in text or ".zarr" in text)
 
 
 def test_bad_input_is_one_line_error(tmp_path):

@@ -26,7 +26,7 @@ def _start(args, cwd):
 
 
 def _chunks(out):
-    return sorted((checkpoint_root(out) / "sweep").glob("chunk-*.npz"))
+    return sorted((checkpoint_root(out) / "sweep" / "sweep.zarr" / "done").glob("[0-9]*"))
 
 
 def test_sweep_killed_and_resumed_equals_an_uninterrupted_sweep(tmp_path):
@@ -57,7 +57,7 @@ def test_sweep_killed_and_resumed_equals_an_uninterrupted_sweep(tmp_path):
     assert resumed.wait(300) == 0, resumed.stderr.read().decode()
     for name in ("runs.tsv", "points.tsv", "scenario.toml"):
         assert (whole / name).read_bytes() == (killed / name).read_bytes(), name
-    with xr.open_dataset(whole / "sweep.nc") as a, xr.open_dataset(killed / "sweep.nc") as b:
+    with xr.open_zarr(whole / "sweep.zarr") as a, xr.open_zarr(killed / "sweep.zarr") as b:
         a.attrs.pop("provenance"), b.attrs.pop("provenance")
         xr.testing.assert_identical(a.load(), b.load())
     manifests = [json.loads((d / "result.json").read_text()) for d in (whole, killed)]

@@ -19,6 +19,7 @@ from syntony.cli._options import (
     out_option,
     quiet_option,
     resume_option,
+    scheduler_options,
     seed_option,
 )
 
@@ -142,6 +143,7 @@ def simulate_command(
 @seed_option
 @force_option
 @resume_option
+@scheduler_options
 @quiet_option
 def sweep_command(
     scenario: str,
@@ -153,12 +155,18 @@ def sweep_command(
     seed: int | None,
     force: bool,
     resume: bool,
+    scheduler: str | None,
+    dask_local: int | None,
     quiet: bool,
 ) -> None:
     """Run SCENARIO over a grid of parameter values, with replicates.
 
-    Writes into --out: sweep.nc (the summaries over time, one dimension per swept key and
-    one for the replicate), runs.tsv (each run's summaries against the swept values),
+    Each run is one task: on --jobs local processes, or on a Dask cluster (--scheduler
+    ADDRESS, $SYNTONY_SCHEDULER, or --dask-local N), with the same numbers. Runs are written to
+    a Zarr store as they finish, so a sweep larger than memory works and --resume continues it.
+
+    Writes into --out: sweep.zarr (the summaries over time and each run's summaries, one
+    dimension per swept key and one for the replicate), runs.tsv (each run's summaries against the swept values),
     points.tsv (their mean and range per grid point), scenario.toml (the base scenario),
     result.json and report.html.
 
@@ -166,6 +174,7 @@ def sweep_command(
     Examples:
       syntony sweep builtin:concert_crowd --grid perception.rho0=0,0.3,0.6 --replicates 3 --out rho/
       syntony sweep builtin:trauma --grid trauma.fraction=0,0.2,0.4 --grid agents.n=50,100 --out t/
+      syntony sweep builtin:concert_crowd --grid agents.kappa=0.5,1,2 --dask-local 2 --out k/
       (after an interruption, the same command with --resume continues it)
     """
     from syntony.model._config import parse_grid
@@ -181,17 +190,22 @@ def sweep_command(
         checkpoint,
         run_seed,
     ):
-        with _progress(not quiet, total, "runs") as tick:
+        from syntony.execution import executor_from_options
+
+        with (
+            executor_from_options(scheduler, dask_local, n_jobs=n_jobs, kind="processes") as pool,
+            _progress(not quiet, total, "runs") as tick,
+        ):
             result = sweep(
                 resolved,
                 parsed,
                 replicates=replicates,
                 seed=run_seed,
-                n_jobs=n_jobs,
+                executor=pool,
                 progress=tick,
-                checkpoint=checkpoint,
+                store=checkpoint.directory / "sweep.zarr",
             )
-        finish(result, out_dir, force=force, quiet=quiet)
+            finish(result, out_dir, force=force, quiet=quiet)
 
 
 def register(app: click.Group) -> None:

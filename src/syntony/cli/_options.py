@@ -61,6 +61,26 @@ seed_option = click.option(
 )
 
 
+def scheduler_options(func):
+    """``--scheduler ADDRESS`` and ``--dask-local N``: where the parallel tasks run."""
+    func = click.option(
+        "--dask-local",
+        "dask_local",
+        type=click.IntRange(min=1),
+        default=None,
+        metavar="N",
+        help="Run the tasks on a Dask cluster of N local worker processes (127.0.0.1).",
+    )(func)
+    return click.option(
+        "--scheduler",
+        "scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="Run the tasks on the Dask scheduler at ADDRESS (default: $SYNTONY_SCHEDULER); "
+        "the numbers equal a local run's.",
+    )(func)
+
+
 def null_option(default: str):
     """``--null``: how the analytic ALE null is computed (see syntony.meta.null)."""
     return click.option(

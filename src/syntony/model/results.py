@@ -351,6 +351,7 @@ class SweepResult(Result):
     seed: dict[str, Any]
     provenance: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    store: Path | None = None
 
     @property
     def keys(self) -> list[str]:
@@ -412,7 +413,17 @@ class SweepResult(Result):
         return "\n".join(lines)
 
     def _write(self, directory: Path) -> None:
-        write_dataset(directory / "sweep.nc", self.dataset)
+        # One Zarr store: copied as written run by run when the sweep had one (never loaded
+        # whole into memory), else written from the Dataset.
+        if self.store is not None and Path(self.store).exists():
+            import shutil
+
+            shutil.copytree(self.store, directory / "sweep.zarr")
+        else:
+            dataset = self.dataset.copy()
+            for name in dataset.variables:
+                dataset[name].encoding = {}
+            dataset.to_zarr(directory / "sweep.zarr", mode="w-", consolidated=False, zarr_format=2)
         (directory / "scenario.toml").write_text(self.scenario.to_toml(), encoding="utf-8")
         _write_table(directory / "runs.tsv", self.runs)
         _write_table(directory / "points.tsv", self.point_table())
@@ -425,8 +436,20 @@ class SweepResult(Result):
         runs = _read_table(directory / "runs.tsv")
         if "channel" in runs:
             runs["channel"] = runs["channel"].astype(str)
+        import xarray as xr
+
+        zarr_path = directory / "sweep.zarr"
+        if zarr_path.exists():
+            dataset = xr.open_zarr(zarr_path, consolidated=False)
+            dataset = dataset.drop_vars(
+                [n for n in dataset.data_vars if n == "done" or str(n).startswith("summary_")]
+            )
+            for name in ("sweep_fingerprint", "summary_columns"):
+                dataset.attrs.pop(name, None)
+        else:  # saved before sweeps were Zarr stores
+            dataset = read_dataset(directory / "sweep.nc")
         return cls(
-            dataset=read_dataset(directory / "sweep.nc"),
+            dataset=dataset,
             runs=runs,
             scenario=Scenario.from_file(directory / "scenario.toml"),
             grid={k: list(v) for k, v in parameters["grid"].items()},

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +23,7 @@ from syntony._provenance import provenance
 from syntony._rng import SeedLike, SeedTree
 from syntony._validate import check_integer
 from syntony.errors import InputError, ParameterError
+from syntony.execution import Executor, LocalExecutor, SerialExecutor
 from syntony.model.results import SweepResult, run_summaries
 from syntony.model.scenario import Scenario
 from syntony.model.simulate import simulate
@@ -46,37 +48,45 @@ def _run(job: tuple[Scenario, SeedTree, list[str] | None]) -> tuple[xr.Dataset, 
     return kept.drop_attrs() if hasattr(kept, "drop_attrs") else kept, run_summaries(ds)
 
 
-def _run_all(jobs, n_jobs: int, checkpoint, progress) -> list[tuple[xr.Dataset, pd.DataFrame]]:
+def _run_all(
+    jobs, executor, checkpoint, progress, store=None, attrs=None
+) -> list[tuple[xr.Dataset, pd.DataFrame]] | None:
     """Every run's output in job order; with a checkpoint, finished runs are saved as they come
-    and those of an interrupted sweep are loaded instead of run again."""
-    outputs: dict[int, tuple[xr.Dataset, pd.DataFrame]] = {}
+    and those of an interrupted sweep are loaded instead of run again. With a store, each
+    finished run is written into it instead of kept (and None is returned)."""
+    outputs: dict[int, tuple[xr.Dataset, pd.DataFrame] | None] = {}
     done = checkpoint.done() if checkpoint is not None else set()
-    for index in sorted(done & set(range(len(jobs)))):
+    if store is not None:
+        for index in store.done() & set(range(len(jobs))):
+            outputs[index] = None
+    for index in sorted(done & set(range(len(jobs))) - set(outputs)):
         outputs[index] = _restore(checkpoint, index)
+        if store is not None:
+            store.write(index, *outputs[index], attrs)
+            outputs[index] = None
 
     def finished(index: int, output: tuple[xr.Dataset, pd.DataFrame]) -> None:
         if checkpoint is not None:
             # Stored, then used as stored, so a resumed sweep equals an uninterrupted one.
             checkpoint.save(index, **_pack(*output))
             output = _restore(checkpoint, index)
-        outputs[index] = output
+        if store is not None:
+            store.write(index, *output, attrs)
+            outputs[index] = None
+        else:
+            outputs[index] = output
         if progress is not None:
             progress(len(outputs))
 
     todo = [k for k in range(len(jobs)) if k not in outputs]
     if outputs and progress is not None:
         progress(len(outputs))
-    if n_jobs == 1:
-        for k in todo:
-            finished(k, _run(jobs[k]))
-    else:
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
-        with ProcessPoolExecutor(max_workers=n_jobs) as pool:
-            futures = {pool.submit(_run, jobs[k]): k for k in todo}
-            for future in as_completed(futures):
-                finished(futures[future], future.result())
-    return [outputs[k] for k in range(len(jobs))]
+    # Runs come back as they finish; each is placed by its index, so the order is fixed.
+    for k, output in executor.imap_unordered(_run, [jobs[k] for k in todo]):
+        finished(todo[k], output)
+    if store is not None:
+        return None
+    return [outputs[k] for k in range(len(jobs))]  # type: ignore[misc]
 
 
 def _pack(ds: xr.Dataset, table: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -125,6 +135,8 @@ def sweep(
     variables: list[str] | None = None,
     progress: Callable[[int], None] | None = None,
     checkpoint: Checkpoint | None = None,
+    executor: Executor | None = None,
+    store: str | os.PathLike[str] | None = None,
 ) -> SweepResult:
     """Run ``scenario`` over the Cartesian product of ``grid`` (dotted keys -> values).
 
@@ -149,6 +161,15 @@ def sweep(
         Saves every finished run (:class:`syntony._checkpoint.Checkpoint`, keyed on what sets
         the numbers: scenario, grid, replicates, seed); a run interrupted and started again with
         the same checkpoint skips the runs already done and gives the same sweep, bit for bit.
+    executor : Executor, optional
+        Where the runs go (:mod:`syntony.execution`: local processes, a Dask cluster); each run
+        is one task. Default: ``n_jobs`` local worker processes (in this process for 1). The
+        numbers are the same on every executor.
+    store : path, optional
+        A Zarr store (directory) that receives each run as it finishes
+        (:class:`syntony.model.sweep_store.SweepStore`): nothing but the runs in flight is
+        held in memory, the result reads the store lazily, and a sweep started again with the
+        same store skips the runs it holds. A store of another sweep is refused.
 
     Returns
     -------
@@ -183,7 +204,44 @@ def sweep(
     tree = SeedTree(seed)
     labels = [(k, r) for k in range(len(points)) for r in range(replicates)]
     jobs = [(scenarios[k], tree.child("point", k, "replicate", r), variables) for k, r in labels]
-    outputs = _run_all(jobs, n_jobs, checkpoint, progress)
+    seed_record = tree.record()
+    plain_grid = {k: list(v) for k, v in zip(keys, values, strict=True)}
+    record = provenance(
+        parameters=scenario.to_dict(), seed=seed_record, grid=plain_grid, replicates=replicates
+    )
+    attrs = {
+        "model": scenario.model,
+        "scenario_name": scenario.name,
+        "scenario": scenario.to_toml(),
+        "grid": json.dumps(plain_grid),
+        "replicates": replicates,
+        "seed": json.dumps(seed_record),
+        "provenance": json.dumps(record, sort_keys=True, default=str),
+    }
+    sweep_store = None
+    if store is not None:
+        from syntony.model.sweep_store import SweepStore
+
+        fingerprint = json.dumps(
+            {"scenario": scenario.to_dict(), "grid": plain_grid, "replicates": replicates,
+             "seed": seed_record, "variables": variables},
+            sort_keys=True, default=str,
+        )  # fmt: skip
+        sweep_store = SweepStore(store, plain_grid, replicates, fingerprint)
+    if executor is None:
+        executor = SerialExecutor() if n_jobs == 1 else LocalExecutor(n_jobs, kind="processes")
+    outputs = _run_all(jobs, executor, checkpoint, progress, sweep_store, attrs)
+    if sweep_store is not None:
+        return SweepResult(
+            dataset=sweep_store.dataset(),
+            runs=sweep_store.runs(),
+            scenario=scenario,
+            grid=plain_grid,
+            replicates=replicates,
+            seed=seed_record,
+            provenance=record,
+            store=sweep_store.path,
+        )
 
     tables = []
     for (k, r), (_, table) in zip(labels, outputs, strict=True):
@@ -196,20 +254,7 @@ def sweep(
     index = {key: ("run", [points[k][i] for k, _ in labels]) for i, key in enumerate(keys)}
     index["replicate"] = ("run", [r for _, r in labels])
     dataset = stacked.assign_coords(index).set_index(run=[*keys, "replicate"]).unstack("run")
-    seed_record = tree.record()
-    plain_grid = {k: list(v) for k, v in zip(keys, values, strict=True)}
-    record = provenance(
-        parameters=scenario.to_dict(), seed=seed_record, grid=plain_grid, replicates=replicates
-    )
-    dataset.attrs.update(
-        model=scenario.model,
-        scenario_name=scenario.name,
-        scenario=scenario.to_toml(),
-        grid=json.dumps(plain_grid),
-        replicates=replicates,
-        seed=json.dumps(seed_record),
-        provenance=json.dumps(record, sort_keys=True, default=str),
-    )
+    dataset.attrs.update(attrs)
     return SweepResult(
         dataset=dataset,
         runs=runs,
