@@ -238,7 +238,7 @@ class ALE:
             )  # fmt: skip
 
     @collects_warnings
-    def fit(self, studyset: Studyset, *, checkpoint: Any = None) -> ALE:
+    def fit(self, studyset: Studyset, *, checkpoint: Any = None, executor: Any = None) -> ALE:
         """Compute ALE, p, z and -log10 p maps, and (n_iters > 0) the Monte Carlo FWE null.
 
         Parameters
@@ -251,6 +251,9 @@ class ALE:
             Saves the finished blocks of the Monte Carlo null and reuses those of an
             interrupted run (:func:`syntony.meta.fwe.monte_carlo_null`): the result equals an
             uninterrupted run's.
+        executor : Executor, optional
+            Runs the Monte Carlo blocks as tasks (:mod:`syntony.execution`: local processes or
+            a Dask cluster); the null is the same as without it.
 
         Returns
         -------
@@ -267,6 +270,7 @@ class ALE:
         self._check_params()
         check_experiments(studyset, minimum=1)
         self.checkpoint_ = checkpoint
+        self.executor_ = executor
         grid = self.grid or mni152_grid()
         kernel = self.kernel or ALEKernel()
         layout = Layout.build(grid, kernel, studyset)
@@ -323,6 +327,7 @@ class ALE:
             n_jobs=self.n_jobs,
             progress=self.progress,
             checkpoint=getattr(self, "checkpoint_", None),
+            executor=getattr(self, "executor_", None),
         )
 
     # -- the result (see syntony.meta.results) -------------------------------------------------

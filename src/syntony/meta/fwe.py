@@ -409,6 +409,7 @@ def monte_carlo_null(
     n_jobs: int | None = None,
     progress: bool = False,
     checkpoint: Any = None,
+    executor: Any = None,
 ) -> FWENull:
     """Run the Monte Carlo FWE null for the experiments and kernels of ``layout``.
 
@@ -435,6 +436,12 @@ def monte_carlo_null(
         Saves each finished block of :data:`BLOCK` iterations and reuses the blocks an
         interrupted run saved (:class:`syntony._checkpoint.Checkpoint`, or a slot of one from
         :func:`syntony.meta.chunks.slot`): the null equals an uninterrupted run's.
+    executor : Executor, optional
+        Run the blocks as tasks of an executor (:mod:`syntony.execution`: local processes, a
+        Dask cluster) instead of this process' threads. The kernels, mask and box are shipped
+        once per worker; each task is one block of :data:`BLOCK` iterations (its index and, for
+        NiMARE's stream, its draws) and returns the block's maxima, placed by index. The null
+        is the same, bit for bit, with or without an executor.
     """
     if n_iters < 2:
         raise ParameterError("n_iters", "an integer >= 2", n_iters)
@@ -462,6 +469,17 @@ def monte_carlo_null(
         all_draws = None
         tree = SeedTree(seed)
     batch = BLOCK * max(1, -(-4 * n_workers // BLOCK))
+    shared = None
+    if executor is not None:
+        shared = _BlockShared(
+            tree=tree, n_foci=n_foci, n_mask=n_mask, focus_order=layout.focus_order,
+            mask_local=layout.mask_local, box=box, foci_start=layout.foci_start,
+            exp_kernel=bank.experiment_kernel, logs=logs, starts=starts, widths=widths,
+            halves=bank.half_widths, thr=thr, s_cut=s_cut, clusters=clusters,
+            shape=tuple(int(v) for v in layout.shape),
+        )  # fmt: skip
+        if early_stop is None:
+            batch = max(batch, n_iters)  # no stopping rule: every block is one task at once
     history: list[dict[str, float]] = []
     done = 0
     finished = checkpoint.done() if checkpoint is not None else set()
@@ -481,7 +499,18 @@ def monte_carlo_null(
                     out_mass[lo:hi] = arrays["max_mass"]
                 else:
                     todo.append((b, lo, hi))
-            if todo:
+            if todo and executor is not None:
+                items = [
+                    (b, lo, hi, None if all_draws is None else all_draws[:, lo:hi].T.copy())
+                    for b, lo, hi in todo
+                ]
+                for (b, lo, hi), (ale_b, size_b, mass_b) in zip(
+                    todo, executor.map(_block_task, items, shared=shared), strict=True
+                ):
+                    out_ale[lo:hi], out_size[lo:hi], out_mass[lo:hi] = ale_b, size_b, mass_b
+                    if checkpoint is not None:
+                        checkpoint.save(b, max_ale=ale_b, max_size=size_b, max_mass=mass_b)
+            elif todo:
                 if all_draws is not None:
                     draws = np.concatenate([all_draws[:, lo:hi].T for _, lo, hi in todo])
                     draws = draws.astype(np.int64)
@@ -529,6 +558,63 @@ def monte_carlo_null(
         threshold=float(threshold) if clusters else float("nan"),
         n_requested=n_iters,
     )
+
+
+@dataclass(frozen=True, eq=False)
+class _BlockShared:
+    """What every block task needs (shipped once per worker by the executor)."""
+
+    tree: SeedTree | None
+    n_foci: int
+    n_mask: int
+    focus_order: np.ndarray
+    mask_local: np.ndarray
+    box: _PaddedBox
+    foci_start: np.ndarray
+    exp_kernel: np.ndarray
+    logs: np.ndarray
+    starts: np.ndarray
+    widths: np.ndarray
+    halves: np.ndarray
+    thr: float
+    s_cut: float
+    clusters: bool
+    shape: tuple[int, int, int]
+
+
+def _block_task(
+    item: tuple[int, int, int, np.ndarray | None], shared: _BlockShared
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Block ``b`` (iterations ``lo:hi``) of the Monte Carlo null, in one worker thread."""
+    b, lo, hi, draws = item
+    if draws is None:
+        draws = _default_block(shared.tree, b, hi - lo, shared.n_foci, shared.n_mask)
+    draws = np.ascontiguousarray(np.asarray(draws, dtype=np.int64)[:, shared.focus_order])
+    box = shared.box
+    nx, ny, nzp, _ = (int(v) for v in box.dims)
+    most = int(np.diff(shared.foci_start).max())
+    buffers = (
+        np.zeros(nx * ny * nzp),
+        np.zeros(nzp),
+        np.empty(most, dtype=np.int64),
+        np.empty(most, dtype=np.int64),
+        np.empty(most, dtype=np.int64),
+        np.full(shared.shape, -1, dtype=np.int64),
+        np.empty((shared.n_foci, 3), dtype=np.int64),
+        np.empty((shared.n_mask, 3), dtype=np.int64),
+        np.empty(shared.n_mask),
+    )
+    rows = hi - lo
+    ale = np.zeros(rows, dtype=np.float32)
+    size = np.zeros(rows, dtype=np.int64)
+    mass = np.zeros(rows, dtype=np.float64)
+    for j in range(rows):
+        ale[j], size[j], mass[j] = _one_iteration(
+            draws[j], shared.mask_local, box.dims, box.row_lo, box.row_hi, box.runs,
+            shared.foci_start, shared.exp_kernel, shared.logs, shared.starts, shared.widths,
+            shared.halves, shared.thr, shared.s_cut, shared.clusters, *buffers,
+        )  # fmt: skip
+    return ale, size, mass
 
 
 def _block_arrays(rows: int) -> dict[str, tuple[tuple[int, ...], type]]:
