@@ -73,11 +73,12 @@ def _statistic(model: str, dt: float, options: dict[str, Any]):
 
     def gated(y, u):
         est = _estimator("gated", None, dt, options)
-        est._skip_result = True
+        est._skip_result = est._skip_se = True
         return est.fit(y, u).signed_root_
 
     def switching(y, u):
         est = _estimator("switching", None, dt, options)
+        est._skip_result = est._skip_se = True
         return est.fit(y, u).lrt_stat_
 
     def directed(y, u):
@@ -86,6 +87,7 @@ def _statistic(model: str, dt: float, options: dict[str, Any]):
         est = DirectedContagionModel(
             dt=dt, structure=options["structure"], prior_sd=options["prior_sd"], tests=False
         )
+        est._skip_result = est._skip_se = True
         est.fit(y, u)
         return float(est.tests_[-1]["statistic"])
 

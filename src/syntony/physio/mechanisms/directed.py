@@ -212,7 +212,10 @@ class DirectedContagionModel:
         full, ll_full = self._optimise(full_kind, linear.x[:k_base])
         self.converged_ = bool(full.success)
         self.theta_ = full.x
-        cov, problem = _base.safe_inverse(_base.hessian(self._objective, full.x))
+        if getattr(self, "_skip_se", False):  # a pseudo-group needs only the likelihoods
+            cov, problem = None, None
+        else:
+            cov, problem = _base.safe_inverse(_base.hessian(self._objective, full.x))
         self.notes_ = [] if problem is None else [problem]
         jac = _base.jacobian_term(d)
         self.n_obs_ = _base.n_observations(d)

@@ -195,8 +195,16 @@ class GatedContagionModel:
             full.x, full.fun = np.insert(null.x, 1, 0.0), null.fun
         self.converged_ = bool(full.success and null.success)
         self.theta_ = full.x
-        cov, problem = _base.safe_inverse(_base.hessian(self._nll, full.x))
+        if getattr(self, "_skip_se", False):  # a pseudo-group needs only the likelihoods
+            cov, problem = None, None
+        else:
+            cov, problem = _base.safe_inverse(_base.hessian(self._nll, full.x))
         self.notes_ = [] if problem is None else [problem]
+        if min(abs(full.x[1] - b) for b in _G.bounds) < 1e-6:
+            self.notes_.append(
+                f"g reached the end of its range ({full.x[1]:g}), so it has no interval: with a "
+                f"coupling c this weak ({self._c_text(full.x)}) the gate is barely identified"
+            )
         rows = _base.estimate_table(full.x, cov, self.specs_, d)
         self.table_ = rows
         self.params_ = {r["parameter"]: r["estimate"] for r in rows}
@@ -223,6 +231,9 @@ class GatedContagionModel:
         g = self.params_["g"]
         self.weights_ = 1.0 + g * np.where(np.isnan(self.omega_), 0.0, self._ratio())
         self.signed_root_ = math.copysign(math.sqrt(self.lrt_stat_), g)
+
+    def _c_text(self, theta: np.ndarray) -> str:
+        return f"c = {self.specs_[0].natural(theta[0]):.3g} per s"
 
     def _ratio(self) -> np.ndarray:
         """``omega_ij / mean_i - 1`` (0 where no gate is defined)."""

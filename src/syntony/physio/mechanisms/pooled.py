@@ -252,7 +252,20 @@ class PooledContagionModel:
             del k
         self.groups_ = rows
         self.pooled_ = {}
+        self.notes_ = []
         for p in params:
+            missing = [r["group"] for r in rows if not np.isfinite(r[f"{p}_se"])]
+            if missing and p != "c":
+                self.notes_.append(
+                    f"{p} was not pooled: {', '.join(missing)} gave no standard error for it "
+                    "(an estimate at the end of its range, or a flat likelihood)"
+                )
+                continue
+            if missing:
+                raise InputError(
+                    f"{', '.join(missing)}: no standard error for c (an estimate at the end of "
+                    "its range, or a flat likelihood), so the groups cannot be pooled"
+                )
             re = random_effects([r[p] for r in rows], [r[f"{p}_se"] for r in rows])
             self.pooled_[p] = re
             for r, s, lo, hi in zip(

@@ -200,7 +200,7 @@ def _directed(result: Any, report: Report) -> None:
 def _pooled(result: Any, report: Report) -> None:
     plt = _plt()
     groups = result.groups
-    params = [p for p in ("c", "g") if p in groups]
+    params = [p for p in ("c", "g") if f"{p}_shrunk" in groups]
     section = report.section("Groups")
     n = len(groups)
     fig, axes = plt.subplots(

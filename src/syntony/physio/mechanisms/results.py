@@ -529,7 +529,7 @@ class PooledFitResult(MechanismResult):
             f"{g['group']}: the optimiser did not converge"
             for g in model.groups_
             if not g["converged"]
-        ]
+        ] + list(getattr(model, "notes_", []))
         return cls(
             fitted=None,
             params=_frame(rows, _PARAM_COLUMNS),

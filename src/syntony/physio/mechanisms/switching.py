@@ -321,7 +321,10 @@ class SwitchingContagionModel:
                 "the two-mode fit did not reach the one-mode likelihood; the modes are not "
                 "separable in these data"
             ]
-        cov, problem = _base.safe_inverse(_base.hessian(self._nll, res.x))
+        if getattr(self, "_skip_se", False):  # a pseudo-group needs only the likelihoods
+            cov, problem = None, None
+        else:
+            cov, problem = _base.safe_inverse(_base.hessian(self._nll, res.x))
         self.notes_ = getattr(self, "notes_", []) + ([] if problem is None else [problem])
         self.cov_ = cov
         rows = _base.estimate_table(res.x, cov, self.specs_, d)

@@ -78,6 +78,12 @@ def sentences(result: Any) -> list[str]:
                 "negative: people are pulled less by those they have been in synchrony with, "
                 "the opposite of eq (2)."
             )
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            out.append(
+                "g has no interval (it reached the end of its range): with coupling this weak "
+                f"(c = {result.estimate('c'):.3g}) the gate is barely identified, so read the test "
+                "with care."
+            )
         s = _pseudo_sentence(result.test(result.PSEUDO), "evidence for the gate")
         if s:
             out.append(s)
