@@ -218,3 +218,42 @@ def test_too_few_iterations_or_permutations_are_named_with_what_would_do():
                             main_effect_iters=10, grid=GRID, random_state=1).fit(a, b).result_
     )  # fmt: skip
     assert any("iterations of the main effects" in w and "1/10" in w for w in gingerale.warnings)
+
+
+# -- on the command line --------------------------------------------------------------------------
+def test_the_commands_refuse_one_experiment_and_leave_nothing(tmp_path):
+    from click.testing import CliRunner
+
+    from syntony.cli import app
+
+    one = tmp_path / "one.txt"
+    one.write_text("// Reference=MNI\n// Lone 2020: a\n// Subjects=12\n10\t20\t30\n-4\t8\t2\n")
+    two = tmp_path / "two.txt"
+    two.write_text(one.read_text() + "\n// Other 2021: b\n// Subjects=9\n40\t-20\t10\n")
+    runs = [["ale", str(one)], ["conjunction", str(one), str(two)],
+            ["contrast", str(two), str(one), "--test", "nimare"]]  # fmt: skip
+    for args in runs:
+        out = tmp_path / "out"
+        res = CliRunner().invoke(app, [*args, "--out", str(out), "--n-iters", "4", "-q"])
+        assert res.exit_code == 2, res.output
+        assert res.output.startswith("syntony: error:") and "has 1 experiment" in res.output
+        assert len(res.output.strip().splitlines()) == 1
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["one.txt", "two.txt"]
+
+
+def test_ale_command_reports_few_experiments_and_unreachable_significance(tmp_path):
+    from click.testing import CliRunner
+
+    from syntony.cli import app
+
+    two = tmp_path / "two.csv"
+    two.write_text("experiment,x,y,z\na,10,20,30\na,-4,8,2\nb,40,-20,10\n")
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["ale", str(two), "--out", str(out), "--n-iters", "20",
+                                   "--default-n", "15", "--atlas", "none", "--seed", "1"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    manifest = json.loads((out / "result.json").read_text())
+    warned = manifest["warnings"]
+    assert any("only 2 experiments" in w for w in warned)
+    assert any("1/20 = 0.05" in w and "more than 20" in w for w in warned)
+    assert any("no sample_size column" in w and "N = 15" in w for w in warned)

@@ -1,16 +1,25 @@
 """Long meta-analysis runs survive an interruption: the Monte Carlo FWE null, the contrast's
 permutations and MACM regions save finished chunks, and a resumed run ends with the numbers of
-an uninterrupted one. Library calls here (interrupted by an exception inside a chunk); the
-command line, killed with SIGKILL, in test_resume_meta_cli.py."""
+an uninterrupted one. Library calls interrupted by an exception inside a chunk, then the real
+command line (``syntony ale | contrast | macm``) killed with SIGKILL part-way and resumed."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from _ale_helpers import ball_grid, random_studyset
+from _outputs import assert_same_outputs
+from click.testing import CliRunner
 
 from syntony._checkpoint import Checkpoint, checkpoint_root
 from syntony.errors import InputError, ParameterError
@@ -233,3 +242,137 @@ def _same_tables(a, b):
         pd.testing.assert_frame_equal(a.tables[name], b.tables[name])
     for name in a.maps:
         np.testing.assert_array_equal(a.maps[name], b.maps[name], err_msg=name)
+
+
+# -- the command line, killed with SIGKILL -------------------------------------------------------
+CLI = [sys.executable, "-c", "from syntony.cli import main; main()"]
+
+
+def _start(args: list[str], cwd: Path, env: dict | None = None) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})}
+    return subprocess.Popen(
+        [*CLI, *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
+
+
+def _chunks(out: Path, task: str) -> list[Path]:
+    return sorted((checkpoint_root(out) / task).glob("chunk-*.npz"))
+
+
+def _kill_part_way(proc: subprocess.Popen, out: Path, task: str, at_least: int) -> int:
+    """SIGKILL ``proc`` once ``at_least`` chunks are saved; the number of chunks left."""
+    deadline = time.monotonic() + 600
+    while len(_chunks(out, task)) < at_least:
+        if proc.poll() is not None:
+            raise AssertionError(f"the run ended before the kill: {proc.stderr.read().decode()}")
+        assert time.monotonic() < deadline, "no checkpoint chunk appeared"
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(30)
+    assert not out.exists(), "the killed run saved a result"
+    return len(_chunks(out, task))
+
+
+def _invoke(args: list[str], env: dict | None = None):
+    from syntony.cli import app
+
+    return CliRunner().invoke(app, args, env=env)
+
+
+def _same_result(a: Path, b: Path) -> list[str]:
+    """Every map, table and null array equal (bit for bit), the same parameters and summary."""
+    names = assert_same_outputs(a, b)
+    ma, mb = (json.loads((d / "result.json").read_text()) for d in (a, b))
+    assert ma["parameters"] == mb["parameters"] and ma["summary"] == mb["summary"]
+    assert ma["provenance"].get("seed") == mb["provenance"].get("seed")
+    return names
+
+
+@pytest.fixture(scope="module")
+def semantic(shared_data):
+    folder = shared_data / "nimare"
+    return (
+        str(folder / "semantic_knowledge_children.txt"),
+        str(folder / "semantic_relatedness_children.txt"),
+    )
+
+
+def test_ale_killed_and_resumed_equals_an_uninterrupted_run(semantic, tmp_path, monkeypatch):
+    n_iters = 40 * BLOCK
+    common = ["ale", semantic[0], "--n-iters", str(n_iters), "--atlas", "none", "--jobs", "2",
+              "-q"]  # fmt: skip
+    whole = tmp_path / "whole"
+    res = _invoke([*common, "--out", str(whole), "--seed", "3"])
+    assert res.exit_code == 0, res.output
+    assert not checkpoint_root(whole).exists()  # removed once the result is saved
+
+    killed = tmp_path / "killed"
+    args = [*common, "--out", str(killed), "--seed", "3"]
+    first = _start(args, tmp_path)
+    deadline = time.monotonic() + 600
+    while not _chunks(killed, "ale"):
+        assert first.poll() is None and time.monotonic() < deadline, first.stderr.read()
+        time.sleep(0.01)
+    # A second run into the same --out while the first writes is refused, not interleaved.
+    second = _start(args, tmp_path)
+    assert second.wait(120) == 2
+    assert b"another syntony run is writing here" in second.stderr.read()
+    left = _kill_part_way(first, killed, "ale", at_least=3)
+    assert 3 <= left < 40
+
+    # Without --resume the leftover is refused (neither reused nor discarded) ...
+    res = _invoke(args)
+    assert res.exit_code == 2 and "--resume" in res.output
+    # ... and other parameters or another version do not mix with it.
+    res = _invoke([*common, "--out", str(killed), "--seed", "4", "--resume"])
+    assert res.exit_code == 2 and "other parameters" in res.output
+    import syntony
+
+    monkeypatch.setattr(syntony, "__version__", "0.0.0+other")
+    res = _invoke([*args, "--resume"])
+    assert res.exit_code == 2 and "another syntony version" in res.output
+    monkeypatch.undo()
+    assert len(_chunks(killed, "ale")) == left and not killed.exists()
+
+    resumed = _start([*args, "--resume"], tmp_path)
+    assert resumed.wait(600) == 0, resumed.stderr.read().decode()
+    names = _same_result(whole, killed)
+    assert {"null_distributions.npz", "clusters.tsv", "logp_cluster_size_fwe.nii.gz"} <= set(names)
+    assert not checkpoint_root(killed).exists()
+
+
+def test_contrast_killed_in_its_main_effects_or_permutations_resumes(semantic, tmp_path):
+    common = ["contrast", *semantic, "--n-iters", str(10 * BLOCK), "--n-permutations",
+              str(10 * permutation.BATCH), "--atlas", "none", "--jobs", "2", "--seed", "7",
+              "-q"]  # fmt: skip
+    whole = tmp_path / "whole"
+    res = _invoke([*common, "--out", str(whole)])
+    assert res.exit_code == 0, res.output
+    killed = tmp_path / "killed"
+    args = [*common, "--out", str(killed)]
+    left = _kill_part_way(_start(args, tmp_path), killed, "contrast", at_least=3)
+    assert 3 <= left < 30  # 10 blocks of each main effect, 10 batches of permutations
+    resumed = _start([*args, "--resume"], tmp_path)
+    assert resumed.wait(600) == 0, resumed.stderr.read().decode()
+    names = _same_result(whole, killed)
+    assert {"p.nii.gz", "tested.nii.gz", "clusters_a_gt_b.tsv"} <= set(names)
+    assert not checkpoint_root(killed).exists()
+
+
+def test_macm_killed_between_or_inside_regions_resumes(shared_data, tmp_path):
+    env = {"SYNTONY_NEUROQUERY_DIR": str(shared_data / "neuroquery")}
+    common = ["macm", "--roi", "sphere:-20,-60,-40,4", "--roi", "sphere:20,-60,-40,4",
+              "--database", "neuroquery", "--default-n", "20", "--n-iters", str(3 * BLOCK),
+              "--cluster-threshold", "analytic", "--atlas", "none", "--jobs", "2", "--seed",
+              "2", "-q"]  # fmt: skip
+    whole = tmp_path / "whole"
+    res = _invoke([*common, "--out", str(whole)], env=env)
+    assert res.exit_code == 0, res.output
+    killed = tmp_path / "killed"
+    args = [*common, "--out", str(killed)]
+    left = _kill_part_way(_start(args, tmp_path, env), killed, "macm", at_least=2)
+    assert 2 <= left < 6  # three blocks per region
+    resumed = _start([*args, "--resume"], tmp_path, env)
+    assert resumed.wait(600) == 0, resumed.stderr.read().decode()
+    names = _same_result(whole, killed)
+    assert "sphere_20_-60_-40_r4/null_distributions.npz" in names and "network.tsv" in names

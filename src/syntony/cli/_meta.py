@@ -7,12 +7,15 @@ from pathlib import Path
 import click
 
 from syntony.cli._options import (
+    checkpointed,
     cluster_threshold_option,
+    digest,
     finish,
     force_option,
     null_option,
     out_option,
     quiet_option,
+    resume_option,
     seed_option,
 )
 
@@ -37,27 +40,12 @@ diagnostics_option = click.option(
 )
 
 
-def refuse_existing(out_dir: Path, force: bool) -> None:
-    """Refuse a used --out before minutes of computation, not after (nothing is created)."""
-    from syntony.errors import OutputExistsError
-
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise OutputExistsError(f"{out}: exists and is not a directory")
-    entries = sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) if (
-        out.is_dir()
-    ) else []  # fmt: skip
-    if entries and not force:
-        raise OutputExistsError(
-            f"{out}: already holds results ({', '.join(entries[:5])}); use --force to replace them"
-        )
-
-
 ALE_EXAMPLES = """\b
 Examples:
   syntony ale pain.json --out ale-pain --n-iters 5000 --seed 1
   syntony ale studies.txt --out quick --n-iters 0      # uncorrected maps only
   syntony ale pain.json --out ale-pain --seed 1 --diagnostics jackknife,fsn
+  syntony ale pain.json --out ale-pain --seed 1 --resume   # after an interruption
 """
 
 
@@ -125,6 +113,7 @@ Examples:
     "--jobs", type=click.IntRange(min=1), default=None, help="Worker threads (default all cores)."
 )
 @force_option
+@resume_option
 @quiet_option
 def ale_command(
     inputs: tuple[Path, ...],
@@ -146,6 +135,7 @@ def ale_command(
     diagnostics: str | None,
     jobs: int | None,
     force: bool,
+    resume: bool,
     quiet: bool,
 ) -> None:
     """ALE meta-analysis of INPUT (Sleuth text, NiMARE JSON or CSV/TSV of foci).
@@ -158,17 +148,32 @@ def ale_command(
     --diagnostics also diagnostics_<name>.tsv (and diagnostics_stability.nii.gz,
     diagnostics_fsn_analyses.tsv, diagnostics_fsn_null_experiments.tsv).
     """
+    from syntony.errors import ParameterError
     from syntony.meta.analyses import run_ale
 
-    refuse_existing(out_dir, force)
-    result = run_ale(
-        list(inputs), default_n=default_n, select=select, n_iters=n_iters, seed=seed,
-        cluster_p=cluster_p, fwe_alpha=fwe_alpha, atlas=atlas, replay_nimare=replay_nimare,
-        gingerale_mask=gingerale_mask, subvoxel=subvoxel, null=null,
-        cluster_threshold=cluster_threshold, early_stop=early_stop, focus_filter=focus_filter,
-        diagnostics=diagnostics, n_jobs=jobs, progress=not quiet,
-    )  # fmt: skip
-    finish(result, out_dir, force=force, quiet=quiet)
+    if replay_nimare and seed is None:
+        raise ParameterError("--seed", "an integer seed with --replay-nimare", None)
+    # Everything that sets the numbers of the Monte Carlo blocks a checkpoint keeps.
+    key = {
+        "inputs": [digest(p) for p in inputs], "default_n": default_n, "select": list(select),
+        "n_iters": n_iters, "cluster_p": cluster_p, "fwe_alpha": fwe_alpha,
+        "replay_nimare": replay_nimare, "gingerale_mask": gingerale_mask, "subvoxel": subvoxel,
+        "null": null, "cluster_threshold": cluster_threshold, "early_stop": early_stop,
+        "focus_filter": focus_filter,
+    }  # fmt: skip
+    with checkpointed(out_dir, "ale", key, seed=seed, resume=resume, force=force) as (
+        checkpoint,
+        run_seed,
+    ):
+        result = run_ale(
+            list(inputs), default_n=default_n, select=select, n_iters=n_iters, seed=run_seed,
+            cluster_p=cluster_p, fwe_alpha=fwe_alpha, atlas=atlas, replay_nimare=replay_nimare,
+            gingerale_mask=gingerale_mask, subvoxel=subvoxel, null=null,
+            cluster_threshold=cluster_threshold, early_stop=early_stop,
+            focus_filter=focus_filter, diagnostics=diagnostics, n_jobs=jobs,
+            progress=not quiet, checkpoint=checkpoint,
+        )  # fmt: skip
+        finish(result, out_dir, force=force, quiet=quiet)
 
 
 def register(app: click.Group) -> None:

@@ -11,14 +11,17 @@ from pathlib import Path
 
 import click
 
-from syntony.cli._meta import atlas_option, diagnostics_option, refuse_existing
+from syntony.cli._meta import atlas_option, diagnostics_option
 from syntony.cli._options import (
+    checkpointed,
     cluster_threshold_option,
+    digest,
     finish,
     force_option,
     null_option,
     out_option,
     quiet_option,
+    resume_option,
     seed_option,
 )
 
@@ -38,6 +41,11 @@ database_dir_option = click.option(
     help="Folder of the database named in specs/--database (default: syntony.datasets, "
     "i.e. $SYNTONY_NEUROQUERY_DIR / $SYNTONY_NEUROSYNTH_DIR or the download cache).",
 )
+
+
+def _spec_key(spec: str) -> str | None:
+    """A SPEC as a checkpoint key: the digest of a file, else the query text itself."""
+    return digest(spec) if Path(spec).exists() else spec
 
 
 def _say(quiet: bool):
@@ -154,11 +162,12 @@ balanced_options = [
 @seed_option
 @jobs_option
 @force_option
+@resume_option
 @quiet_option
 def contrast_command(group_a, group_b, out_dir, test, p_threshold, min_cluster_mm3,
                      n_permutations, n_iters, main_effect, replay_nimare, balanced,
                      balanced_iters, subsamples, difference_iterations, diagnostics, default_n,
-                     database_dir, atlas, seed, jobs, force, quiet):  # fmt: skip
+                     database_dir, atlas, seed, jobs, force, resume, quiet):  # fmt: skip
     """Contrast (subtraction) of A and B by label permutation: A > B and B > A.
 
     A and B are SPECs: a Sleuth/JSON/CSV file, or a database query such as
@@ -174,7 +183,6 @@ def contrast_command(group_a, group_b, out_dir, test, p_threshold, min_cluster_m
     """
     from syntony.meta.analyses import run_contrast
 
-    refuse_existing(out_dir, force)
     chosen = None
     if balanced:
         from syntony.meta.balanced import Balanced
@@ -182,14 +190,26 @@ def contrast_command(group_a, group_b, out_dir, test, p_threshold, min_cluster_m
         chosen = Balanced(n_iters=balanced_iters, n_subsamples=subsamples,
                           difference_iterations=difference_iterations,
                           min_cluster_mm3=min_cluster_mm3 or 0.0)  # fmt: skip
-    result = run_contrast(
-        group_a, group_b, test=test, p_threshold=p_threshold, min_cluster_mm3=min_cluster_mm3,
-        n_permutations=n_permutations, n_iters=n_iters, main_effect=main_effect,
-        replay_nimare=replay_nimare, balanced=chosen, diagnostics=diagnostics,
-        default_n=default_n, database_dir=database_dir, atlas=atlas, seed=seed, n_jobs=jobs,
-        progress=not quiet,
-    )  # fmt: skip
-    finish(result, out_dir, force=force, quiet=quiet)
+    key = {
+        "a": _spec_key(group_a), "b": _spec_key(group_b), "test": test,
+        "p_threshold": p_threshold, "min_cluster_mm3": min_cluster_mm3,
+        "n_permutations": n_permutations, "n_iters": n_iters, "main_effect": main_effect,
+        "replay_nimare": replay_nimare, "default_n": default_n,
+        "database_dir": digest(database_dir),
+        "balanced": [balanced_iters, subsamples, difference_iterations] if balanced else None,
+    }  # fmt: skip
+    with checkpointed(out_dir, "contrast", key, seed=seed, resume=resume, force=force) as (
+        checkpoint,
+        run_seed,
+    ):
+        result = run_contrast(
+            group_a, group_b, test=test, p_threshold=p_threshold,
+            min_cluster_mm3=min_cluster_mm3, n_permutations=n_permutations, n_iters=n_iters,
+            main_effect=main_effect, replay_nimare=replay_nimare, balanced=chosen,
+            diagnostics=diagnostics, default_n=default_n, database_dir=database_dir,
+            atlas=atlas, seed=run_seed, n_jobs=jobs, progress=not quiet, checkpoint=checkpoint,
+        )  # fmt: skip
+        finish(result, out_dir, force=force, quiet=quiet)
 
 
 CONJUNCTION_EXAMPLES = """\b
@@ -217,10 +237,11 @@ Examples:
 @seed_option
 @jobs_option
 @force_option
+@resume_option
 @quiet_option
 def conjunction_command(group_a, group_b, out_dir, n_iters, min_cluster_mm3, null,
                         cluster_threshold, diagnostics, default_n, database_dir, atlas, seed,
-                        jobs, force, quiet):  # fmt: skip
+                        jobs, force, resume, quiet):  # fmt: skip
     """Conjunction of the ALEs of A and B: minimum of the FWE-thresholded maps.
 
     A and B are SPECs, as for 'syntony contrast'.
@@ -232,13 +253,22 @@ def conjunction_command(group_a, group_b, out_dir, n_iters, min_cluster_mm3, nul
     """
     from syntony.meta.analyses import run_conjunction
 
-    refuse_existing(out_dir, force)
-    result = run_conjunction(
-        group_a, group_b, n_iters=n_iters, min_cluster_mm3=min_cluster_mm3, null=null,
-        cluster_threshold=cluster_threshold, default_n=default_n, database_dir=database_dir,
-        atlas=atlas, seed=seed, diagnostics=diagnostics, n_jobs=jobs, progress=not quiet,
-    )  # fmt: skip
-    finish(result, out_dir, force=force, quiet=quiet)
+    key = {
+        "a": _spec_key(group_a), "b": _spec_key(group_b), "n_iters": n_iters, "null": null,
+        "cluster_threshold": cluster_threshold, "default_n": default_n,
+        "database_dir": digest(database_dir),
+    }  # fmt: skip
+    with checkpointed(out_dir, "conjunction", key, seed=seed, resume=resume, force=force) as (
+        checkpoint,
+        run_seed,
+    ):
+        result = run_conjunction(
+            group_a, group_b, n_iters=n_iters, min_cluster_mm3=min_cluster_mm3, null=null,
+            cluster_threshold=cluster_threshold, default_n=default_n, database_dir=database_dir,
+            atlas=atlas, seed=run_seed, diagnostics=diagnostics, n_jobs=jobs,
+            progress=not quiet, checkpoint=checkpoint,
+        )  # fmt: skip
+        finish(result, out_dir, force=force, quiet=quiet)
 
 
 MACM_EXAMPLES = """\b
@@ -275,9 +305,11 @@ Examples:
 @seed_option
 @jobs_option
 @force_option
+@resume_option
 @quiet_option
 def macm_command(rois, database, out_dir, default_n, database_dir, n_iters, min_experiments,
-                 scale, null, cluster_threshold, atlas, seed, jobs, force, quiet):  # fmt: skip
+                 scale, null, cluster_threshold, atlas, seed, jobs, force, resume,
+                 quiet):  # fmt: skip
     """Meta-analytic connectivity modelling from each --roi over a reference database.
 
     Region NAME draws its Monte Carlo null from the seed's stream ("macm", NAME), the stream
@@ -290,14 +322,23 @@ def macm_command(rois, database, out_dir, default_n, database_dir, n_iters, min_
     """
     from syntony.meta.analyses import run_macm
 
-    refuse_existing(out_dir, force)
-    result = run_macm(
-        list(rois), database, default_n=default_n, database_dir=database_dir, n_iters=n_iters,
-        min_experiments=min_experiments, scale=scale, null=null,
-        cluster_threshold=cluster_threshold, atlas=atlas, seed=seed, n_jobs=jobs,
-        progress=not quiet, log=_say(quiet),
-    )  # fmt: skip
-    finish(result, out_dir, force=force, quiet=quiet)
+    key = {
+        "rois": [_spec_key(r) for r in rois], "database": _spec_key(database),
+        "database_dir": digest(database_dir), "default_n": default_n, "n_iters": n_iters,
+        "min_experiments": min_experiments, "scale": scale, "null": null,
+        "cluster_threshold": cluster_threshold,
+    }  # fmt: skip
+    with checkpointed(out_dir, "macm", key, seed=seed, resume=resume, force=force) as (
+        checkpoint,
+        run_seed,
+    ):
+        result = run_macm(
+            list(rois), database, default_n=default_n, database_dir=database_dir,
+            n_iters=n_iters, min_experiments=min_experiments, scale=scale, null=null,
+            cluster_threshold=cluster_threshold, atlas=atlas, seed=run_seed, n_jobs=jobs,
+            progress=not quiet, log=_say(quiet), checkpoint=checkpoint,
+        )  # fmt: skip
+        finish(result, out_dir, force=force, quiet=quiet)
 
 
 @click.group("workflow")
@@ -348,7 +389,6 @@ def fu2025_command(group_a, group_b, database, out_dir, default_n, database_dir,
     """
     from syntony.meta.analyses import run_fu2025_workflow
 
-    refuse_existing(out_dir, force)
     result = run_fu2025_workflow(
         group_a, group_b, database, default_n=default_n, database_dir=database_dir,
         n_iters=n_iters, macm_iters=macm_iters, max_rois=max_rois, null=null,

@@ -23,6 +23,8 @@ import numpy as np
 
 from syntony._rng import SeedLike, SeedTree
 from syntony.errors import InputError, ParameterError
+from syntony.meta.ale import check_experiments
+from syntony.meta.chunks import slot
 from syntony.meta.diagnostics.apply import parse_diagnostics
 from syntony.meta.results import collect_warnings
 
@@ -202,8 +204,13 @@ def run_ale(
     diagnostics: str | Sequence[str] | None = None,
     n_jobs: int | None = None,
     progress: bool = False,
+    checkpoint: Any = None,
 ) -> ALEResult:
     """ALE of a coordinate file (or several), with Monte Carlo FWE when ``n_iters > 0``.
+
+    Fewer than two experiments are refused. ``checkpoint`` (a
+    :class:`~syntony._checkpoint.Checkpoint`) keeps the finished blocks of the Monte Carlo null
+    so that an interrupted run resumes to the same numbers (``syntony ale --resume``).
 
     ``focus_filter`` removes the foci outside the mask first (NiMARE's FocusFilter), listed in
     ``diagnostics_focus-filter.tsv``. ``diagnostics`` (``"jackknife,focus-counter,stability,
@@ -245,7 +252,8 @@ def run_ale(
             null_method=NULL_METHODS[null],
             cluster_threshold=cluster_threshold_rule(cluster_threshold, n_iters),
         )  # fmt: skip
-        result = estimator.fit(studyset).result_
+        check_experiments(studyset)
+        result = estimator.fit(studyset, checkpoint=checkpoint).result_
         if filtered is not None:
             result.add_diagnostics([filtered.diagnostic()])
         if names:
@@ -285,8 +293,12 @@ def run_contrast(
     seed: SeedLike = None,
     n_jobs: int | None = None,
     progress: bool = False,
+    checkpoint: Any = None,
 ) -> ContrastResult:
     """Contrast of two SPECs (files or database queries) by label permutation.
+
+    ``checkpoint`` keeps finished batches of permutations and blocks of the main effects'
+    Monte Carlo nulls (:meth:`~syntony.meta.contrast.ALEContrast.fit`) for a resumed run.
 
     ``balanced`` (a :class:`~syntony.meta.balanced.Balanced`) replaces the permutation test by
     the balanced contrast; ``diagnostics`` are added to the result (seed stream
@@ -306,7 +318,7 @@ def run_contrast(
             test=chosen, n_permutations=n_permutations, main_effect_iters=n_iters,
             main_effect_level=main_effect, replay_nimare=replay_nimare, n_jobs=n_jobs,
             random_state=seed, progress=progress, labeller=labeller,
-        ).fit(a, b).result_  # fmt: skip
+        ).fit(a, b, checkpoint=checkpoint).result_  # fmt: skip
         if names:
             result.diagnose(names, a, b, n_iters=n_iters, n_jobs=n_jobs, progress=progress,
                             random_state=SeedTree(seed).child("diagnostics"))  # fmt: skip
@@ -329,11 +341,13 @@ def run_conjunction(
     diagnostics: str | Sequence[str] | None = None,
     n_jobs: int | None = None,
     progress: bool = False,
+    checkpoint: Any = None,
 ) -> ConjunctionResult:
     """ALE of each SPEC (with FWE) and the conjunction of their significant clusters.
 
     The main effects are kept in the result (saved in ``ale_a/`` and ``ale_b/``);
-    ``diagnostics`` are added to it (seed stream ``("diagnostics",)``).
+    ``diagnostics`` are added to it (seed stream ``("diagnostics",)``). ``checkpoint`` keeps
+    the finished Monte Carlo blocks of main effect A (slot 0) and B (slot 1).
     """
     from syntony.meta.conjunction import conjunction
     from syntony.meta.null import NULL_METHODS
@@ -345,11 +359,13 @@ def run_conjunction(
     with collect_warnings() as caught:
         dbs = databases(database_dir)
         groups = [resolve_spec(g, default_n=default_n, databases=dbs) for g in (group_a, group_b)]
+        for group, label in zip(groups, ("group A", "group B"), strict=True):
+            check_experiments(group, what=label)
         mains = [
             _ale(n_iters, tree.child("main-effect", name), labeller=labeller,
                  null=NULL_METHODS[null], threshold=rule, n_jobs=n_jobs, progress=progress)
-            .fit(group).result_
-            for name, group in zip("ab", groups, strict=True)
+            .fit(group, checkpoint=slot(checkpoint, k)).result_
+            for k, (name, group) in enumerate(zip("ab", groups, strict=True))
         ]  # fmt: skip
         result = conjunction(mains, min_cluster_mm3=min_cluster_mm3,
                              names=[g.name for g in groups], labeller=labeller)  # fmt: skip
@@ -413,10 +429,12 @@ def run_macm(
     n_jobs: int | None = None,
     progress: bool = False,
     log: Callable[[str], None] | None = None,
+    checkpoint: Any = None,
 ) -> MACMNetwork:
     """MACM of each region (``sphere:X,Y,Z,R``, ``atlas:LABEL`` or a mask) and their network.
 
-    Region ``name`` draws its Monte Carlo null from ``SeedTree(seed).child("macm", name)``.
+    Region ``name`` draws its Monte Carlo null from ``SeedTree(seed).child("macm", name)``;
+    with a ``checkpoint`` the finished blocks of region ``k``'s null are kept in its slot ``k``.
     """
     from syntony.meta.macm import macm, macm_network
 
@@ -434,11 +452,12 @@ def run_macm(
                              labeller=labeller, reference=db if scale else None, n_jobs=n_jobs,
                              progress=progress)  # fmt: skip
         results = []
-        for roi in regions:
+        for k, roi in enumerate(regions):
             say(f"MACM from {roi.name} ({roi.n_voxels} voxels)")
             results.append(
                 macm(roi, db, default_n=default_n, estimator=est,
-                     min_experiments=min_experiments, random_state=tree.child("macm", roi.name))
+                     min_experiments=min_experiments, random_state=tree.child("macm", roi.name),
+                     checkpoint=slot(checkpoint, k))
             )  # fmt: skip
             say(f"  {results[-1].summary().splitlines()[-1]}")
         network = macm_network(results, labeller=labeller)
