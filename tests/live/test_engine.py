@@ -158,7 +158,7 @@ def test_resume_after_a_crash_continues_the_same_windows(tmp_path):
     out = tmp_path / "s"
     engine = LiveEngine(out, _settings(n_surrogates=0), raw_fs=25.0, t0=0.0)
     feed(engine, rec.isel(time=slice(0, 25 * 70)))
-    engine.flush()
+    engine.flush(wait=True)
     # The crash: the process dies mid-line, nothing is closed.
     with open(out / "recording.tsv", "a") as stream:
         stream.write("70.04\tAU8")
@@ -167,20 +167,22 @@ def test_resume_after_a_crash_continues_the_same_windows(tmp_path):
     engine, _ = reopen(out)
     assert engine.grid.committed == 25 * 70
     assert list(engine.persons) == [str(p) for p in rec.person.values]
-    # Ten seconds are lost while nothing runs; then the streams come back.
-    rest = rec.isel(time=slice(25 * 80, None))
+    # 25 s (longer than a window) are lost while nothing runs; then the streams come back,
+    # and the first commit after the gap completes many windows at once.
+    rest = rec.isel(time=slice(25 * 95, None))
     data = rest["signal"].isel(channel=0).to_numpy()
     for a in range(0, data.shape[0], 5):
         b = min(a + 5, data.shape[0])
         for p in range(data.shape[1]):
-            engine.grid.place(p, np.arange(25 * 80 + a, 25 * 80 + b), data[a:b, p])
-        engine.commit(25 * 80 + b)
+            engine.grid.place(p, np.arange(25 * 95 + a, 25 * 95 + b), data[a:b, p])
+        engine.commit(25 * 95 + b)
     engine.close()
     got = read_recording(out / "recording.tsv")
     assert got.sizes["time"] == rec.sizes["time"]
-    assert np.isnan(got["signal"].to_numpy()[25 * 70 : 25 * 80]).all()
+    assert np.isnan(got["signal"].to_numpy()[25 * 70 : 25 * 95]).all()
     result = LiveResult.from_session(out)
     assert assert_windows_match(result) > 100
+    assert np.isfinite(result.windows["kuramoto"]).sum() > 80
     assert len(json.loads((out / "session.json").read_text())["resumed"]) == 1
 
 
@@ -225,3 +227,24 @@ def test_simulated_crowd_and_absent_specs():
     assert parse_absent(["A:1-2", "A:5-6.5"]) == {"A": [(1.0, 2.0), (5.0, 6.5)]}
     with pytest.raises(Exception, match="PERSON:START-STOP"):
         parse_absent(["A:5-1"])
+
+
+def test_raw_features_for_many_persons_at_once_equal_one_by_one():
+    """The vectorised path for complete columns equals the offline Raw + resampling per person."""
+    from syntony.live.features import _raw_batch, to_grid
+    from syntony.physio.features import Raw
+
+    rng = np.random.default_rng(5)
+    x = np.cumsum(rng.standard_normal((1500, 6)), axis=0) + 400.0
+    t = np.arange(250, 1750) / 25.0
+    grid = np.arange(41, 69 * 4) / 4.0
+    for at_start in (True, False):
+        values, phase = _raw_batch(x, t, grid, 25.0, 4.0, at_start=at_start)
+        for p in range(x.shape[1]):
+            parts = Raw()(x[:, p], 25.0)
+            v = to_grid(t, parts["raw"], grid, 25.0, 4.0, angle=False, at_start=at_start)
+            ph = to_grid(t, parts["phase"], grid, 25.0, 4.0, angle=True, at_start=at_start)
+            np.testing.assert_array_equal(np.isnan(v), np.isnan(values[:, p]))
+            np.testing.assert_allclose(values[:, p], v, rtol=0, atol=1e-9)
+            d = np.angle(np.exp(1j * (phase[:, p] - ph)))
+            assert np.nanmax(np.abs(d)) < 1e-9

@@ -21,6 +21,7 @@ import numpy as np
 from syntony._rng import SeedTree
 from syntony._validate import check_integer, check_positive
 from syntony.errors import ParameterError
+from syntony.live._rows import Rows
 from syntony.live.features import OnlineFeatures
 from syntony.live.grid import RawStore, SampleGrid
 from syntony.live.incremental import IncrementalSynchrony, WindowUpdate
@@ -286,7 +287,7 @@ class LiveEngine:
         return self._features()
 
     def _features(self, *, final: bool = False) -> list[WindowUpdate]:
-        batch = self.features.update(self.raw, self.persons, final=final)
+        batch = self.features.update(self.raw, self.persons, final=final, need=self.sync.needed)
         updates: list[WindowUpdate] = []
         if batch is not None:
             self.reasons = {p: batch.reasons.get(p, "") for p in self.persons}
@@ -304,6 +305,9 @@ class LiveEngine:
             updates = self.sync.append(batch.values)
             for update in updates:
                 self._publish(update)
+            # Only now may old rows go: a long batch (after a gap) publishes many windows.
+            self._kur.forget_before(self.sync.needed - self.sync.window - self.sync.max_lag)
+            self._hist.forget_before(self._hist.n - self._hist.size)
         self._drain()
         if time.monotonic() - self._last_flush >= self.flush_every:
             self.flush()
@@ -421,8 +425,9 @@ class LiveEngine:
         )
 
     # -- housekeeping ----------------------------------------------------------------------------
-    def flush(self) -> None:
-        self.files.flush()
+    def flush(self, *, wait: bool = False) -> None:
+        """Send what was written to disk (``wait``: and wait until it is there)."""
+        self.files.flush(wait=wait)
         self._last_flush = time.monotonic()
 
     def wait_idle(self, timeout: float = 60.0) -> None:
@@ -450,35 +455,37 @@ class _History:
 
     def __init__(self, size: int, *, columns: bool = True) -> None:
         self.size = int(size)
-        self.n = 0
-        self._data = np.full((0, 0 if columns else 1), np.nan)
+        self._rows = Rows(0 if columns else 1)
+
+    @property
+    def n(self) -> int:
+        return self._rows.stop
 
     def add_column(self) -> None:
-        self._data = np.concatenate([self._data, np.full((self._data.shape[0], 1), np.nan)], 1)
+        self._rows.add_column()
 
     def append(self, rows: np.ndarray) -> None:
-        self._data = np.concatenate([self._data, rows], axis=0)[-4 * self.size :]
-        self.n += rows.shape[0]
+        self._rows.append(rows)
+
+    def forget_before(self, index: int) -> None:
+        """Drop rows before global ``index``, keeping at least the last ``size``."""
+        self._rows.forget_before(min(index, self._rows.stop - self.size))
 
     def seed(self, start: int, rows: np.ndarray) -> None:
         """Hold ``rows`` as global rows ``start...``."""
-        self._data = np.asarray(rows, float)[-4 * self.size :].copy()
-        self.n = int(start) + rows.shape[0]
+        self._rows.reset(start, np.asarray(rows, float)[-2 * self.size :])
+        self._rows.start = int(start) + max(0, rows.shape[0] - 2 * self.size)
 
     def tail(self, end: int, length: int) -> np.ndarray | None:
-        """Rows ``end - length`` to ``end`` (global), or None when not all are held."""
-        first = self.n - self._data.shape[0]
-        a = end - length
-        if a < first or end > self.n or length <= 0:
-            a = max(a, first)
-            if end > self.n or end - a < 2:
-                return None
-        return self._data[a - first : end - first].copy()
+        """Rows ``end - length`` to ``end`` (global; fewer when not all are held), or None."""
+        a = max(end - length, self._rows.start)
+        if end > self.n or end - a < 2:
+            return None
+        return self._rows.window(a, end)
 
     def window_mean(self, start: int, width: int) -> float:
         x = self.tail(start + width, width)
         if x is None:
             return float("nan")
-        with np.errstate(invalid="ignore"):
-            finite = x[np.isfinite(x)]
-            return float(finite.mean()) if finite.size else float("nan")
+        finite = x[np.isfinite(x)]
+        return float(finite.mean()) if finite.size else float("nan")

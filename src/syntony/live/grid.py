@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from syntony._validate import check_positive
+from syntony.live._rows import Rows
 
 __all__ = ["RawStore", "SampleGrid", "StreamResampler"]
 
@@ -24,34 +25,28 @@ class RawStore:
 
     def __init__(self, keep: int) -> None:
         self.keep = int(keep)
-        self.n = 0  # samples committed
-        self._base = 0
-        self._data = np.full((0, 0), np.nan)
+        self._rows = Rows()
+
+    @property
+    def n(self) -> int:
+        """Samples committed so far."""
+        return self._rows.stop
 
     def add_person(self) -> None:
-        self._data = np.concatenate([self._data, np.full((self._data.shape[0], 1), np.nan)], 1)
+        self._rows.add_column()
 
     def append(self, rows: np.ndarray) -> None:
-        self._data = np.concatenate([self._data, rows], axis=0)
-        self.n += rows.shape[0]
-        extra = self._data.shape[0] - self.keep
-        if extra > max(256, self.keep // 4):
-            self._data = self._data[extra:]
-            self._base += extra
+        self._rows.append(rows)
+        if self._rows.stop - self._rows.start > self.keep + max(256, self.keep // 4):
+            self._rows.forget_before(self._rows.stop - self.keep)
 
     def window(self, a: int, b: int) -> np.ndarray:
         """Rows ``a`` to ``b`` (global indices); NaN for rows no longer (or not yet) held."""
-        out = np.full((b - a, self._data.shape[1]), np.nan)
-        lo, hi = max(a, self._base), min(b, self._base + self._data.shape[0])
-        if hi > lo:
-            out[lo - a : hi - a] = self._data[lo - self._base : hi - self._base]
-        return out
+        return self._rows.window(a, b)
 
     def seed(self, start: int, rows: np.ndarray) -> None:
         """Hold ``rows`` as global rows ``start...`` (a resumed session's tail)."""
-        self._data = np.asarray(rows, float).copy()
-        self._base = int(start)
-        self.n = int(start) + rows.shape[0]
+        self._rows.reset(start, rows)
 
 
 class SampleGrid:
@@ -94,14 +89,21 @@ class SampleGrid:
 
     def place(self, person: int, idx: np.ndarray, values: np.ndarray) -> None:
         """Put ``values`` at grid indices ``idx`` for ``person`` (late or repeated ones dropped)."""
+        self.place_block([person], idx, np.asarray(values, float).reshape(-1, 1))
+
+    def place_block(self, persons, idx: np.ndarray, values: np.ndarray) -> None:
+        """Put ``values`` (n, len(persons)) at grid indices ``idx`` (n,) for several persons at
+        once (the channels of one stream share its time stamps). Samples for committed rows
+        are counted as late and dropped; for an index already filled, the first sample wins."""
+        cols = np.asarray(persons, np.int64)
         idx = np.asarray(idx, np.int64)
-        values = np.asarray(values, float)
+        values = np.asarray(values, float).reshape(idx.size, cols.size)
         if idx.size == 0:
             return
-        self.received[person] += idx.size
+        self.received[cols] += idx.size
         late = idx < self.committed
         if late.any():
-            self.late[person] += int(late.sum())
+            self.late[cols] += int(late.sum())
             idx, values = idx[~late], values[~late]
             if idx.size == 0:
                 return
@@ -111,15 +113,16 @@ class SampleGrid:
             grow = max(need, 2 * self._rows.shape[0], 64)
             extra = np.full((grow - self._rows.shape[0], self._rows.shape[1]), np.nan)
             self._rows = np.concatenate([self._rows, extra], axis=0)
-        # Within one call, and against what is already there, the first sample of an index wins.
-        _, first = np.unique(local, return_index=True)
-        repeated = idx.size - first.size
-        local, values = local[first], values[first]
-        taken = np.isfinite(self._rows[local, person])
-        repeated += int(taken.sum())
-        self._rows[local[~taken], person] = values[~taken]
-        self.duplicate[person] += repeated
-        self.head[person] = max(int(self.head[person]), int(idx.max()) + 1)
+        repeated = 0
+        if idx.size > 1 and not (np.diff(local) > 0).all():
+            _, first = np.unique(local, return_index=True)
+            repeated = idx.size - first.size
+            local, values = local[first], values[first]
+        block = self._rows[local[:, None], cols[None, :]]
+        taken = np.isfinite(block)
+        self._rows[local[:, None], cols[None, :]] = np.where(taken, block, values)
+        self.duplicate[cols] += repeated + taken.sum(axis=0)
+        self.head[cols] = np.maximum(self.head[cols], int(idx.max()) + 1)
 
     def commit(self, upto: int) -> np.ndarray:
         """Commit rows up to (not including) ``upto``; returns them (rows, persons)."""

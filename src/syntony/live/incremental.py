@@ -35,6 +35,7 @@ import numpy as np
 
 from syntony._numba import serial_and_parallel
 from syntony.errors import ParameterError
+from syntony.live._rows import Rows
 from syntony.physio.synchrony import SyncConfig, group_synchrony
 
 __all__ = ["IncrementalSynchrony", "WindowUpdate"]
@@ -156,8 +157,7 @@ class IncrementalSynchrony:
         self._cap = max(2, int(capacity))
         self._sums = np.zeros((self._cap, self.n_lags, self._cap))
         # Feature samples kept: global index of row 0 of the buffer, and the buffer itself.
-        self._base = int(start_index)
-        self._buf = np.full((0, 0), np.nan)
+        self._buf = Rows(start=int(start_index))
         self._n = int(start_index)  # one past the last global index appended
         self._spread = _Spread()
         # The window whose sums are held: start index. It begins far enough before the series
@@ -181,7 +181,7 @@ class IncrementalSynchrony:
             self._grow(2 * self._cap)
         self.persons.append(name)
         self._offset = np.append(self._offset, np.nan)
-        self._buf = np.concatenate([self._buf, np.full((self._buf.shape[0], 1), np.nan)], axis=1)
+        self._buf.add_column()
         self._spread.add()
         return p
 
@@ -208,7 +208,7 @@ class IncrementalSynchrony:
                 if finite.size:
                     self._offset[p] = finite[0]
         self._spread.update(rows)
-        self._buf = np.concatenate([self._buf, rows], axis=0)
+        self._buf.append(rows)
         self._n += rows.shape[0]
         out: list[WindowUpdate] = []
         while self._s + self.step + self.window + self.max_lag <= self._n:
@@ -232,7 +232,8 @@ class IncrementalSynchrony:
         s = first - st
         if start > s - lag:
             raise ParameterError("start", f"at most {s - lag} (the window's earliest lag)", start)
-        self._buf, self._base, self._n = rows.copy(), int(start), int(start) + rows.shape[0]
+        self._buf.reset(start, rows)
+        self._n = int(start) + rows.shape[0]
         self._offset = np.full(len(self.persons), np.nan)
         for p in range(len(self.persons)):
             finite = rows[np.isfinite(rows[:, p]), p]
@@ -258,14 +259,8 @@ class IncrementalSynchrony:
     # -- the step ------------------------------------------------------------------------------
     def _rows(self, idx: np.ndarray) -> np.ndarray:
         """Centred samples at global indices ``idx`` (missing, or before the series: 0)."""
-        local = idx - self._base
-        n_p = len(self.persons)
-        out = np.zeros((len(idx), n_p))
-        inside = (local >= 0) & (local < self._buf.shape[0])
-        if inside.any():
-            vals = self._buf[local[inside]] - self._offset[None, :]
-            out[inside] = np.where(np.isfinite(vals), vals, 0.0)
-        return out
+        vals = self._buf.take(idx) - self._offset[None, :]
+        return np.where(np.isfinite(vals), vals, 0.0)
 
     def _advance(self) -> WindowUpdate | None:
         w, st, lag = self.window, self.step, self.max_lag
@@ -324,12 +319,8 @@ class IncrementalSynchrony:
         relative to the person's spread (so far) counted as constant.
         """
         w, lag = self.window, self.max_lag
-        idx = np.arange(s - lag, s + w + lag)
-        local = idx - self._base
         n_p = len(self.persons)
-        seg = np.full((len(idx), n_p), np.nan)
-        inside = (local >= 0) & (local < self._buf.shape[0])
-        seg[inside] = self._buf[local[inside]]
+        seg = self._buf.window(s - lag, s + w + lag)
         bad = ~np.isfinite(seg)
         xc = np.where(bad, 0.0, seg - self._offset[None, :])
         zeros = np.zeros((1, n_p))
@@ -352,17 +343,18 @@ class IncrementalSynchrony:
 
     def _trim(self) -> None:
         """Drop buffered samples no later step needs (older than the window start - lag)."""
-        keep_from = self._s - self.max_lag
-        drop = keep_from - self._base
-        if drop > 4 * max(self.window, 64):
-            self._buf = self._buf[drop:]
-            self._base += drop
+        self._buf.forget_before(self._s - self.max_lag)
 
     # -- state ---------------------------------------------------------------------------------
     @property
     def n_samples(self) -> int:
         """Index one past the last feature sample appended."""
         return self._n
+
+    @property
+    def needed(self) -> int:
+        """Feature samples the next window needs (its last lagged sample's index + 1)."""
+        return self._s + self.step + self.window + self.max_lag
 
     @property
     def next_window(self) -> int:

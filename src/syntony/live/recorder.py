@@ -28,7 +28,9 @@ from __future__ import annotations
 import io
 import json
 import os
+import queue
 import struct
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -92,16 +94,55 @@ class AppendLog:
         if text:
             self._pending.append(text)
 
+    def take(self) -> bytes:
+        """The buffered lines, as bytes to append (the buffer is emptied)."""
+        data = "".join(self._pending).encode("utf-8")
+        self._pending.clear()
+        return data
+
     def flush(self) -> None:
-        if self._pending:
-            self._stream.write("".join(self._pending).encode("utf-8"))
-            self._pending.clear()
-        self._stream.flush()
-        os.fsync(self._stream.fileno())
+        _append(self._stream, self.take())
 
     def close(self) -> None:
         self.flush()
         self._stream.close()
+
+
+def _append(stream, data: bytes) -> None:
+    """Append ``data`` and force it to disk."""
+    if data:
+        stream.write(data)
+    stream.flush()
+    os.fsync(stream.fileno())
+
+
+class _Writer(threading.Thread):
+    """Writes and fsyncs on its own thread, so the pipeline never waits for the disk.
+
+    Jobs are (stream, bytes) lists, written in order; :meth:`finish` waits for all of them.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(name="syntony-live-writer", daemon=True)
+        self.jobs: queue.Queue = queue.Queue()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        while True:
+            job = self.jobs.get()
+            if job is None:
+                self.jobs.task_done()
+                return
+            try:
+                for stream, data in job:
+                    _append(stream, data)
+            except BaseException as exc:  # reported by the next flush on the pipeline's thread
+                self.error = exc
+            self.jobs.task_done()
+
+    def finish(self) -> None:
+        self.jobs.put(None)
+        self.join()
 
 
 def repair_tail(path: Path) -> int:
@@ -142,6 +183,9 @@ class SessionFiles:
         }
         self.logs["features.tsv"] = AppendLog(self.directory / "features.tsv", feature_header)
         self._matrices = open(self.directory / "matrices.bin", "ab")
+        self._matrix_pending: list[bytes] = []
+        self._writer = _Writer()
+        self._writer.start()
 
     # -- rows ------------------------------------------------------------------------------------
     def write_grid(
@@ -196,19 +240,33 @@ class SessionFiles:
 
     def write_matrices(self, window: int, r: np.ndarray, lag: np.ndarray) -> None:
         n = r.shape[0]
-        self._matrices.write(MATRIX_MAGIC + struct.pack("<qq", int(window), int(n)))
-        self._matrices.write(np.ascontiguousarray(r, "<f8").tobytes())
-        self._matrices.write(np.ascontiguousarray(lag, "<f8").tobytes())
+        self._matrix_pending.append(
+            MATRIX_MAGIC
+            + struct.pack("<qq", int(window), int(n))
+            + np.ascontiguousarray(r, "<f8").tobytes()
+            + np.ascontiguousarray(lag, "<f8").tobytes()
+        )
 
-    def flush(self) -> None:
-        # The raw recording first: whatever the other files hold was computed from it.
-        for name in ("recording.tsv", "features.tsv", *_HEADERS):
-            self.logs[name].flush()
-        self._matrices.flush()
-        os.fsync(self._matrices.fileno())
+    def flush(self, *, wait: bool = False) -> None:
+        """Hand what was written since the last flush to the writer thread (appended and
+        fsynced there, the raw recording first: the other files were computed from it);
+        ``wait`` until it is on disk."""
+        if self._writer.error is not None:
+            error, self._writer.error = self._writer.error, None
+            raise OSError(f"{self.directory}: writing the session failed ({error})")
+        job = [
+            (self.logs[name]._stream, self.logs[name].take())
+            for name in ("recording.tsv", "features.tsv", *_HEADERS)
+        ]
+        job.append((self._matrices, b"".join(self._matrix_pending)))
+        self._matrix_pending.clear()
+        self._writer.jobs.put(job)
+        if wait:
+            self._writer.jobs.join()
 
     def close(self) -> None:
         self.flush()
+        self._writer.finish()
         for log in self.logs.values():
             log.close()
         self._matrices.close()

@@ -283,8 +283,7 @@ class _Session:
             if not self._anchored:
                 self._anchor(float(stamps[0]))
             idx, vals = stream.resampler.convert(np.asarray(stamps), np.asarray(values, float))
-            for c, p in enumerate(stream.columns):
-                engine.grid.place(p, idx, vals[:, c] if vals.ndim == 2 else vals)
+            engine.grid.place_block(stream.columns, idx, vals)
         if got:
             self.last_data = now
             self.first_data = self.first_data or now

@@ -38,6 +38,7 @@ class PublishStats:
     chunks: int = 0
     started: float = 0.0
     finished: float = 0.0
+    t0: float = 0.0  # LSL clock stamp of sample 0
 
 
 def parse_absent(specs: list[str]) -> dict[str, list[tuple[float, float]]]:
@@ -157,6 +158,7 @@ def publish(
     t0 = pylsl.local_clock()
     wall0 = time.monotonic()
     stats.started = time.time()
+    stats.t0 = t0
     sent = 0
     while sent < n and not stop.is_set():
         upto = min(n, int(np.floor((time.monotonic() - wall0) * speed * fs)) + 1)
@@ -300,8 +302,5 @@ def feed(
             delay = wall0 + b / fs / speed - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-        idx = np.arange(a, b)
-        for c, p in enumerate(cols):
-            ok = np.isfinite(data[a:b, c])
-            engine.grid.place(p, idx[ok], data[a:b, c][ok])
+        engine.grid.place_block(cols, np.arange(a, b), data[a:b])
         engine.commit(b)
