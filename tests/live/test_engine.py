@@ -70,6 +70,11 @@ def test_fed_session_windows_equal_offline_and_recording_is_exact(fed_session):
     np.testing.assert_array_equal(
         got["signal"].sel(person=rec.person.values).to_numpy(), rec["signal"].to_numpy()
     )
+    quality = result.quality().set_index("person")
+    for person in rec.person.values:
+        sent = np.isfinite(rec["signal"].sel(person=person).to_numpy()).sum()
+        assert quality.loc[str(person), "samples"] == sent
+    assert quality.loc[str(rec.person.values[2]), "share_of_session"] < 0.9
     bands = pd.read_csv(out / "nulls.tsv", sep="\t")
     assert len(bands) >= 5 and (bands.q025 <= bands.q975).all()
     fits = pd.read_csv(out / "coupling.tsv", sep="\t")

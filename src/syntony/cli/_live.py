@@ -79,7 +79,7 @@ The dashboard is at http://127.0.0.1:PORT/ while the session runs.
     "--resume",
     is_flag=True,
     is_eager=True,
-    help="Continue the session in --out (its settings apply).",
+    help="Continue the session in --out (its settings and stream type apply).",
 )
 @click.option(
     "--force", is_flag=True, is_eager=True, help="Replace whatever --out holds (a new session)."

@@ -201,6 +201,7 @@ class LiveEngine:
         self._worker = threading.Thread(target=self._work, name="syntony-live-slow", daemon=True)
         self._worker.start()
         self.n_windows = 0
+        self.samples = np.zeros(0, dtype=np.int64)  # raw samples received per person
         self.notes: list[str] = []
         self.closed = False
 
@@ -217,6 +218,7 @@ class LiveEngine:
         self.raw.add_person()
         self.sync.add_person(name)
         self._hist.add_column()
+        self.samples = np.append(self.samples, 0)
         self.persons.append(name)
         self.info[name] = dict(info or {})
         self.status[name] = "live"
@@ -270,6 +272,8 @@ class LiveEngine:
                 "raw_fs": self.raw_fs,
                 "t0": self.grid.t0 if np.isfinite(self.grid.t0) else None,
                 "persons": list(self.persons),
+                "samples": {p: int(n) for p, n in zip(self.persons, self.samples, strict=True)},
+                "grid_samples": int(self.grid.committed),
                 "notes": list(self.notes),
             }
         )
@@ -283,6 +287,7 @@ class LiveEngine:
             self._drain()
             return []
         self.raw.append(rows)
+        self.samples[: rows.shape[1]] += np.isfinite(rows).sum(axis=0)
         self.files.write_grid("recording.tsv", start, rows, self.persons, self.raw_fs)
         return self._features()
 

@@ -318,25 +318,33 @@ class LiveResult(Result):
         }
 
     def quality(self) -> pd.DataFrame:
-        """Per person: samples received, dropouts and returns over the whole session."""
-        rec = _read_tsv(self.directory / "recording.tsv")
-        fs = float(self.state.get("raw_fs") or 1.0)
-        n_grid = int(np.rint(rec["time"].max() * fs)) + 1 if not rec.empty else 0
-        rows = []
+        """Per person: samples received, dropouts and returns over the whole session.
+
+        The counts kept by the session are used (no pass over a long recording); a session
+        that was killed before it could write them is counted from its recording.
+        """
+        counts = self.state.get("samples")
+        n_grid = int(self.state.get("grid_samples") or 0)
+        if counts is None:
+            rec = _read_tsv(self.directory / "recording.tsv")
+            fs = float(self.state.get("raw_fs") or 1.0)
+            n_grid = int(np.rint(rec["time"].max() * fs)) + 1 if not rec.empty else 0
+            finite = rec[np.isfinite(rec["value"].to_numpy(float))] if not rec.empty else rec
+            counts = finite["person"].astype(str).value_counts().to_dict() if len(finite) else {}
         ev = self.events
+        rows = []
         for p in self.persons:
-            mine = rec[rec["person"].astype(str) == p] if not rec.empty else rec
-            got = int(np.isfinite(mine["value"].to_numpy(float)).sum()) if len(mine) else 0
-            mine_ev = ev[ev["person"].astype(str) == p] if not ev.empty else ev
-            joined = mine_ev[mine_ev["event"] == "join"]["time"] if len(mine_ev) else []
+            mine = ev[ev["person"].astype(str) == p] if not ev.empty else ev
+            joined = mine[mine["event"] == "join"]["time"] if len(mine) else []
+            got = int(counts.get(p, 0))
             rows.append(
                 {
                     "person": p,
                     "joined_s": float(joined.iloc[0]) if len(joined) else float("nan"),
                     "samples": got,
                     "share_of_session": got / n_grid if n_grid else float("nan"),
-                    "dropouts": int((mine_ev["event"] == "dropout").sum()) if len(mine_ev) else 0,
-                    "returns": int((mine_ev["event"] == "rejoin").sum()) if len(mine_ev) else 0,
+                    "dropouts": int((mine["event"] == "dropout").sum()) if len(mine) else 0,
+                    "returns": int((mine["event"] == "rejoin").sum()) if len(mine) else 0,
                 }
             )
         return pd.DataFrame(rows)

@@ -106,6 +106,8 @@ def reopen(
     engine.raw.seed(a, _grid(tail, persons, raw_fs, a, n_raw, "value"))
     engine.grid.committed = n_raw
     engine.grid.head[:] = n_raw
+    counts = state.get("samples", {})
+    engine.samples[:] = [int(counts.get(p, 0)) for p in persons]
 
     # Features: how far they were emitted, and the tail the synchrony, band and fit need.
     last_f = _last_time(directory / "features.tsv")

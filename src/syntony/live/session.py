@@ -176,6 +176,8 @@ class _Session:
             self.engine, state = reopen(directory, on_window=options.on_window)
             self.person_of = {k: list(v) for k, v in state.get("keys", {}).items()}
             self.settings = self.engine.settings
+            # The session follows the streams it followed before.
+            options.stream_type = state.get("stream_type") or options.stream_type
             self.engine.state.session(status="resumed", stream_type=options.stream_type)
 
     # -- discovery -----------------------------------------------------------------------------
