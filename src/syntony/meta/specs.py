@@ -179,7 +179,7 @@ def resolve_spec(
     chosen = spec.select(db)
     if chosen.n_articles == 0:
         raise InputError(
-            f"the query selects none of the {db.n_articles} articles of {spec.database}; "
+            f"the query selects no article of {spec.database} ({db.n_articles} searched); "
             "loosen it (other or fewer terms, a lower min_count or min_weight, fewer not_ keys)",
             source=text,
         )
