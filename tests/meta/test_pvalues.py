@@ -28,3 +28,14 @@ def test_written_p_values_read_as_typed(tmp_path):
     path = tmp_path / "p.tsv"
     pd.DataFrame({"p": p}).to_csv(path, sep="\t", index=False)
     assert path.read_text().split() == ["p", "0.05", "0.41", "0.1"]
+
+
+def test_too_few_iterations_never_read_as_zero_significant():
+    from syntony.datasets import load_studyset
+    from syntony.meta.ale import ALE
+
+    result = ALE(n_iters=10, random_state=0).fit(load_studyset("pain")).result_
+    text = result.summary()
+    assert "0 significant" not in text
+    assert "none can reach cluster-size FWE p < 0.05 with 10 Monte Carlo iterations" in text
+    assert "smallest attainable p 0.1; at least 21 needed" in text

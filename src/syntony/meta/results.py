@@ -295,6 +295,15 @@ class ALEResult(_MetaResult):
         above = f"{n} cluster{'s' if n != 1 else ''} above the cluster-forming threshold"
         if self.fwe is None:
             return f"{above}; significance not tested (no Monte Carlo iterations)"
+        smallest = 1.0 / self.fwe.n_iters
+        if alpha is not None and not smallest < alpha:
+            # "0 significant" would read as a finding; with this few iterations it is not one.
+            needed = int(np.floor(1.0 / alpha)) + 1
+            return (
+                f"{above}; none can reach cluster-size FWE p < {alpha:g} with "
+                f"{self.fwe.n_iters} Monte Carlo iterations (smallest attainable p "
+                f"{smallest:g}; at least {needed} needed)"
+            )
         return (
             f"{above}, {self.n_significant} significant at cluster-size FWE p < {alpha} "
             f"({self.fwe.n_iters} Monte Carlo iterations)"
