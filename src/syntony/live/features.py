@@ -33,7 +33,7 @@ __all__ = ["FeatureBatch", "OnlineFeatures", "default_margin", "to_grid"]
 #: Margin (s) behind the newest sample at which each feature is emitted by default: the box
 #: filter and interpolation of the raw signal need a fraction of a second; filters, peak
 #: detection and rate interpolation of NeuroKit2 need a few breaths or beats.
-_MARGINS = {"raw": 2.0, "breathing_rate": 10.0, "heart_rate": 5.0, "eda_tonic": 10.0}
+_MARGINS = {"raw": 2.0, "breathing_rate": 20.0, "heart_rate": 10.0, "eda_tonic": 20.0}
 
 
 def default_margin(feature: Feature) -> float:
