@@ -17,7 +17,7 @@ from syntony._checkpoint import checkpoint_root
 from syntony.cli import app
 
 CLI = [sys.executable, "-c", "from syntony.cli import main; main()"]
-SWEEP = ["sweep", "builtin:trauma", "--set", "agents.n=30", "--set", "simulation.steps=150",
+SWEEP = ["sweep", "builtin:trauma", "--set", "agents.n=30", "--set", "simulation.steps=1500",
          "--grid", "agents.kappa=0.5,1,1.5,2", "--replicates", "3", "--seed", "11", "-q"]  # fmt: skip
 
 
