@@ -68,7 +68,7 @@ def test_resolve_spec_selects_like_the_database(neuroquery, dbs):
     assert all("imitat" in t.lower() for t in titled.experiments["title"])
     with pytest.raises(InputError, match="default-n"):
         resolve_spec("neuroquery:terms=empathy", databases=dbs)
-    with pytest.raises(InputError, match="selects none"):
+    with pytest.raises(InputError, match="no article"):
         resolve_spec("neuroquery:title=zzzqqqxxx", default_n=20, databases=dbs)
     with pytest.raises(InputError):
         resolve_spec("/nonexistent/file.txt")
