@@ -384,7 +384,7 @@ class DirectedFitResult(MechanismResult):
     title = "Directed contagion fit"
     _main: ClassVar[str] = "c"
 
-    PSEUDO: ClassVar[str] = "pseudo-group (likelihood ratio of no sender effects)"
+    PSEUDO: ClassVar[str] = "pseudo-group (likelihood ratio of one pull for all pairs)"
 
     @classmethod
     def from_directed(cls, model: Any, *, parameters: dict, provenance: dict) -> DirectedFitResult:

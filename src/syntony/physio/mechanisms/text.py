@@ -133,7 +133,7 @@ def sentences(result: Any) -> list[str]:
                 f"group's typical pull); most pulled: {follow['person']} "
                 f"({follow['recv_factor']:.2g} times)."
             )
-        s = _pseudo_sentence(result.test(result.PSEUDO), "evidence for sender effects")
+        s = _pseudo_sentence(result.test(result.PSEUDO), "evidence for unequal pulls")
         if s:
             out.append(s)
     elif kind == "pooled-fit":
@@ -182,7 +182,7 @@ def switching_summary(result: Any) -> str:
 
 
 def directed_summary(result: Any) -> str:
-    row = result.tests.iloc[-1] if len(result.tests) else None
+    row = result.test("likelihood ratio (one pull for all pairs)")
     lines = [f"c = {_ci(result, 'c')}"]
     if row is not None:
         lines.append(f"{row['test']}: chi2 = {row['statistic']:.3g}, p = {_p(row['p_value'])}")
@@ -340,7 +340,11 @@ def directed_methods(result: Any) -> str:
     )
     paras = [_data_sentence(result), model, _estimation_sentence(), test]
     keys = ["akaike", "durbin", "hoerl", "kenny", "schwarz", "wilks"]
-    pseudo = _pseudo_paragraph(result, result.PSEUDO, "the likelihood ratio of no sender effects")
+    pseudo = _pseudo_paragraph(
+        result,
+        result.PSEUDO,
+        "the likelihood ratio of the directed model against one pull for all pairs",
+    )
     if pseudo:
         paras.append(pseudo)
         keys += ["bernieri", "ramseyer", "phipson"]
