@@ -169,8 +169,9 @@ def linear_group_fit(y, u=None, *, dt: float = 1.0, center: bool = True) -> dict
 
     m0 = _base.moment_start(data)
     x0 = np.array([_base.to_internal(s, m0[s.name]) for s in specs])
-    res = _base.minimise(nll, [x0], [s.bounds for s in specs])
-    cov, problem = _base.safe_inverse(_base.hessian(nll, res.x))
+    with _base.one_blas_thread():
+        res = _base.minimise(nll, [x0], [s.bounds for s in specs])
+        cov, problem = _base.safe_inverse(_base.hessian(nll, res.x))
     rows = _base.estimate_table(res.x, cov, specs, data)
     out: dict[str, Any] = {r["parameter"]: r["estimate"] for r in rows}
     out.update({f"{r['parameter']}_se": r["se"] for r in rows})
