@@ -268,7 +268,11 @@ def test_macm_counts_say_both_numbers(network):
     region = result.regions[0]
     summary = region.summary()
     n_above, n_sig = region.ale.n_clusters, region.ale.n_significant
-    assert f"{n_above} cluster" in summary and f"{n_sig} significant" in summary
+    assert f"{n_above} cluster" in summary
+    if 1 / region.ale.fwe.n_iters < 0.05:
+        assert f"{n_sig} significant" in summary
+    else:  # too few iterations to reach the level: said so, never "0 significant"
+        assert "none can reach" in summary and "0 significant" not in summary
     assert n_sig == len(np.unique(region.ale.maps["clusters"][region.ale.maps["clusters"] > 0]))
 
 
