@@ -132,6 +132,7 @@ def run_lsl(n: int, args) -> dict:
     options = LiveOptions(
         stream_type="Resp",
         duration=seconds,
+        idle_stop=15.0,
         wait=120.0,
         port=0,
         on_window=on_window,

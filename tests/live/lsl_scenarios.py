@@ -113,7 +113,7 @@ def hubs(out: Path) -> None:
     settings = LiveSettings(
         signal="raw", config=SyncConfig(window=10, step=1, max_lag=2), n_surrogates=0, seed=1
     )
-    options = LiveOptions(stream_type="Sim", idle_stop=3.0, wait=30.0, port=None)
+    options = LiveOptions(stream_type="Sim", duration=45.0, idle_stop=10.0, wait=30.0, port=None)
     run_live(out / "session", settings, options)
     publisher.join(timeout=30)
 

@@ -145,6 +145,8 @@ def test_multichannel_hubs_give_one_person_per_channel(lsl_scenario):
     out = lsl_scenario("hubs")
     result = LiveResult.load(out / "session")
     assert sorted(result.persons) == [f"S{k:04d}" for k in range(6)]
+    # --duration counts seconds of recording from the grid's first sample.
+    assert result.state["grid_samples"] / 25.0 == pytest.approx(45.0, abs=1.0)
     assert assert_windows_match(result) > 20
     rec = result.recording()
     pub = _published(out)

@@ -285,6 +285,8 @@ class LiveEngine:
         rows = self.grid.commit(upto)
         if rows.shape[0] == 0 or not self.persons:
             self._drain()
+            if time.monotonic() - self._last_flush >= self.flush_every:
+                self.flush()  # events (dropouts) and late results reach the disk without data
             return []
         self.raw.append(rows)
         self.samples[: rows.shape[1]] += np.isfinite(rows).sum(axis=0)

@@ -169,11 +169,12 @@ class _Session:
         self.first_data: float | None = None
         self.last_data: float | None = None
         self._anchored = resume is None
-        self._start: int | None = None
+        self._start = 0
         if resume is not None:
             from syntony.live.resume import reopen
 
             self.engine, state = reopen(directory, on_window=options.on_window)
+            self._start = self.engine.grid.committed
             self.person_of = {k: list(v) for k, v in state.get("keys", {}).items()}
             self.settings = self.engine.settings
             # The session follows the streams it followed before.
@@ -243,6 +244,7 @@ class _Session:
             on_window=self.options.on_window,
         )
         self.engine.state.session(status="receiving", stream_type=self.options.stream_type)
+        self._start = 0  # --duration counts from the first grid sample
 
     # -- data ------------------------------------------------------------------------------------
     def ingest(self) -> bool:
@@ -355,8 +357,6 @@ class _Session:
     def _finished(self, now: float) -> bool:
         opts, engine = self.options, self.engine
         assert engine is not None
-        if self._start is None:
-            self._start = engine.grid.committed
         recorded = (engine.grid.committed - self._start) / engine.raw_fs
         if opts.duration is not None and recorded >= opts.duration:
             return True
