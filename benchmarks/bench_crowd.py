@@ -123,13 +123,15 @@ def main() -> None:
     big, big_steps = 100_000, 200
     obs_big = np.random.default_rng(args.seed).standard_normal((big_steps, big))
     start = time.perf_counter()
-    ds = CrowdFilter(
-        ExchangeableCov(big, 1.0, 0.1), process_noise=ExchangeableCov(big, 0.01, 0.005)
-    ).run(
-        obs_big,
-        prior_mean=0.0,
-        prior_cov=ExchangeableCov.from_synchrony(big, rho=0.4, variance=1.0),
-    ).dataset
+    ds = (
+        CrowdFilter(ExchangeableCov(big, 1.0, 0.1), process_noise=ExchangeableCov(big, 0.01, 0.005))
+        .run(
+            obs_big,
+            prior_mean=0.0,
+            prior_cov=ExchangeableCov.from_synchrony(big, rho=0.4, variance=1.0),
+        )
+        .dataset
+    )
     elapsed = time.perf_counter() - start
     print(
         f"syntony CrowdFilter exchangeable N={big} T={big_steps} with Q > 0: {elapsed:.2f} s "
