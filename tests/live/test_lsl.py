@@ -175,3 +175,27 @@ def test_killed_session_resumes_the_same_recording(lsl_scenario):
     events = pd.read_csv(session / "events.tsv", sep="\t", keep_default_na=False)
     assert (events.event == "resume").sum() == 1
     assert (events.event == "rejoin").sum() >= 1
+
+
+def test_resume_gives_up_when_no_stream_comes(tmp_path, lsl_available):
+    """--wait also bounds a resumed session that nobody streams to (no endless loop)."""
+    from conftest import run_isolated
+    from syntony.live.engine import LiveEngine, LiveSettings
+    from syntony.live.sources import feed
+    from syntony.physio.synchrony import SyncConfig
+
+    rec = xr.Dataset(
+        {"signal": (("time", "person", "channel"), np.random.default_rng(0).random((500, 3, 1)))},
+        coords={"time": np.arange(500) / 25.0, "person": ["a", "b", "c"], "channel": ["x"]},
+        attrs={"sampling_rate": 25.0},
+    )
+    settings = LiveSettings(signal="raw", config=SyncConfig(window=5, step=1, max_lag=1))
+    engine = LiveEngine(tmp_path / "s", settings, raw_fs=25.0, t0=0.0)
+    feed(engine, rec)
+    engine.close()
+    cli = "from syntony.cli import main; main()"
+    args = ["live", "--out", str(tmp_path / "s"), "--resume", "--wait", "2", "--no-dashboard",
+            "--local-only", "-q"]  # fmt: skip
+    proc = run_isolated(["-c", cli, *args], timeout=120)
+    assert proc.returncode == 2, proc.stderr[-800:]
+    assert "delivered anything within 2 s" in proc.stderr

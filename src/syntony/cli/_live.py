@@ -184,7 +184,7 @@ The dashboard is at http://127.0.0.1:PORT/ while the session runs.
     "--wait",
     type=click.FloatRange(min=0, min_open=True),
     default=None,
-    help="Give up when no stream appears within this many seconds.",
+    help="Give up when no stream delivers anything within this many seconds.",
 )
 @click.option(
     "--raw-fs",

@@ -44,7 +44,8 @@ class LiveOptions:
     idle_stop : float, optional
         Stop when no stream has delivered anything for this many seconds (after the first).
     wait : float, optional
-        Give up when no stream appears within this many seconds.
+        Give up when no stream has delivered a sample within this many seconds (a new or a
+        resumed session; a resumed one keeps its files).
     raw_fs : float, optional
         Rate of the raw grid (default: the first stream's nominal rate).
     dropout_after : float
@@ -332,13 +333,13 @@ class _Session:
                 while not discovery.found.empty():
                     self.register(*discovery.found.get())
                 discovery.busy = self.busy_keys()
+                if opts.wait is not None and self.first_data is None and now - started > opts.wait:
+                    raise InputError(
+                        f"no LSL stream of type {opts.stream_type!r} delivered anything within "
+                        f"{opts.wait:g} s",
+                        field="--type",
+                    )
                 if self.engine is None:
-                    if opts.wait is not None and now - started > opts.wait:
-                        raise InputError(
-                            f"no LSL stream of type {opts.stream_type!r} appeared within "
-                            f"{opts.wait:g} s",
-                            field="--type",
-                        )
                     time.sleep(0.05)
                     continue
                 self._serve_once()
