@@ -22,7 +22,8 @@ pytestmark = pytest.mark.slow
 
 def test_liblsl_loads_the_loopback_only_configuration(tmp_path, lsl_available):
     """The configuration every LSL test uses is the one liblsl reads (a copy that logs it)."""
-    from conftest import run_isolated
+    from _lsl_isolation import run_isolated
+
     from syntony.live.lsl import LOCAL_CONFIG
 
     text = LOCAL_CONFIG.read_text()
@@ -179,7 +180,8 @@ def test_killed_session_resumes_the_same_recording(lsl_scenario):
 
 def test_resume_gives_up_when_no_stream_comes(tmp_path, lsl_available):
     """--wait also bounds a resumed session that nobody streams to (no endless loop)."""
-    from conftest import run_isolated
+    from _lsl_isolation import run_isolated
+
     from syntony.live.engine import LiveEngine, LiveSettings
     from syntony.live.sources import feed
     from syntony.physio.synchrony import SyncConfig
