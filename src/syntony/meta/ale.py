@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from syntony.meta.results import ALEResult
     from syntony.meta.studyset import Studyset
 
-__all__ = ["ALE", "ale_map", "check_experiments"]
+__all__ = ["ALE", "ale_map", "check_experiments", "ma_histograms"]
 
 
 def ale_map(
@@ -55,8 +55,8 @@ def ale_map(
     return layout.ale(local)
 
 
-@numba.njit(cache=True)
-def _ma_histograms(ijk, foci_start, exp_kernel, values, starts, halves, index, n_small, inv_step):
+@numba.njit(cache=True, nogil=True)
+def ma_histograms(ijk, foci_start, exp_kernel, values, starts, halves, index, n_small, inv_step):
     """Per experiment: counts of in-mask MA values per nearest 1e-5 bin, and the peak MA."""
     nx, ny, nz = index.shape
     n_exp = foci_start.shape[0] - 1
@@ -285,7 +285,7 @@ class ALE:
             ale, counts, peak = _subvoxel(layout, studyset, local, n_small, inv_step)
         else:
             ale = layout.ale_from_log_sums(log_sums)
-            counts, peak = _ma_histograms(
+            counts, peak = ma_histograms(
                 local, layout.foci_start, bank.experiment_kernel, bank.values, bank.starts,
                 bank.half_widths, layout.mask_index_volume(), n_small, inv_step,
             )  # fmt: skip

@@ -31,7 +31,7 @@ from syntony._rng import SeedLike, SeedTree
 from syntony.errors import ParameterError
 from syntony.meta.accumulate import accumulate_log_ma_into
 from syntony.meta.clusters import label_supra, max_cluster_stats
-from syntony.meta.null import BIN_STEP, nearest_bin, z_from_p
+from syntony.meta.null import BIN_STEP, z_from_p
 
 if TYPE_CHECKING:
     from syntony.meta.layout import Layout
@@ -329,54 +329,6 @@ def histogram_bin_count(layout: Layout) -> int:
     return int(np.ceil(float(max(k.max() for k in layout.bank.kernels)) / BIN_STEP)) + 2
 
 
-@numba.njit(cache=True, nogil=True)
-def _histograms(ijk, foci_start, exp_kernel, values, starts, halves, index, n_small, inv_step):
-    nx, ny, nz = index.shape
-    n_exp = foci_start.shape[0] - 1
-    counts = np.zeros((n_exp, n_small), dtype=np.int64)
-    peak = np.zeros(n_exp, dtype=np.float32)
-    n_mask = 0
-    for x in range(nx):
-        for y in range(ny):
-            for z in range(nz):
-                if index[x, y, z] >= 0:
-                    n_mask += 1
-    best_of = np.zeros(n_mask, dtype=np.float32)
-    stamp = np.zeros(n_mask, dtype=np.int64)
-    touched = np.empty(n_mask, dtype=np.int64)
-    for e in range(n_exp):
-        k = exp_kernel[e]
-        base = starts[k]
-        hx, hy, hz = halves[k, 0], halves[k, 1], halves[k, 2]
-        sy, sz = 2 * hy + 1, 2 * hz + 1
-        n_touch = 0
-        tag = e + 1
-        for p in range(foci_start[e], foci_start[e + 1]):
-            cx, cy, cz = ijk[p, 0], ijk[p, 1], ijk[p, 2]
-            for x in range(max(cx - hx, 0), min(cx + hx, nx - 1) + 1):
-                for y in range(max(cy - hy, 0), min(cy + hy, ny - 1) + 1):
-                    for z in range(max(cz - hz, 0), min(cz + hz, nz - 1) + 1):
-                        col = index[x, y, z]
-                        if col < 0:
-                            continue
-                        v = values[base + ((x - cx + hx) * sy + (y - cy + hy)) * sz + (z - cz + hz)]
-                        if stamp[col] != tag:
-                            stamp[col] = tag
-                            best_of[col] = v
-                            touched[n_touch] = col
-                            n_touch += 1
-                        elif v > best_of[col]:
-                            best_of[col] = v
-        best = np.float32(0.0)
-        for t in range(n_touch):
-            v = best_of[touched[t]]
-            best = max(best, v)
-            counts[e, nearest_bin(np.float64(v), inv_step, n_small)] += 1
-        counts[e, 0] += n_mask - n_touch
-        peak[e] = best
-    return counts, peak
-
-
 def experiment_histograms(
     layout: Layout,
     local_ijk: np.ndarray,
@@ -400,7 +352,9 @@ def experiment_histograms(
         counts = np.diff(layout.foci_start)[exps]
         foci_start = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         kernels = bank.experiment_kernel[exps]
-    return _histograms(
+    from syntony.meta.ale import ma_histograms  # the ALE fit's own kernel (no import cycle)
+
+    return ma_histograms(
         np.ascontiguousarray(local_ijk, dtype=np.int64), foci_start, kernels, bank.values,
         bank.starts, bank.half_widths, layout.mask_index_volume() if index is None else index,
         histogram_bin_count(layout), 1.0 / (np.round(BIN_STEP, 5) - 0.0),
