@@ -126,3 +126,18 @@ def _check_report(driver, path, *, screenshot=None):
 def check_report(browser):
     """``check_report(path) -> page state``: the real-browser checks every report must pass."""
     return lambda path, **kw: _check_report(browser, path, **kw)
+
+
+# --- a real Dask cluster for the execution-layer tests ----------------------------------------
+@pytest.fixture(scope="session")
+def dask_cluster():
+    """A ``DaskExecutor`` on a 2-process ``distributed.LocalCluster`` bound to 127.0.0.1.
+
+    One per test process: starting a cluster costs seconds, and every test that compares a Dask
+    run with a serial one can share it (tasks carry their own seed streams, so nothing leaks).
+    """
+    pytest.importorskip("distributed")
+    from syntony.execution import DaskExecutor
+
+    with DaskExecutor(n_local_workers=2) as executor:
+        yield executor
