@@ -309,7 +309,10 @@ def identical_note(pairs: list[tuple[str, str]]) -> str:
 
 
 def fisher_z(r: np.ndarray) -> np.ndarray:
-    """Fisher's z = artanh(r), with |r| clipped just below 1 so perfect correlation stays finite."""
+    """Fisher's z = artanh(r), with the absolute value of r clipped just below 1.
+
+    The clipping keeps the z of a perfect correlation finite.
+    """
     return np.arctanh(np.clip(r, -_R_CLIP, _R_CLIP))
 
 
