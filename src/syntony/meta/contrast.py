@@ -19,6 +19,7 @@ order), so null distributions and p maps can be compared draw for draw.
 
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Self
@@ -59,6 +60,7 @@ __all__ = [
     "AllVoxels",
     "ContrastResult",
     "InMainEffects",
+    "execution_record",
     "permutation_seeds",
     "significant_mask",
 ]
@@ -164,7 +166,8 @@ class ContrastResult(MapResult):
     ``z_thresholded`` (z inside surviving clusters), ``a_gt_b`` / ``b_gt_a`` (cluster
     labels), ``ale_a``, ``ale_b``, ``tested``. ``tables``: ``clusters_a_gt_b``,
     ``clusters_b_gt_a`` (always with their header, also when empty). ``arrays``:
-    ``max_abs_diff`` (the permutation null of max |difference| over the tested voxels).
+    ``max_abs_diff`` (the permutation null: each permutation's largest absolute value of the
+    difference over the tested voxels).
     """
 
     kind: ClassVar[str] = "contrast"
@@ -318,6 +321,7 @@ class ALEContrast:
         main_a: ALEResult | None = None,
         main_b: ALEResult | None = None,
         checkpoint: Any = None,
+        executor: Any = None,
     ) -> ALEContrast:
         """Compute the difference map and its permutation p-values.
 
@@ -334,6 +338,12 @@ class ALEContrast:
             null of main effects computed here in slots 1 and 2; see
             :mod:`syntony.meta.chunks`) and reuses those of an interrupted run, which then ends
             with the numbers of an uninterrupted one. Not used by the balanced test.
+        executor : Executor, optional
+            Where the parallel parts run (:mod:`syntony.execution`: local threads or
+            processes, a Dask cluster): the batches of permutations are its tasks, and so are
+            the Monte Carlo blocks of main effects computed here (:meth:`ALE.fit
+            <syntony.meta.ale.ALE.fit>`). The numbers are those of a run without it. Not used
+            by the balanced test.
 
         Returns
         -------
@@ -343,6 +353,7 @@ class ALEContrast:
             :class:`InMainEffects`, else None) and ``result_``.
         """
         test = self._check()
+        self.executor_ = executor
         for g, label in ((group_a, "group A"), (group_b, "group B")):
             check_experiments(g, what=label)
         if isinstance(test, Balanced):
@@ -417,6 +428,7 @@ class ALEContrast:
         upper, lower, null_max = permutation_counts(
             entries, total, observed, seeds, n_a, direct=self.replay_nimare,
             n_jobs=self.n_jobs, progress=self.progress, checkpoint=slot(checkpoint, 0),
+            executor=executor,
         )  # fmt: skip
         up = np.zeros(grid.n_voxels, dtype=np.int64)
         lo = np.zeros(grid.n_voxels, dtype=np.int64)
@@ -473,7 +485,7 @@ class ALEContrast:
         iters = 0 if self.main_effect_level == "uncorrected" else self.main_effect_iters
         est = ALE(kernel=kernel, grid=grid, n_iters=iters, n_jobs=self.n_jobs,
                   random_state=seed.seed_sequence, labeller=self.labeller)  # fmt: skip
-        result = est.fit(group, checkpoint=checkpoint).result_
+        result = est.fit(group, checkpoint=checkpoint, executor=self.executor_).result_
         if iters:
             # The main effects decide which voxels are tested: say so when their FWE cannot
             # find anything significant, whatever the data.
@@ -552,8 +564,24 @@ class ALEContrast:
         return ContrastResult(
             grid=grid, maps=maps, tables=tables, parameters=parameters, methods=methods,
             arrays={"max_abs_diff": self.null_max_},
-            provenance=provenance(parameters=parameters, seed=seed), warnings=checks,
+            provenance=provenance(parameters=parameters, seed=seed,
+                                  execution=execution_record(self.executor_, self.n_jobs)),
+            warnings=checks,
         )  # fmt: skip
+
+
+def execution_record(executor: Any, n_jobs: int | None) -> dict[str, Any]:
+    """Where an analysis' parallel parts ran, for its provenance.
+
+    The executor's own record (:meth:`describe`) when one was given, else this process'
+    ``n_jobs`` threads (all cores by default).
+    """
+    describe = getattr(executor, "describe", None)
+    if callable(describe):
+        return dict(describe())
+    if executor is not None:
+        return {"executor": type(executor).__name__}
+    return {"executor": "threads", "workers": int(n_jobs or os.cpu_count() or 1)}
 
 
 def _p_values(test, up, lo, diff, in_a, in_b, n):

@@ -3,10 +3,11 @@
 Each experiment's ``log(1 - MA)`` at the tested voxels is computed once and stored as a sparse
 row (:func:`experiment_entries`); a permutation then adds the rows of the smaller permuted group
 only, and the other group's log-sum is the pooled log-sum minus that one (``log(1 - ALE)`` is
-additive over experiments). :func:`permutation_counts` runs the permutations in batches on
-worker threads and returns, per tested voxel, how often the permuted difference reached the
-observed one from above and from below, and the maximum absolute difference of each
-permutation.
+additive over experiments). :func:`permutation_counts` runs the permutations in batches of
+:data:`BATCH`, on this process' threads or as the tasks of an executor
+(:mod:`syntony.execution`: local workers or a Dask cluster, with the same numbers), and returns,
+per tested voxel, how often the permuted difference reached the observed one from above and
+from below, and the maximum absolute difference of each permutation.
 
 ``replay_nimare=True`` reproduces NiMARE 0.22.1's permutations for the same integer seed (its
 seeds, shuffles and summation order), so null distributions can be compared draw for draw; each
@@ -20,11 +21,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numba
 import numpy as np
 
+from syntony._numba import serial_and_parallel
 from syntony._rng import SeedLike, SeedTree
 from syntony.errors import ParameterError
 from syntony.meta.accumulate import accumulate_log_ma_into
@@ -40,6 +43,7 @@ __all__ = [
     "permutation_counts",
     "permutation_seeds",
     "permute_batch",
+    "permute_serial",
     "shuffles",
 ]
 
@@ -172,15 +176,15 @@ def _add_rows(sums, exps, ptr, pos, val):
             sums[pos[t]] += np.float64(val[t])
 
 
-@numba.njit(parallel=True, cache=True)
-def permute_batch(
+def _permute_batch(
     perms, n_first, direct, ptr, pos, val, total, observed, n_workers, out_max, upper, lower,
 ):  # fmt: skip
-    """Run permutations ``perms`` (rows); count tails per tested voxel, record max |diff|.
+    """Run permutations ``perms`` (rows); count tails per tested voxel, record each maximum.
 
     ``upper[w, t]`` / ``lower[w, t]`` count, for worker ``w``, the permutations whose difference
     at tested voxel ``t`` is >= / <= the observed one. ``direct`` sums both groups (NiMARE's
-    order) instead of deriving the larger group from ``total``.
+    order) instead of deriving the larger group from ``total``. ``out_max[j]`` receives the
+    largest absolute difference of permutation ``j`` over the tested voxels.
     """
     n_iter, n_total = perms.shape
     n_test = total.shape[0]
@@ -219,6 +223,13 @@ def permute_batch(
             out_max[j] = biggest
 
 
+# One source, two machine codes: ``permute_batch`` spreads a batch over this process' threads;
+# ``permute_serial`` (the same loop compiled without threads, releasing the GIL) is what a task
+# of an executor runs, so a worker never starts a thread team of its own (a forked worker must
+# not touch the OpenMP runtime its parent used).
+permute_serial, permute_batch = serial_and_parallel(_permute_batch, nogil=True)
+
+
 def permutation_counts(
     entries: tuple[np.ndarray, np.ndarray, np.ndarray],
     total: np.ndarray,
@@ -230,6 +241,7 @@ def permutation_counts(
     n_jobs: int | None = None,
     progress: bool = False,
     checkpoint: Any = None,
+    executor: Any = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Run one permutation per seed; return tail counts per tested voxel and the null of max.
 
@@ -255,18 +267,25 @@ def permutation_counts(
         Saves each finished batch of :data:`BATCH` permutations (its tail counts and maxima)
         and reuses the batches an interrupted run saved: the counts equal an uninterrupted
         run's (see :mod:`syntony.meta.chunks`).
+    executor : Executor, optional
+        Run the batches as tasks of an executor (:mod:`syntony.execution`: local threads or
+        processes, a Dask cluster) instead of this process' threads. The experiments' rows,
+        the pooled and observed values and the seeds are shipped once per worker; a task is
+        one batch's index and returns its tail counts and maxima, saved to the checkpoint as
+        it arrives. The counts are whole numbers, so their sum does not depend on the order
+        the batches finish in, and the maxima are placed by index: the result equals the
+        run without an executor, bit for bit.
 
     Returns
     -------
     upper, lower : int64 arrays (n_test,)
         How many permutations reached a difference >= / <= the observed one.
     null_max : float64 array (n_permutations,)
-        Maximum absolute difference over the tested voxels of each permutation.
+        Largest absolute difference over the tested voxels of each permutation.
     """
     n_workers = int(n_jobs) if n_jobs else (os.cpu_count() or 1)
     if n_workers < 1:
         raise ParameterError("n_jobs", "a positive integer", n_jobs)
-    numba.set_num_threads(min(n_workers, numba.config.NUMBA_NUM_THREADS))
     ptr, pos, val = entries
     n_perm = len(seeds)
     n_total = ptr.size - 1
@@ -275,35 +294,88 @@ def permutation_counts(
     lower = np.zeros(n_test, dtype=np.int64)
     null_max = np.zeros(n_perm, dtype=np.float64)
     finished = checkpoint.done() if checkpoint is not None else set()
+    starts = list(range(0, n_perm, BATCH))
     bar = progress_bar(progress, n_perm, "Permutations")
+    completed = 0
+
+    def merge(k: int, up: np.ndarray, lo: np.ndarray, maxima: np.ndarray) -> None:
+        nonlocal completed
+        start = starts[k]
+        null_max[start : start + maxima.size] = maxima
+        np.add(upper, up, out=upper)
+        np.add(lower, lo, out=lower)
+        completed += maxima.size
+        if bar is not None:
+            bar[0].update(bar[1], completed=completed)
+
     try:
-        for k, start in enumerate(range(0, n_perm, BATCH)):
-            stop = min(n_perm, start + BATCH)
-            if k in finished:
-                arrays = load_chunk(checkpoint, k, _batch_arrays(stop - start, n_test))
-                up, lo = arrays["upper"], arrays["lower"]
-                null_max[start:stop] = arrays["null_max"]
-            else:
+        for k in sorted(finished & set(range(len(starts)))):
+            rows = min(n_perm, starts[k] + BATCH) - starts[k]
+            arrays = load_chunk(checkpoint, k, _batch_arrays(rows, n_test))
+            merge(k, arrays["upper"], arrays["lower"], arrays["null_max"])
+        todo = [k for k in range(len(starts)) if k not in finished]
+        if executor is not None:
+            shared = _BatchShared(seeds=list(seeds), n_total=n_total, n_first=n_first,
+                                  direct=direct, ptr=ptr, pos=pos, val=val, total=total,
+                                  observed=observed)  # fmt: skip
+            results = executor.imap_unordered(_batch_task, todo, shared=shared)
+            for i, (up, lo, maxima) in results:
+                if checkpoint is not None:
+                    checkpoint.save(todo[i], upper=up, lower=lo, null_max=maxima)
+                merge(todo[i], up, lo, maxima)
+        else:
+            numba.set_num_threads(min(n_workers, numba.config.NUMBA_NUM_THREADS))
+            for k in todo:
+                start, stop = starts[k], min(n_perm, starts[k] + BATCH)
                 perms = shuffles(seeds[start:stop], n_total, n_first)
+                maxima = np.zeros(stop - start, dtype=np.float64)
                 up_w = np.zeros((n_workers, n_test), dtype=np.uint32)
                 lo_w = np.zeros((n_workers, n_test), dtype=np.uint32)
                 permute_batch(
-                    perms, n_first, direct, ptr, pos, val, total, observed, n_workers,
-                    null_max[start:stop], up_w, lo_w,
+                    perms, n_first, direct, ptr, pos, val, total, observed, n_workers, maxima,
+                    up_w, lo_w,
                 )  # fmt: skip
                 # At most BATCH (128) permutations per batch: the counts fit in a byte.
                 up = up_w.sum(axis=0).astype(np.uint8)
                 lo = lo_w.sum(axis=0).astype(np.uint8)
                 if checkpoint is not None:
-                    checkpoint.save(k, upper=up, lower=lo, null_max=null_max[start:stop])
-            upper += up
-            lower += lo
-            if bar is not None:
-                bar[0].update(bar[1], completed=stop)
+                    checkpoint.save(k, upper=up, lower=lo, null_max=maxima)
+                merge(k, up, lo, maxima)
     finally:
         if bar is not None:
             bar[0].stop()
     return upper, lower, null_max
+
+
+@dataclass(frozen=True, eq=False)
+class _BatchShared:
+    """What every batch task needs (shipped once per worker by the executor)."""
+
+    seeds: list[Any]
+    n_total: int
+    n_first: int
+    direct: bool
+    ptr: np.ndarray
+    pos: np.ndarray
+    val: np.ndarray
+    total: np.ndarray
+    observed: np.ndarray
+
+
+def _batch_task(k: int, shared: _BatchShared) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Batch ``k`` of the permutations, on one thread: its tail counts and maxima."""
+    start = k * BATCH
+    stop = min(len(shared.seeds), start + BATCH)
+    perms = shuffles(shared.seeds[start:stop], shared.n_total, shared.n_first)
+    n_test = shared.total.size
+    maxima = np.zeros(stop - start, dtype=np.float64)
+    up = np.zeros((1, n_test), dtype=np.uint32)
+    lo = np.zeros((1, n_test), dtype=np.uint32)
+    permute_serial(
+        perms, shared.n_first, shared.direct, shared.ptr, shared.pos, shared.val, shared.total,
+        shared.observed, 1, maxima, up, lo,
+    )  # fmt: skip
+    return up[0].astype(np.uint8), lo[0].astype(np.uint8), maxima
 
 
 def _batch_arrays(rows: int, n_test: int) -> dict[str, tuple[tuple[int, ...], type]]:
