@@ -25,7 +25,8 @@ import numpy as np
 
 from syntony._validate import check_nonnegative, check_positive
 from syntony.errors import ParameterError
-from syntony.physio.features import Feature, Raw
+from syntony.physio.features import Feature, Raw, bridge_gaps, stretch_features
+from syntony.physio.features import to_grid as _offline_to_grid
 
 __all__ = ["FeatureBatch", "OnlineFeatures", "default_margin", "to_grid"]
 
@@ -192,28 +193,12 @@ class OnlineFeatures:
 
     def _compute(self, col: np.ndarray) -> tuple[dict[str, np.ndarray], str | None]:
         """The feature over the valid stretches of one buffer, as the offline extraction does."""
-        col = bridge_gaps(col, self.max_gap, self.raw_fs)
-        min_len = max(int(np.ceil(self.feature.min_duration * self.raw_fs)), 4)
-        series: dict[str, np.ndarray] = {}
-        private: dict[str, list[np.ndarray]] = {}
-        for a, b in runs(np.isfinite(col)):
-            if b - a < min_len:
-                continue
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    parts = dict(self.feature(col[a:b], self.raw_fs))
-            except Exception:  # NeuroKit2 raises bare errors on bad stretches
-                continue
-            for key in [k for k in parts if k.startswith("_")]:
-                private.setdefault(key, []).append(np.atleast_1d(parts.pop(key)))
-            for key, val in parts.items():
-                full = series.setdefault(key, np.full(len(col), np.nan))
-                full[a:b] = val
+        col, _, _ = bridge_gaps(col, self.max_gap, self.raw_fs)
+        series, private, _ = stretch_features(self.feature, col, self.raw_fs)
         check = getattr(self.feature, "implausible", None)
         reason = None
         if check is not None and private:
-            reason = check({k: np.concatenate(v) for k, v in private.items()})
+            reason = check(private)
         return series, reason
 
 
@@ -284,29 +269,6 @@ def _raw_batch(block, t, grid, src_fs, fs, *, at_start):
     return values, ph
 
 
-def runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """Start/stop indices of the runs of True in ``mask``."""
-    padded = np.concatenate([[False], mask, [False]])
-    edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
-    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
-
-
-def bridge_gaps(col: np.ndarray, max_gap: float, fs: float) -> np.ndarray:
-    """Interpolate gaps of at most ``max_gap`` seconds that have samples on both sides.
-
-    The rule of :func:`syntony.physio.features.clean_gaps`, applied to one column.
-    """
-    bad = ~np.isfinite(col)
-    if not bad.any() or bad.all():
-        return col
-    col = col.copy()
-    idx = np.arange(len(col))
-    for a, b in runs(bad):
-        if (b - a) / fs <= max_gap and a > 0 and b < len(col):
-            col[a:b] = np.interp(idx[a:b], idx[~bad], col[~bad])
-    return col
-
-
 def to_grid(
     t: np.ndarray,
     values: np.ndarray,
@@ -317,25 +279,13 @@ def to_grid(
     angle: bool,
     at_start: bool,
 ) -> np.ndarray:
-    """Resample one series to ``grid``: the offline step (box average when downsampling, then
-    linear interpolation; NaN stays NaN), on a buffer.
+    """Resample one series of a buffer to ``grid``: the offline step
+    (:func:`syntony.physio.features.to_grid`) with the buffer's edges.
 
     ``at_start`` says the buffer begins at the recording's first sample, where the offline
-    step holds the first averaged value; elsewhere the buffer's edges are left missing (no
-    emitted sample lies there).
+    step holds the first averaged value; elsewhere, and at the buffer's end, the edges are left
+    missing (no emitted sample lies there).
     """
-    if angle:
-        re = to_grid(t, np.cos(values), grid, src_fs, fs, angle=False, at_start=at_start)
-        im = to_grid(t, np.sin(values), grid, src_fs, fs, angle=False, at_start=at_start)
-        return np.arctan2(im, re)
-    if fs < src_fs:
-        width = max(1, round(src_fs / fs)) | 1
-        kernel = np.ones(width) / width
-        values = np.convolve(values, kernel, mode="same")
-        half = width // 2
-        if at_start:
-            values[:half] = np.nan if not np.isfinite(values[half]) else values[half]
-        else:
-            values[:half] = np.nan
-        values[len(values) - half :] = np.nan
-    return np.interp(grid, t, values, left=np.nan, right=np.nan)
+    return _offline_to_grid(
+        t, values, grid, src_fs, fs, angle=angle, hold_start=at_start, hold_end=False
+    )

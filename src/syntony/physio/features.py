@@ -5,6 +5,11 @@ person's raw 1-D signal at ``fs`` Hz into named series at the same rate. :func:`
 applies it to every person of a group recording, processes each contiguous stretch of valid
 samples separately (NeuroKit2 cannot see NaN), resamples to a common rate and records what was
 interpolated, left missing or excluded in ``attrs``.
+
+The steps it applies to one column (:func:`runs`, :func:`bridge_gaps`,
+:func:`stretch_features`, :func:`to_grid`) are public so that the live path
+(:mod:`syntony.live.features`) treats each buffer exactly as this module treats a recording;
+they are not part of the package's API.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import json
 import warnings
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
 import xarray as xr
@@ -180,11 +185,70 @@ class Raw:
         return {self.name: np.asarray(signal, float), "phase": _phase(signal)}
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+def runs(mask: np.ndarray) -> list[tuple[int, int]]:
     """Start/stop indices of the runs of True in ``mask``."""
     padded = np.concatenate([[False], mask, [False]])
     edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
-    return list(zip(edges[::2], edges[1::2], strict=True))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
+
+
+def bridge_gaps(col: np.ndarray, max_gap: float, fs: float) -> tuple[np.ndarray, int, int]:
+    """One column's gaps: those of at most ``max_gap`` seconds with samples on both sides are
+    interpolated linearly, the others (and infinite values) become NaN.
+
+    Returns the column (``col`` itself when it has no gap or no valid sample, else a copy) and
+    the numbers of samples interpolated and left missing (0, 0 when it has no valid sample).
+    """
+    bad = ~np.isfinite(col)
+    if not bad.any() or bad.all():
+        return col, 0, 0
+    col = col.copy()
+    idx = np.arange(len(col))
+    filled = missing = 0
+    for a, b in runs(bad):
+        # Gaps touching the ends cannot be interpolated and stay missing.
+        if (b - a) / fs <= max_gap and a > 0 and b < len(col):
+            col[a:b] = np.interp(idx[a:b], idx[~bad], col[~bad])
+            filled += b - a
+        else:
+            col[a:b] = np.nan
+            missing += b - a
+    return col, filled, missing
+
+
+class Stretches(NamedTuple):
+    """A feature computed over the valid stretches of one column (:func:`stretch_features`)."""
+
+    series: dict[str, np.ndarray]  # name -> the column's length, NaN outside the stretches
+    private: dict[str, np.ndarray]  # the "_"-prefixed outputs of every stretch, concatenated
+    failures: list[tuple[int, int, Exception]]  # start, stop and error of failed stretches
+
+
+def stretch_features(feature: Feature, col: np.ndarray, fs: float) -> Stretches:
+    """``feature`` on each run of finite samples of ``col`` long enough for it (at least
+    ``feature.min_duration`` seconds and 4 samples), NeuroKit2's warnings silenced."""
+    min_len = max(int(np.ceil(feature.min_duration * fs)), 4)
+    series: dict[str, np.ndarray] = {}
+    private: dict[str, list[np.ndarray]] = {}
+    failures: list[tuple[int, int, Exception]] = []
+    for a, b in runs(np.isfinite(col)):
+        if b - a < min_len:
+            continue
+        try:
+            with warnings.catch_warnings():
+                # NeuroKit2's own warnings ("too few peaks") become the caller's reasons.
+                warnings.simplefilter("ignore")
+                parts = dict(feature(col[a:b], fs))
+        except Exception as exc:  # NeuroKit2 raises bare errors on bad stretches
+            failures.append((a, b, exc))
+            continue
+        for key in [k for k in parts if k.startswith("_")]:
+            private.setdefault(key, []).append(np.atleast_1d(parts.pop(key)))
+        for key, val in parts.items():
+            full = series.setdefault(key, np.full(len(col), np.nan))
+            full[a:b] = val
+    merged = {k: np.concatenate(v) for k, v in private.items()}
+    return Stretches(series, merged, failures)
 
 
 def clean_gaps(ds: xr.Dataset, *, max_gap: float = 1.0, variable: str = "signal") -> xr.Dataset:
@@ -214,23 +278,13 @@ def clean_gaps(ds: xr.Dataset, *, max_gap: float = 1.0, variable: str = "signal"
     report: dict[str, dict[str, int]] = {}
     excluded: list[str] = []
     reasons: dict[str, str] = {}
-    idx = np.arange(flat.shape[0])
     for p, person in enumerate(persons):
         usable = False
         for c in range(flat.shape[2]):
-            col = flat[:, p, c]
-            bad = ~np.isfinite(col)
-            filled = missing = 0
-            if bad.all():
+            if not np.isfinite(flat[:, p, c]).any():
                 continue
-            for a, b in _runs(bad):
-                # Gaps touching the ends cannot be interpolated and stay missing.
-                if (b - a) / fs <= max_gap and a > 0 and b < len(col):
-                    col[a:b] = np.interp(idx[a:b], idx[~bad], col[~bad])
-                    filled += int(b - a)
-                else:
-                    col[a:b] = np.nan
-                    missing += int(b - a)
+            col, filled, missing = bridge_gaps(flat[:, p, c], max_gap, fs)
+            flat[:, p, c] = col
             if np.nanstd(col) > 0:
                 usable = True
             if filled or missing:
@@ -318,38 +372,20 @@ def extract_features(
     excluded = json.loads(one.attrs["excluded"])
     reasons = json.loads(one.attrs["excluded_reasons"])
     kept = []
-    min_len = max(int(np.ceil(feature.min_duration * src_fs)), 4)
     check = getattr(feature, "implausible", None)
     units = _channel_units(one, channel)
     failed: dict[str, str] = {}
     for p, person in enumerate(str(p) for p in one.person.values):
-        col = raw[:, p]
-        series: dict[str, np.ndarray] = {}
-        private: dict[str, list[np.ndarray]] = {}
-        failures: list[str] = []
-        for a, b in _runs(np.isfinite(col)):
-            if b - a < min_len:
-                continue
-            try:
-                with warnings.catch_warnings():
-                    # NeuroKit2's own warnings ("too few peaks") become our reasons below.
-                    warnings.simplefilter("ignore")
-                    parts = dict(feature(col[a:b], src_fs))
-            except Exception as exc:  # NeuroKit2 raises bare errors on bad stretches
-                failures.append(f"{feature.name} failed on {t[a]:g}-{t[b - 1]:g} s ({_short(exc)})")
-                continue
-            for key in [k for k in parts if k.startswith("_")]:
-                private.setdefault(key, []).append(np.atleast_1d(parts.pop(key)))
-            for key, val in parts.items():
-                full = series.setdefault(key, np.full(len(col), np.nan))
-                full[a:b] = val
+        series, private, failures = stretch_features(feature, raw[:, p], src_fs)
         reason = None
         if check is not None and (series or private):
-            merged = {k: np.concatenate(v) for k, v in private.items()}
-            reason = check(merged, units)
+            reason = check(private, units)
         if reason is None and (not series or not np.isfinite(series[feature.name]).any()):
             reason = (
-                "; ".join(failures)
+                "; ".join(
+                    f"{feature.name} failed on {t[a]:g}-{t[b - 1]:g} s ({_short(exc)})"
+                    for a, b, exc in failures
+                )
                 if failures
                 else f"no stretch of at least {feature.min_duration:g} s for {feature.name}"
             )
@@ -363,7 +399,7 @@ def extract_features(
         kept.append(person)
         for key, val in series.items():
             outputs.setdefault(key, []).append(
-                _to_grid(t, val, grid, src_fs, fs, angle=key == "phase")
+                to_grid(t, val, grid, src_fs, fs, angle=key == "phase")
             )  # type: ignore[union-attr]
     tried = one.sizes["person"]
     if failed and (len(failed) * 2 > tried or not kept):
@@ -449,14 +485,28 @@ def _refuse_most(
     )
 
 
-def _to_grid(
-    t: np.ndarray, values: np.ndarray, grid: np.ndarray, src_fs: float, fs: float, *, angle: bool
+def to_grid(
+    t: np.ndarray,
+    values: np.ndarray,
+    grid: np.ndarray,
+    src_fs: float,
+    fs: float,
+    *,
+    angle: bool,
+    hold_start: bool = True,
+    hold_end: bool = True,
 ) -> np.ndarray:
-    """Resample one series to ``grid`` (box-averaged when downsampling); NaN stays NaN."""
+    """Resample one series to ``grid`` (box-averaged when downsampling); NaN stays NaN.
+
+    Where the box average does not fit (the first and last half-width of the series) the
+    nearest averaged value is held, or with ``hold_start`` / ``hold_end`` False the samples are
+    left missing (the live path's buffers, whose edges are not the recording's).
+    """
     if angle:
         # Interpolate the unit phasor, not the wrapped angle.
-        re = _to_grid(t, np.cos(values), grid, src_fs, fs, angle=False)
-        im = _to_grid(t, np.sin(values), grid, src_fs, fs, angle=False)
+        kw = {"angle": False, "hold_start": hold_start, "hold_end": hold_end}
+        re = to_grid(t, np.cos(values), grid, src_fs, fs, **kw)
+        im = to_grid(t, np.sin(values), grid, src_fs, fs, **kw)
         return np.arctan2(im, re)
     if fs < src_fs:
         # An odd width keeps the moving average centred (no half-sample shift).
@@ -465,6 +515,8 @@ def _to_grid(
         # NaN-aware moving average: a bin with any NaN becomes NaN (gaps are not bridged).
         values = np.convolve(values, kernel, mode="same")
         half = width // 2
-        values[:half] = np.nan if not np.isfinite(values[half]) else values[half]
-        values[len(values) - half :] = values[len(values) - half - 1]
+        first = values[half] if hold_start and np.isfinite(values[half]) else np.nan
+        values[:half] = first
+        last = values[len(values) - half - 1] if hold_end else np.nan
+        values[len(values) - half :] = last
     return np.interp(grid, t, values, left=np.nan, right=np.nan)
