@@ -161,6 +161,24 @@ def test_lrt_size_and_power():
     assert power >= 0.9
 
 
+def test_huge_standard_error_of_a_logged_parameter_gives_an_open_interval():
+    # A flat likelihood along log r (variance 1e6 of its estimate) used to make math.exp
+    # overflow; the interval is now (0, inf) with a warning and a note.
+    m = _fit(4, 0.3, n=4, n_t=120)
+    theta = m.theta_
+    cov = np.diag(np.full(theta.size, 1e-4))
+    k = m.names_.index("r")
+    cov[k, k] = 1e6
+    with pytest.warns(RuntimeWarning, match="log r .* no finite upper bound"):
+        m._store(theta, cov, -m.loglik_, -m.loglik_null_)
+    low, high = m.ci_["r"]
+    assert high == np.inf and 0.0 <= low < m.params_["r"]
+    assert np.isfinite(m.ci_["q"]).all() and m.ci_["q"][0] < m.params_["q"] < m.ci_["q"][1]
+    assert any("log r" in note for note in m.notes_)
+    summary = m.summary()
+    assert summary["r_ci_high"] == np.inf and np.isfinite(summary["r"])
+
+
 def test_pseudo_group_fit_test():
     rng = np.random.default_rng(3)
     lap = laplacian(complete_adjacency(5))

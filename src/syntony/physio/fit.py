@@ -291,10 +291,15 @@ class ContagionModel:
                 val = math.exp(theta[k])
                 params[name] = val * mult[name]
                 se[name] = val * s_k * mult[name]
-                ci[name] = (
-                    math.exp(theta[k] - _Z95 * s_k) * mult[name],
-                    math.exp(theta[k] + _Z95 * s_k) * mult[name],
-                )
+                low, high = _exp_interval(theta[k], _Z95 * s_k)
+                ci[name] = (low * mult[name], high * mult[name])
+                if high == math.inf:
+                    message = (
+                        f"the standard error of log {name} is so large that its 95% interval "
+                        "has no finite upper bound: the data hardly constrain it"
+                    )
+                    warnings.warn(message, RuntimeWarning, stacklevel=3)
+                    self.notes_ = [*getattr(self, "notes_", []), message]
             else:
                 params[name] = theta[k] * mult[name]
                 se[name] = s_k * mult[name]
@@ -404,6 +409,14 @@ def _safe_inverse(hess: np.ndarray) -> tuple[np.ndarray | None, str | None]:
         warnings.warn(message, RuntimeWarning, stacklevel=3)
         return cov, message
     return cov, None
+
+
+def _exp_interval(centre: float, half_width: float) -> tuple[float, float]:
+    """``exp`` of ``centre -/+ half_width``; a bound beyond the float range is 0 or infinite
+    (not an OverflowError), a missing width gives NaN bounds."""
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        low, high = np.exp([centre - half_width, centre + half_width])
+    return float(low), float(high)
 
 
 #: Pseudo-groups fitted per checkpointed chunk; each chunk has its own seed stream.
