@@ -17,6 +17,7 @@ numbers are those of the serial loop.
 
 from __future__ import annotations
 
+import pickle
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ import numpy as np
 from syntony._rng import SeedTree
 from syntony.errors import InputError, ParameterError
 
-__all__ = ["SLOTS", "STRIDE", "chunk_generator", "run_chunks"]
+__all__ = ["SLOTS", "STRIDE", "chunk_generator", "execution_record", "run_chunks"]
 
 #: Chunk indices of one test within a checkpoint (tests use disjoint ranges).
 STRIDE = 1_000_000
@@ -47,6 +48,14 @@ _NO_SHARED = object()
 def chunk_generator(tree: SeedTree, k: int) -> np.random.Generator:
     """The generator of chunk ``k``: depends on the seed and ``k`` only."""
     return tree.child("chunk", k).generator()
+
+
+def execution_record(executor) -> dict[str, Any]:
+    """Where the chunks ran, for a result's provenance (in this process without an executor)."""
+    if executor is None:
+        return {"executor": "serial", "workers": 1}
+    describe = getattr(executor, "describe", None)
+    return describe() if callable(describe) else {"executor": type(executor).__name__}
 
 
 @dataclass(frozen=True)
@@ -132,6 +141,7 @@ def run_chunks(
             else:
                 finish(k, _compute(job, k, start, stop), save=True)
     else:
+        _check_picklable(executor, job)
         todo = []
         for k, start, stop in bounds:
             index = slot * STRIDE + k
@@ -143,6 +153,21 @@ def run_chunks(
             for i, arrays in executor.imap_unordered(_chunk_task, todo, shared=job):
                 finish(todo[i][0], {name: np.asarray(a) for name, a in arrays.items()}, save=True)
     return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+
+
+def _check_picklable(executor, job: _Job) -> None:
+    """A chunk function that worker processes cannot receive fails here, in words."""
+    if getattr(executor, "kind", None) != "processes":
+        return  # in-process pools share it; Dask pickles closures itself (cloudpickle)
+    try:
+        pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
+    except (pickle.PicklingError, AttributeError, TypeError) as error:
+        raise ParameterError(
+            "executor",
+            "functions worker processes can receive (module-level functions, not lambdas or "
+            "local functions; a custom surrogate or statistic too), or a thread or Dask executor",
+            str(error),
+        ) from error
 
 
 def _load(checkpoint, index: int, rows: int) -> dict[str, np.ndarray]:

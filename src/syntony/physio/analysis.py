@@ -25,7 +25,7 @@ from syntony._checkpoint import Checkpoint
 from syntony._rng import SeedLike, SeedTree
 from syntony._validate import check_in_range, check_integer
 from syntony.errors import InputError, ParameterError
-from syntony.physio._chunks import SLOTS
+from syntony.physio._chunks import SLOTS, execution_record
 from syntony.physio._progress import Progress, progress_bars
 from syntony.physio.alignment import MIN_OVERLAP, align_sessions, check_overlap
 from syntony.physio.features import Feature
@@ -64,6 +64,7 @@ def analyze_synchrony(
     progress: bool | Progress | None = False,
     min_overlap: float = MIN_OVERLAP,
     checkpoint: Checkpoint | None = None,
+    executor=None,
 ) -> SynchronyResult:
     """Windowed lagged synchrony of a group, against surrogate and pseudo-group nulls.
 
@@ -98,6 +99,10 @@ def analyze_synchrony(
         Saves the finished chunks of the surrogate, phase and pseudo-group tests and reuses
         those of an interrupted run (:class:`syntony._checkpoint.Checkpoint`, keyed on
         everything that sets the numbers); the result equals an uninterrupted run's.
+    executor : Executor, optional
+        Runs the chunks of surrogates, phase surrogates and pseudo-groups as tasks on local
+        workers or a Dask cluster (:mod:`syntony.execution`); the numbers equal a serial
+        run's, and where they ran is recorded in the provenance.
 
     Returns
     -------
@@ -142,12 +147,13 @@ def analyze_synchrony(
             notes.append(aligned.describe())
         if n_surrogates > 0:
             _surrogate_tests(
-                feats, variable, fs, config, n_surrogates, tree, task, tests, bands, checkpoint
-            )
+                feats, variable, fs, config, n_surrogates, tree, task, tests, bands,
+                checkpoint, executor,
+            )  # fmt: skip
         if aligned is not None:
             _pseudo_groups(
                 aligned, sync, fs, config, n_pseudo_groups, tree, task, tests, bands, notes,
-                checkpoint,
+                checkpoint, executor,
             )  # fmt: skip
     for test in tests:
         nulls[test["method"]] = test.pop("_null")
@@ -180,11 +186,15 @@ def analyze_synchrony(
         nulls=nulls,
         notes=notes,
         parameters=parameters,
-        provenance=provenance(parameters=parameters, seed=tree.record()),
+        provenance=provenance(
+            parameters=parameters, seed=tree.record(), execution=execution_record(executor)
+        ),
     )
 
 
-def _surrogate_tests(feats, variable, fs, config, n, tree, task, tests, bands, checkpoint) -> None:
+def _surrogate_tests(
+    feats, variable, fs, config, n, tree, task, tests, bands, checkpoint, executor
+) -> None:
     from syntony.physio.surrogates import phase_surrogate_test, segment_shuffle, surrogate_test
 
     x = feats[variable].transpose("time", "person").to_numpy()
@@ -204,6 +214,7 @@ def _surrogate_tests(feats, variable, fs, config, n, tree, task, tests, bands, c
             progress=task(f"{method} surrogates", n),
             checkpoint=checkpoint,
             checkpoint_slot=SLOTS[method],
+            executor=executor,
         )
         tests.append({**res.summary(), "_null": res.null})
         bands[method] = res.null_windows
@@ -219,13 +230,16 @@ def _surrogate_tests(feats, variable, fs, config, n, tree, task, tests, bands, c
                 method=f"{name} circular-shift",
                 checkpoint=checkpoint,
                 checkpoint_slot=SLOTS[name],
+                executor=executor,
             )
             row = res.summary()
             row.pop("scale", None)  # the statistic's own scale: the table needs no column for it
             tests.append({**row, "_null": res.null})
 
 
-def _pseudo_groups(aligned, sync, fs, config, n, tree, task, tests, bands, notes, checkpoint):
+def _pseudo_groups(
+    aligned, sync, fs, config, n, tree, task, tests, bands, notes, checkpoint, executor
+):
     from syntony.physio.surrogates import pseudo_group_test
 
     res = pseudo_group_test(
@@ -238,6 +252,7 @@ def _pseudo_groups(aligned, sync, fs, config, n, tree, task, tests, bands, notes
         progress=task("pseudo-groups", n),
         checkpoint=checkpoint,
         checkpoint_slot=SLOTS["pseudo-groups"],
+        executor=executor,
     )
     tests.append(
         {
@@ -328,6 +343,7 @@ def fit_contagion(
     progress: bool | Progress | None = False,
     min_overlap: float = MIN_OVERLAP,
     checkpoint: Checkpoint | None = None,
+    executor=None,
 ) -> ContagionFitResult:
     """Fit the contagion coupling ``c`` to a group recording and test ``c = 0``.
 
@@ -361,6 +377,9 @@ def fit_contagion(
     checkpoint : Checkpoint, optional
         Saves the finished chunks of pseudo-group fits and reuses those of an interrupted run
         (see :func:`analyze_synchrony`).
+    executor : Executor, optional
+        Runs the chunks of pseudo-group fits as tasks on local workers or Dask (see
+        :func:`analyze_synchrony`).
 
     Returns
     -------
@@ -412,6 +431,7 @@ def fit_contagion(
                 progress=task("pseudo-group fits", n_pseudo_groups),
                 checkpoint=checkpoint,
                 checkpoint_slot=SLOTS["fit-pseudo-groups"],
+                executor=executor,
             )
         pseudo.update(overlap_s=aligned.overlap, overlap_fraction=aligned.fraction)
         if pseudo["c_real"] != model.params_["c"]:
@@ -444,7 +464,9 @@ def fit_contagion(
         pseudo=pseudo,
         notes=notes,
         parameters=parameters,
-        provenance=provenance(parameters=parameters, seed=tree.record()),
+        provenance=provenance(
+            parameters=parameters, seed=tree.record(), execution=execution_record(executor)
+        ),
     )
 
 

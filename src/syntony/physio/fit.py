@@ -10,6 +10,7 @@ both. :func:`pseudo_group_fit_test` compares the fitted ``c`` with those of pseu
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Callable
@@ -435,6 +436,7 @@ def pseudo_group_fit_test(
     progress: Callable[[int], None] | None = None,
     checkpoint=None,
     checkpoint_slot: int = 5,
+    executor=None,
 ) -> dict:
     """Compare the real group's ``c`` with ``c`` fitted to pseudo-groups (complete network).
 
@@ -443,10 +445,11 @@ def pseudo_group_fit_test(
     Groups are fitted in chunks of :data:`FIT_PSEUDO_CHUNK`; chunk ``k`` draws its members from
     the stream ``child("chunk", k)`` of ``seed`` and, with a
     :class:`~syntony._checkpoint.Checkpoint`, is saved once finished, so a killed run resumes
-    to the same numbers. Returns the real ``c``, the pseudo-group ``c`` values, the one-sided
+    to the same numbers; with an ``executor`` (:mod:`syntony.execution`) the chunks run as its
+    tasks, with the same numbers. Returns the real ``c``, the pseudo-group ``c`` values, the one-sided
     p-value ``(1 + #(c_pseudo >= c_real)) / (1 + n)`` and ``(c_real - mean) / sd``.
     """
-    from syntony.physio._chunks import chunk_generator, run_chunks
+    from syntony.physio._chunks import run_chunks
 
     n_groups = check_integer("n_groups", n_groups, minimum=1)
     y = np.asarray(y, float)
@@ -462,19 +465,15 @@ def pseudo_group_fit_test(
     session = np.r_[np.zeros(n_a, bool), np.ones(n_b, bool)]
     tree = SeedTree(seed)
 
-    def chunk(k: int, start: int, stop: int) -> dict[str, np.ndarray]:
-        values = np.empty(stop - start)
-        with _one_blas_thread():
-            _fit_pseudo_groups(values, pool, session, n_a, dt, uu, chunk_generator(tree, k))
-        return {"c": values}
-
     values = run_chunks(
         n_groups,
         FIT_PSEUDO_CHUNK,
-        chunk,
+        functools.partial(_fit_pseudo_chunk, tree, n_a, dt),
         checkpoint=checkpoint,
         slot=checkpoint_slot,
         advance=progress,
+        executor=executor,
+        shared={"pool": pool, "session": session, "u": uu},
     )["c"]
     p = (1.0 + np.sum(values >= c_real)) / (1.0 + n_groups)
     sd = np.std(values, ddof=1) if n_groups > 1 else np.nan
@@ -488,6 +487,20 @@ def pseudo_group_fit_test(
         "effect_size": float((c_real - values.mean()) / sd) if sd > 0 else float("nan"),
         "n_groups": n_groups,
     }
+
+
+def _fit_pseudo_chunk(
+    tree: SeedTree, n_a: int, dt: float, k: int, start: int, stop: int, data: dict
+) -> dict[str, np.ndarray]:
+    """The ``c`` of the pseudo-groups ``start:stop`` (chunk ``k``; one executor task)."""
+    from syntony.physio._chunks import chunk_generator
+
+    values = np.empty(stop - start)
+    with _one_blas_thread():
+        _fit_pseudo_groups(
+            values, data["pool"], data["session"], n_a, dt, data["u"], chunk_generator(tree, k)
+        )
+    return {"c": values}
 
 
 def _fit_pseudo_groups(values, pool, session, n_a, dt, u, rng) -> None:

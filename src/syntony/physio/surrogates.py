@@ -10,6 +10,7 @@ Fisher z over pairs and windows).
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,20 +43,7 @@ def circular_shift(min_shift: int) -> Surrogate:
     ``min_shift`` (samples) keeps every offset at least that far from 0 (and from a full turn),
     so a shifted series never stays near its original alignment.
     """
-    check_integer("min_shift", min_shift, minimum=0)
-
-    def make(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        n_t, n_p = x.shape
-        if n_t - 2 * min_shift < 1:
-            raise ParameterError(
-                "min_shift", f"less than half the series ({n_t} samples)", min_shift
-            )
-        shifts = rng.integers(min_shift, n_t - min_shift + 1, size=n_p)
-        # Gather instead of looping over persons: row index (t - shift) mod T per column.
-        rows = (np.arange(n_t)[:, None] - shifts[None, :]) % n_t
-        return np.take_along_axis(x, rows, axis=0)
-
-    return make
+    return _CircularShift(check_integer("min_shift", min_shift, minimum=0))
 
 
 def segment_shuffle(segment: int) -> Surrogate:
@@ -63,9 +51,33 @@ def segment_shuffle(segment: int) -> Surrogate:
 
     A trailing remainder shorter than ``segment`` stays at the end.
     """
-    check_integer("segment", segment, minimum=1)
+    return _SegmentShuffle(check_integer("segment", segment, minimum=1))
 
-    def make(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+
+# The surrogate makers are small classes rather than closures so that they pickle: the chunks of
+# a test can then run on worker processes or Dask (see ``executor`` in the tests below).
+@dataclass(frozen=True)
+class _CircularShift:
+    min_shift: int
+
+    def __call__(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        n_t, n_p = x.shape
+        if n_t - 2 * self.min_shift < 1:
+            raise ParameterError(
+                "min_shift", f"less than half the series ({n_t} samples)", self.min_shift
+            )
+        shifts = rng.integers(self.min_shift, n_t - self.min_shift + 1, size=n_p)
+        # Gather instead of looping over persons: row index (t - shift) mod T per column.
+        rows = (np.arange(n_t)[:, None] - shifts[None, :]) % n_t
+        return np.take_along_axis(x, rows, axis=0)
+
+
+@dataclass(frozen=True)
+class _SegmentShuffle:
+    segment: int
+
+    def __call__(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        segment = self.segment
         n_t, n_p = x.shape
         n_seg = n_t // segment
         if n_seg < 2:
@@ -81,8 +93,6 @@ def segment_shuffle(segment: int) -> Surrogate:
             ]
         )
         return np.take_along_axis(x, rows, axis=0)
-
-    return make
 
 
 @dataclass(frozen=True)
@@ -161,6 +171,7 @@ def surrogate_test(
     progress: Callable[[int], None] | None = None,
     checkpoint=None,
     checkpoint_slot: int = 0,
+    executor=None,
 ) -> SurrogateResult:
     """Test the group's mean pairwise synchrony against surrogates of its own signals.
 
@@ -185,6 +196,10 @@ def surrogate_test(
         Saves finished chunks and reuses those of an interrupted run
         (:class:`syntony._checkpoint.Checkpoint`); ``checkpoint_slot`` keeps this test's chunks
         apart from the other tests sharing the checkpoint.
+    executor : Executor, optional
+        Runs the chunks as tasks on local workers or Dask (:mod:`syntony.execution`); the
+        numbers are those of the serial run. For worker processes a custom ``surrogate`` must
+        be a module-level function (or class instance), not a lambda.
     """
     n_surrogates = check_integer("n_surrogates", n_surrogates, minimum=1)
     x = np.asarray(x, float)
@@ -195,27 +210,35 @@ def surrogate_test(
     r, _, _ = wlcc_peaks(x, w, s, lag, peak=config.peak)
     observed = _statistic(group_synchrony(r))
 
-    def chunk(k: int, start: int, stop: int) -> dict[str, np.ndarray]:
-        rng = chunk_generator(tree, k)
-        windows = []
-        for _ in range(stop - start):
-            rs, _, _ = wlcc_peaks(surrogate(x, rng), w, s, lag, peak=config.peak)
-            windows.append(group_synchrony(rs))
-        return {"windows": np.array(windows)}
-
+    shared = {"x": x, "surrogate": surrogate, "samples": (w, s, lag), "peak": config.peak}
     null_windows = run_chunks(
         n_surrogates,
         SURROGATE_CHUNK,
-        chunk,
+        functools.partial(_surrogate_chunk, tree),
         checkpoint=checkpoint,
         slot=checkpoint_slot,
         advance=progress,
+        executor=executor,
+        shared=shared,
     )["windows"]
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # surrogates without a valid window
         null = np.tanh(np.nanmean(fisher_z(null_windows), axis=1))
     p, effect = _compare(observed, null)
     return SurrogateResult(observed, null, p, effect, null_windows, method)
+
+
+def _surrogate_chunk(
+    tree: SeedTree, k: int, start: int, stop: int, data: dict
+) -> dict[str, np.ndarray]:
+    """Per-window group synchrony of the surrogates ``start:stop`` (chunk ``k``)."""
+    rng = chunk_generator(tree, k)
+    w, s, lag = data["samples"]
+    windows = []
+    for _ in range(stop - start):
+        rs, _, _ = wlcc_peaks(data["surrogate"](data["x"], rng), w, s, lag, peak=data["peak"])
+        windows.append(group_synchrony(rs))
+    return {"windows": np.array(windows)}
 
 
 def pseudo_group_test(
@@ -229,6 +252,7 @@ def pseudo_group_test(
     progress: Callable[[int], None] | None = None,
     checkpoint=None,
     checkpoint_slot: int = 4,
+    executor=None,
 ) -> SurrogateResult:
     """Compare a real group with pseudo-groups mixing its members with another session's.
 
@@ -238,7 +262,7 @@ def pseudo_group_test(
     from both sessions (at least one from each); its statistic is the mean synchrony over its
     *cross-session* pairs only, i.e. the synchrony the stimulus alone produces. Groups are drawn
     in chunks of :data:`PSEUDO_GROUP_CHUNK`, each from its own seed stream (and saved in
-    ``checkpoint`` when given, see :func:`surrogate_test`).
+    ``checkpoint`` when given, run on ``executor`` when given, see :func:`surrogate_test`).
 
     ``extra`` holds the mean synchrony over all cross-session pairs and Cohen's d between the
     real pairs' and the cross-session pairs' mean z (pairs as units).
@@ -268,29 +292,15 @@ def pseudo_group_test(
     session = np.r_[np.zeros(n_a, bool), np.ones(n_b, bool)]
     size = min(n_a, n_total)
 
-    def chunk(k: int, start: int, stop: int) -> dict[str, np.ndarray]:
-        rng = chunk_generator(tree, k)
-        windows = np.empty((stop - start, z.shape[0]))
-        for g in range(stop - start):
-            while True:
-                members = rng.choice(n_total, size=size, replace=False)
-                from_b = session[members]
-                if from_b.any() and (~from_b).any():
-                    break
-            a, b = members[~from_b], members[from_b]
-            cross = z[:, a[:, None], b[None, :]].reshape(z.shape[0], -1)
-            with np.errstate(invalid="ignore"), warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                windows[g] = np.nanmean(cross, axis=1)
-        return {"z_windows": windows}
-
     per_window = run_chunks(
         n_groups,
         PSEUDO_GROUP_CHUNK,
-        chunk,
+        functools.partial(_pseudo_group_chunk, tree, size),
         checkpoint=checkpoint,
         slot=checkpoint_slot,
         advance=progress,
+        executor=executor,
+        shared={"z": z, "session": session},
     )["z_windows"]
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -316,6 +326,27 @@ def pseudo_group_test(
     return SurrogateResult(observed, null, p, effect, windows, "pseudo-group", extra)
 
 
+def _pseudo_group_chunk(
+    tree: SeedTree, size: int, k: int, start: int, stop: int, data: dict
+) -> dict[str, np.ndarray]:
+    """Per-window mean cross-session z of the pseudo-groups ``start:stop`` (chunk ``k``)."""
+    rng = chunk_generator(tree, k)
+    z, session = data["z"], data["session"]
+    windows = np.empty((stop - start, z.shape[0]))
+    for g in range(stop - start):
+        while True:
+            members = rng.choice(session.size, size=size, replace=False)
+            from_b = session[members]
+            if from_b.any() and (~from_b).any():
+                break
+        a, b = members[~from_b], members[from_b]
+        cross = z[:, a[:, None], b[None, :]].reshape(z.shape[0], -1)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            windows[g] = np.nanmean(cross, axis=1)
+    return {"z_windows": windows}
+
+
 def phase_surrogate_test(
     phase: np.ndarray,
     *,
@@ -326,6 +357,7 @@ def phase_surrogate_test(
     method: str = "kuramoto circular-shift",
     checkpoint=None,
     checkpoint_slot: int = 2,
+    executor=None,
 ) -> SurrogateResult:
     """Test a phase-synchrony statistic (default: mean Kuramoto order) against surrogates.
 
@@ -335,31 +367,47 @@ def phase_surrogate_test(
         Instantaneous phases (rad), e.g. the ``phase`` variable of the breathing feature.
     statistic : callable, optional
         ``statistic(phase) -> float``; default the time-averaged Kuramoto order parameter.
-        Pass ``lambda ph: np.nanmean(cluster_phase(ph)[0])`` for cluster-phase synchrony.
+        For cluster-phase synchrony pass a function returning
+        ``np.nanmean(cluster_phase(ph)[0])``.
     surrogate : callable, optional
         Default: circular shifts of at least a tenth of the series.
-    seed, checkpoint, checkpoint_slot
-        As for :func:`surrogate_test` (chunks of :data:`SURROGATE_CHUNK`).
+    seed, checkpoint, checkpoint_slot, executor
+        As for :func:`surrogate_test` (chunks of :data:`SURROGATE_CHUNK`); with worker
+        processes a custom ``statistic`` must be a module-level function.
 
     The effect size is ``(observed - mean null) / sd null`` on the statistic's own scale.
     """
-    from syntony.physio.synchrony import kuramoto_order
-
     n_surrogates = check_integer("n_surrogates", n_surrogates, minimum=1)
     phase = np.asarray(phase, float)
-    statistic = statistic or (lambda ph: float(np.nanmean(kuramoto_order(ph))))
+    statistic = statistic or _mean_kuramoto
     surrogate = surrogate or circular_shift(max(1, phase.shape[0] // 10))
     tree = SeedTree(seed)
     observed = float(statistic(phase))
 
-    def chunk(k: int, start: int, stop: int) -> dict[str, np.ndarray]:
-        rng = chunk_generator(tree, k)
-        return {"null": np.array([statistic(surrogate(phase, rng)) for _ in range(stop - start)])}
-
     null = run_chunks(
-        n_surrogates, SURROGATE_CHUNK, chunk, checkpoint=checkpoint, slot=checkpoint_slot
+        n_surrogates,
+        SURROGATE_CHUNK,
+        functools.partial(_phase_chunk, tree),
+        checkpoint=checkpoint,
+        slot=checkpoint_slot,
+        executor=executor,
+        shared={"phase": phase, "statistic": statistic, "surrogate": surrogate},
     )["null"]
     p = (1.0 + np.sum(null >= observed)) / (1.0 + n_surrogates)
     sd = np.std(null, ddof=1) if n_surrogates > 1 else np.nan
     effect = (observed - null.mean()) / sd if sd > 0 else np.nan
     return SurrogateResult(observed, null, float(p), float(effect), None, method, {"scale": "raw"})
+
+
+def _mean_kuramoto(phase: np.ndarray) -> float:
+    """The time-averaged Kuramoto order parameter (the default phase statistic)."""
+    from syntony.physio.synchrony import kuramoto_order
+
+    return float(np.nanmean(kuramoto_order(phase)))
+
+
+def _phase_chunk(tree: SeedTree, k: int, start: int, stop: int, data: dict) -> dict:
+    """The phase statistic of the surrogates ``start:stop`` (chunk ``k``)."""
+    rng = chunk_generator(tree, k)
+    statistic, surrogate, phase = data["statistic"], data["surrogate"], data["phase"]
+    return {"null": np.array([statistic(surrogate(phase, rng)) for _ in range(stop - start)])}

@@ -10,6 +10,7 @@ Every random step draws from a named stream of one seed tree (``pseudo-groups``,
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,6 +21,7 @@ from syntony._checkpoint import Checkpoint
 from syntony._rng import SeedLike, SeedTree
 from syntony._validate import check_choice, check_in_range, check_integer
 from syntony.errors import InputError, ParameterError
+from syntony.physio._chunks import execution_record
 from syntony.physio.alignment import MIN_OVERLAP, align_sessions, check_overlap
 from syntony.physio.features import Feature
 from syntony.physio.loading import Recording, describe_recording, feature_for, load_features
@@ -69,19 +71,13 @@ def _estimator(model: str, adjacency, dt: float, options: dict[str, Any]):
 
 
 def _statistic(model: str, dt: float, options: dict[str, Any]):
-    """The pseudo-group statistic of ``model``: a function of (series, stimulus)."""
+    """The pseudo-group statistic of ``model``: a function of (series, stimulus) that pickles
+    (so that pseudo-groups can run on worker processes or Dask)."""
+    return functools.partial(_pseudo_statistic, model, dt, options)
 
-    def gated(y, u):
-        est = _estimator("gated", None, dt, options)
-        est._skip_result = est._skip_se = True
-        return est.fit(y, u).signed_root_
 
-    def switching(y, u):
-        est = _estimator("switching", None, dt, options)
-        est._skip_result = est._skip_se = True
-        return est.fit(y, u).lrt_stat_
-
-    def directed(y, u):
+def _pseudo_statistic(model: str, dt: float, options: dict[str, Any], y, u) -> float:
+    if model == "directed":
         from syntony.physio.mechanisms.directed import DirectedContagionModel
 
         est = DirectedContagionModel(
@@ -90,8 +86,10 @@ def _statistic(model: str, dt: float, options: dict[str, Any]):
         est._skip_result = est._skip_se = True
         est.fit(y, u)
         return float(est.tests_[-1]["statistic"])
-
-    return {"gated": gated, "switching": switching, "directed": directed}[model]
+    est = _estimator(model, None, dt, options)
+    est._skip_result = est._skip_se = True
+    est.fit(y, u)
+    return est.signed_root_ if model == "gated" else est.lrt_stat_
 
 
 def fit_mechanism(
@@ -119,6 +117,7 @@ def fit_mechanism(
     progress: bool | Any = False,
     min_overlap: float = MIN_OVERLAP,
     checkpoint: Checkpoint | None = None,
+    executor=None,
 ) -> Result:
     """Fit a mechanism model of contagion to a group recording (or pool several groups).
 
@@ -151,6 +150,9 @@ def fit_mechanism(
         Progress bars on stderr (True) or ``progress(label, total) -> advance(n)``.
     checkpoint : Checkpoint, optional
         Saves finished chunks of pseudo-groups and bootstrap series.
+    executor : Executor, optional
+        Runs the chunks of pseudo-groups and bootstrap series as tasks on local workers or
+        Dask (:mod:`syntony.execution`); the numbers are those of a serial run.
 
     Returns
     -------
@@ -186,6 +188,7 @@ def fit_mechanism(
             progress=progress,
             min_overlap=min_overlap,
             checkpoint=checkpoint,
+            executor=executor,
         )
     tree = SeedTree(seed)
     options = {
@@ -254,6 +257,8 @@ def fit_mechanism(
                 progress=task("mode bootstrap", n_boot),
                 checkpoint=checkpoint,
                 checkpoint_slot=SLOTS["mode-bootstrap"],
+                # (until mode_number_test takes an executor, only pass one that was given)
+                **({} if executor is None else {"executor": executor}),
             )
             result.with_test(
                 {
@@ -296,6 +301,7 @@ def fit_mechanism(
                 progress=task("pseudo-group fits", n_pseudo_groups),
                 checkpoint=checkpoint,
                 checkpoint_slot=SLOTS["pseudo-groups"],
+                executor=executor,
             )
             result.with_test(
                 {
@@ -323,7 +329,9 @@ def fit_mechanism(
             "min_overlap": min_overlap if pseudo_from is not None else None,
         }
     )
-    result.provenance = provenance(parameters=result.parameters, seed=tree.record())
+    result.provenance = provenance(
+        parameters=result.parameters, seed=tree.record(), execution=execution_record(executor)
+    )
     return result
 
 

@@ -11,6 +11,7 @@ of each model (the evidence for the gate, for two modes, for unequal pulls) is c
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import numpy as np
@@ -38,14 +39,17 @@ def pseudo_group_statistic(
     progress: Callable[[int], None] | None = None,
     checkpoint=None,
     checkpoint_slot: int = 10,
+    executor=None,
 ) -> dict:
     """Compare ``real`` with ``statistic(pseudo_group, u)`` over ``n_groups`` pseudo-groups.
 
     ``y`` (T, P) and ``other`` (T, Q) are the two sessions on one time base (cut to a common
     length here). Returns the real value, the pseudo values, their mean and 2.5/97.5%
-    quantiles, the p-value and ``n``.
+    quantiles, the p-value and ``n``. With an ``executor`` (:mod:`syntony.execution`) the
+    chunks run as its tasks, with the same numbers; for worker processes ``statistic`` must
+    pickle (a module-level function or a :func:`functools.partial` of one).
     """
-    from syntony.physio._chunks import chunk_generator, run_chunks
+    from syntony.physio._chunks import run_chunks
 
     n_groups = check_integer("n_groups", n_groups, minimum=1)
     y = np.asarray(y, float)
@@ -58,24 +62,15 @@ def pseudo_group_statistic(
     session = np.r_[np.zeros(n_a, bool), np.ones(other.shape[1], bool)]
     uu = None if u is None else np.asarray(u, float)[:n_t]
     tree = SeedTree(seed)
-
-    def chunk(k: int, start: int, stop: int) -> dict[str, np.ndarray]:
-        rng = chunk_generator(tree, k)
-        values = np.empty(stop - start)
-        with one_blas_thread():
-            for g in range(stop - start):
-                while True:
-                    members = rng.choice(pool.shape[1], size=n_a, replace=False)
-                    if session[members].any() and (~session[members]).any():
-                        break
-                try:
-                    values[g] = statistic(pool[:, members], uu)
-                except InputError:  # e.g. a pseudo-group member with a flat stretch
-                    values[g] = np.nan
-        return {"value": values}
-
     values = run_chunks(
-        n_groups, CHUNK, chunk, checkpoint=checkpoint, slot=checkpoint_slot, advance=progress
+        n_groups,
+        CHUNK,
+        functools.partial(_chunk, tree, n_a),
+        checkpoint=checkpoint,
+        slot=checkpoint_slot,
+        advance=progress,
+        executor=executor,
+        shared={"pool": pool, "session": session, "u": uu, "statistic": statistic},
     )["value"]
     finite = values[np.isfinite(values)]
     p = (1.0 + np.sum(finite >= real)) / (1.0 + finite.size)
@@ -88,3 +83,23 @@ def pseudo_group_statistic(
         "p_value": float(p),
         "n": int(finite.size),
     }
+
+
+def _chunk(tree: SeedTree, n_a: int, k: int, start: int, stop: int, data: dict) -> dict:
+    """The statistic of the pseudo-groups ``start:stop`` (chunk ``k``; one executor task)."""
+    from syntony.physio._chunks import chunk_generator
+
+    rng = chunk_generator(tree, k)
+    pool, session, statistic = data["pool"], data["session"], data["statistic"]
+    values = np.empty(stop - start)
+    with one_blas_thread():
+        for g in range(stop - start):
+            while True:
+                members = rng.choice(pool.shape[1], size=n_a, replace=False)
+                if session[members].any() and (~session[members]).any():
+                    break
+            try:
+                values[g] = statistic(pool[:, members], data["u"])
+            except InputError:  # e.g. a pseudo-group member with a flat stretch
+                values[g] = np.nan
+    return {"value": values}
