@@ -15,7 +15,14 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 EXAMPLES = ROOT / "examples"
-PARTS = ("syntony.model", "syntony.physio", "syntony.meta", "syntony.report")
+PARTS = (
+    "syntony.model",
+    "syntony.physio",
+    "syntony.physio.mechanisms",
+    "syntony.meta",
+    "syntony.report",
+    "syntony.live",
+)
 # Folders written by the build itself (autosummary pages, the executed gallery, the site).
 GENERATED = ("_build", "generated", "auto_examples")
 
