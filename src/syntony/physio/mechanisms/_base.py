@@ -10,7 +10,6 @@ intervals and the delta method come from one place.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +20,12 @@ from scipy import optimize, stats
 
 from syntony._validate import check_positive
 from syntony.errors import InputError, ParameterError
+
+# The linear model's numerical Hessian, its guarded inverse and the single-threaded BLAS
+# context serve every mechanism model too: one definition, in physio/fit.py.
+from syntony.physio.fit import _hessian as hessian
+from syntony.physio.fit import _one_blas_thread as one_blas_thread
+from syntony.physio.fit import _safe_inverse as safe_inverse
 from syntony.physio.statespace import complete_adjacency, laplacian
 
 __all__ = [
@@ -226,44 +231,6 @@ def minimise(
     return best
 
 
-def hessian(fun: Callable[[np.ndarray], float], x: np.ndarray, step: float = 1e-3) -> np.ndarray:
-    """Central-difference Hessian of ``fun`` at ``x``."""
-    n = x.size
-    h = step * np.maximum(1.0, np.abs(x))
-    f0 = fun(x)
-    out = np.empty((n, n))
-    for i in range(n):
-        ei = np.zeros(n)
-        ei[i] = h[i]
-        out[i, i] = (fun(x + ei) - 2 * f0 + fun(x - ei)) / h[i] ** 2
-        for j in range(i):
-            ej = np.zeros(n)
-            ej[j] = h[j]
-            val = (fun(x + ei + ej) - fun(x + ei - ej) - fun(x - ei + ej) + fun(x - ei - ej)) / (
-                4 * h[i] * h[j]
-            )
-            out[i, j] = out[j, i] = val
-    return out
-
-
-def safe_inverse(hess: np.ndarray) -> tuple[np.ndarray | None, str | None]:
-    """The inverse Hessian and, in words, what is wrong with it (None when nothing is)."""
-    if not np.isfinite(hess).all():
-        return None, "the likelihood's curvature could not be computed; no standard errors"
-    try:
-        cov = np.linalg.inv(hess)
-    except np.linalg.LinAlgError:
-        return None, (
-            "the likelihood is flat in some direction (singular Hessian): not every parameter "
-            "is identifiable from these data, so standard errors and intervals are missing"
-        )
-    if not np.all(np.diag(cov) > 0):
-        message = "the Hessian is not positive definite; standard errors are unreliable"
-        warnings.warn(message, RuntimeWarning, stacklevel=3)
-        return cov, message
-    return cov, None
-
-
 def estimate_table(
     theta: np.ndarray,
     cov: np.ndarray | None,
@@ -314,17 +281,6 @@ def n_observations(data: Data, start: int = 1) -> int:
 def information_criteria(loglik: float, k: int, n_obs: int) -> tuple[float, float]:
     """(AIC, BIC)."""
     return 2 * k - 2 * loglik, k * math.log(max(n_obs, 1)) - 2 * loglik
-
-
-def one_blas_thread():
-    """Single-threaded BLAS while fitting (tiny matrices, thousands of calls)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover
-        import contextlib
-
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
 
 
 def moment_start(data: Data) -> dict[str, float]:
