@@ -262,12 +262,12 @@ def focus_weights(
 ) -> np.ndarray:
     """1-D kernel weights of foci centred off the voxel grid, (n_foci, 3, max side) float64.
 
-    For a focus at ``voxel + offset`` (|offset| <= 0.5 voxel on each axis) the weights along an
-    axis are the Gaussian at the voxel centres ``i - offset``, ``i = -r..r`` (``r = int(4 sigma
-    + 0.5)``), normalised to sum 1 as :func:`gaussian_kernel` does, then cropped to the
-    half-width of the focus's kernel in ``bank`` (unused trailing entries are 0). With a zero
-    offset they are the weights of :func:`gaussian_kernel` exactly; the kernel is the outer
-    product of the three axes.
+    For a focus at ``voxel + offset``, the offset being at most half a voxel either way on each
+    axis, the weights along an axis are the Gaussian at the voxel centres ``i - offset``,
+    ``i = -r..r`` (``r = int(4 sigma + 0.5)``), normalised to sum 1 as :func:`gaussian_kernel`
+    does, then cropped to the half-width of the focus's kernel in ``bank`` (unused trailing
+    entries are 0). With a zero offset they are the weights of :func:`gaussian_kernel` exactly;
+    the kernel is the outer product of the three axes.
     """
     sizes = np.broadcast_to(np.asarray(voxel_size, dtype=float), (3,))
     offsets = np.asarray(offsets, dtype=float).reshape(-1, 3)
