@@ -26,46 +26,18 @@ from __future__ import annotations
 import argparse
 import copy
 import os
+import sys
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_ale import load  # the NiMARE Dataset and the same syntony Studyset
+
 warnings.filterwarnings("ignore")
 os.environ.setdefault("TQDM_DISABLE", "1")
-
-
-def _data_dir() -> Path:
-    value = os.environ.get("SYNTONY_TEST_DATA")
-    if value:
-        return Path(value)
-    return Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
-def load(name: str):
-    """NiMARE Dataset and the equivalent syntony Studyset (experiments sorted by id)."""
-    from nimare.dataset import Dataset
-    from nimare.io import convert_sleuth_to_dataset
-
-    from syntony.meta.studyset import Studyset
-
-    folder = _data_dir() / "nimare"
-    if name == "nidm_pain":
-        dset = Dataset(str(folder / "nidm_pain_dset.json"))
-    else:
-        dset = convert_sleuth_to_dataset(
-            str(folder / f"{name}_sleuth_MNI.txt"), target="mni152_2mm"
-        )
-    coords = dset.coordinates.sort_values("id", kind="stable")
-    ids = list(dict.fromkeys(coords["id"]))
-    index = {k: i for i, k in enumerate(ids)}
-    meta = dset.metadata.set_index("id")
-    sizes = np.array([np.mean(meta.loc[i, "sample_sizes"]) for i in ids], dtype=float)
-    studyset = Studyset.from_arrays(
-        coords[["x", "y", "z"]].to_numpy(), coords["id"].map(index).to_numpy(), sizes, ids=ids
-    )
-    return dset, studyset
 
 
 def _clusters(grid, ale, threshold):
