@@ -10,7 +10,8 @@ Both come from JALE (Frahm et al.) by way of NiMARE 0.22.1, and both need the sa
   (:func:`supra_threshold_ale`: the smallest float32 ALE whose z exceeds the voxel threshold,
   evaluated exactly as NiMARE turns ALE into p and z);
 - the largest null cluster of random experiments (:func:`null_cluster_sizes`, compiled and run
-  on worker threads, iteration ``j`` on its own draws so the result does not depend on them).
+  on worker threads, or as blocks of replicates on an executor, iteration ``j`` on its own draws
+  so the result depends on neither).
 """
 
 from __future__ import annotations
@@ -31,9 +32,11 @@ from syntony._rng import SeedLike, SeedTree
 from syntony.errors import ParameterError
 from syntony.meta.accumulate import accumulate_log_ma_into
 from syntony.meta.clusters import label_supra, max_cluster_stats
+from syntony.meta.diagnostics.tasks import gather, task_blocks
 from syntony.meta.null import BIN_STEP, z_from_p
 
 if TYPE_CHECKING:
+    from syntony.execution import Executor
     from syntony.meta.layout import Layout
     from syntony.meta.null import HistogramNull
     from syntony.meta.space import Grid
@@ -284,6 +287,7 @@ def null_cluster_sizes(
     *,
     n_jobs: int | None = None,
     progress: bool = False,
+    executor: Executor | None = None,
 ) -> np.ndarray:
     """Largest supra-threshold (ALE >= ``a_min``) cluster of each null replicate.
 
@@ -291,8 +295,20 @@ def null_cluster_sizes(
     experiments, summed in that order) at the in-mask positions ``draws[j]`` (one per focus,
     experiment by experiment). Experiments keep their kernels. Clusters are 6-connected.
     ``a_min`` is one threshold for all replicates or one per replicate.
+
+    With an ``executor`` (:mod:`syntony.execution`) blocks of replicates are tasks carrying
+    their experiments and draws, the layout goes once per worker, and the sizes come back in
+    replicate order: the same numbers as on threads.
     """
     thresholds = np.broadcast_to(np.asarray(a_min, dtype=np.float32), (len(draws),))
+    if executor is not None:
+        items = [
+            (list(experiments[lo:hi]), list(draws[lo:hi]), np.array(thresholds[lo:hi]))
+            for lo, hi in task_blocks(len(draws), executor)
+        ]
+        parts = gather(executor, _sizes_task, items, shared=layout, progress=progress,
+                       label="Stability null", weights=[len(i[1]) for i in items])  # fmt: skip
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
     bank = layout.bank
     sizes = np.zeros(len(draws), dtype=np.int64)
     scratch = _Scratch()
@@ -322,6 +338,14 @@ def null_cluster_sizes(
         if bar is not None:
             bar[0].stop()
     return sizes
+
+
+def _sizes_task(
+    item: tuple[list[np.ndarray], list[np.ndarray], np.ndarray], shared: Layout
+) -> np.ndarray:
+    """A block of null replicates in one worker (one thread)."""
+    experiments, draws, thresholds = item
+    return null_cluster_sizes(shared, experiments, draws, thresholds, n_jobs=1)
 
 
 def histogram_bin_count(layout: Layout) -> int:

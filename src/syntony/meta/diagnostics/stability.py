@@ -25,6 +25,13 @@ same numbers.
 
 NiMARE models the null experiments with kernels of the integer part of their sample sizes;
 here they keep the kernels of the observed experiments (identical for whole sample sizes).
+
+With an ``executor`` (:mod:`syntony.execution`) both loops run as tasks, with the layout, the
+coverage and the thresholds sent once per worker: blocks of null replicates (each replicate
+drawing from its own stream ``("stability-null", j)`` inside the task; NiMARE's sequential
+stream is drawn here and the draws travel with their block), then blocks of resamples, each
+returning how many of its replicates kept every voxel and overlapped every cluster. Those are
+whole numbers, so adding the blocks in order gives the same map and table as one loop.
 """
 
 from __future__ import annotations
@@ -47,10 +54,14 @@ from syntony.meta.diagnostics.resampling import (
     supra_clusters,
     supra_threshold_ale,
 )
+from syntony.meta.diagnostics.tasks import gather, task_blocks
 from syntony.meta.permutation import accumulate_subset
 
 if TYPE_CHECKING:
+    from syntony.execution import Executor
+    from syntony.meta.layout import Layout
     from syntony.meta.null import HistogramNull
+    from syntony.meta.space import Grid
 
 __all__ = ["Stability", "resampled_stability"]
 
@@ -87,6 +98,16 @@ class Stability:
     parameters: dict[str, Any] = field(default_factory=dict)
 
 
+def _null_draw(
+    rng: np.random.Generator, counts: np.ndarray, target_n: int, space: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """One null replicate of the default stream: its experiments and focus positions."""
+    n = counts.size
+    exps = rng.permutation(n)[:target_n] if target_n < n else np.arange(n)
+    draw = space[rng.integers(0, space.size, size=int(counts[exps].sum()))]
+    return exps.astype(np.int64), draw
+
+
 def _null_draws(observed, target_n, space, n_iters, seed, replay):
     """Each null replicate's experiments (summation order) and focus positions (in-mask)."""
     counts = np.diff(observed.layout.foci_start)
@@ -102,11 +123,90 @@ def _null_draws(observed, target_n, space, n_iters, seed, replay):
         return experiments, draws
     tree = SeedTree(seed).child("stability-null")
     for j in range(n_iters):
-        rng = tree.child(j).generator()
-        exps = rng.permutation(n)[:target_n] if target_n < n else np.arange(n)
-        draws.append(space[rng.integers(0, space.size, size=int(counts[exps].sum()))])
-        experiments.append(exps.astype(np.int64))
+        exps, draw = _null_draw(tree.child(j).generator(), counts, target_n, space)
+        experiments.append(exps)
+        draws.append(draw)
     return experiments, draws
+
+
+@dataclass(frozen=True, eq=False)
+class _NullShared:
+    """What every block of null replicates needs (sent once per worker)."""
+
+    layout: Layout
+    tree: SeedTree
+    counts: np.ndarray
+    target_n: int
+    space: np.ndarray
+    a_min: float
+
+
+def _null_task(item: tuple[int, int], shared: _NullShared) -> np.ndarray:
+    """Null replicates ``lo:hi`` of the default stream, drawn and sized in the worker."""
+    from syntony.meta.diagnostics.resampling import null_cluster_sizes
+
+    lo, hi = item
+    pairs = [
+        _null_draw(shared.tree.child(j).generator(), shared.counts, shared.target_n, shared.space)
+        for j in range(lo, hi)
+    ]
+    experiments = [p[0] for p in pairs]
+    draws = [p[1] for p in pairs]
+    return null_cluster_sizes(shared.layout, experiments, draws, shared.a_min, n_jobs=1)
+
+
+def _null_sizes(observed, target_n, space, n_iters, seed, replay, a_min, n_jobs, progress,
+                executor):  # fmt: skip
+    """Largest null cluster of each null replicate, in replicate order."""
+    layout = observed.layout
+    if executor is None or replay:
+        experiments, draws = _null_draws(observed, target_n, space, n_iters, seed, replay)
+        return null_cluster_sizes(layout, experiments, draws, a_min, n_jobs=n_jobs,
+                                  progress=progress, executor=executor)  # fmt: skip
+    shared = _NullShared(
+        layout=layout, tree=SeedTree(seed).child("stability-null"),
+        counts=np.diff(layout.foci_start), target_n=target_n, space=space, a_min=a_min,
+    )  # fmt: skip
+    blocks = task_blocks(n_iters, executor)
+    parts = gather(executor, _null_task, blocks, shared=shared, progress=progress,
+                   label="Stability null", weights=[hi - lo for lo, hi in blocks])  # fmt: skip
+    return np.concatenate(parts)
+
+
+@dataclass(frozen=True, eq=False)
+class _ResampleShared:
+    """What every block of resamples needs (sent once per worker)."""
+
+    packed: tuple[np.ndarray, ...]
+    mask_local: np.ndarray
+    shape: tuple[int, int, int]
+    grid: Grid
+    a_min: float
+    threshold: float
+    labels: np.ndarray | None
+    numbers: np.ndarray
+
+
+def _resample_task(
+    subsets: list[np.ndarray], shared: _ResampleShared
+) -> tuple[np.ndarray, np.ndarray]:
+    """For a block of resamples: in how many each voxel survived, and each cluster was hit."""
+    where = tuple(shared.mask_local.T)
+    volume = np.zeros(shared.shape)
+    scratch = np.zeros(shared.shape)
+    running = np.zeros(shared.mask_local.shape[0], dtype=np.int64)
+    hits = np.zeros(shared.numbers.size, dtype=np.int64)
+    for subset in subsets:
+        volume[...] = 0.0
+        accumulate_subset(volume, scratch, subset, *shared.packed)
+        ale = (1.0 - np.exp(volume[where])).astype(np.float32)
+        support = supra_clusters(shared.grid, ale >= np.float32(shared.a_min),
+                                 shared.threshold) >= 0  # fmt: skip
+        running += support
+        if shared.numbers.size:
+            hit = np.unique(shared.labels[support])
+            hits += np.isin(shared.numbers, hit)
+    return running, hits
 
 
 def resampled_stability(
@@ -126,6 +226,7 @@ def resampled_stability(
     random_state: SeedLike = None,
     n_jobs: int | None = None,
     progress: bool = False,
+    executor: Executor | None = None,
 ) -> Stability:
     """Stability of an ALE under resampling of its experiments (NiMARE's semantics).
 
@@ -157,6 +258,9 @@ def resampled_stability(
     n_jobs : int, optional
         Worker threads for the null (results do not depend on it).
     progress : bool
+    executor : Executor, optional
+        Run blocks of null replicates and of resamples as tasks (:mod:`syntony.execution`:
+        local processes, a Dask cluster); the map and table are the same as without it.
     """
     check_probability("voxel_p", voxel_p)
     check_probability("alpha", alpha)
@@ -173,31 +277,26 @@ def resampled_stability(
     labels = None if labels is None else check_labels(labels, n_vox)
     space = coverage_positions(grid, coverage)
     a_min = supra_threshold_ale(null, voxel_p)
-    experiments, draws = _null_draws(observed, kept, space, n_iters, random_state, replay_nimare)
-    sizes = null_cluster_sizes(
-        observed.layout, experiments, draws, a_min, n_jobs=n_jobs, progress=progress
-    )
+    sizes = _null_sizes(observed, kept, space, n_iters, random_state, replay_nimare, a_min,
+                        n_jobs, progress, executor)  # fmt: skip
     threshold = float(np.percentile(sizes, 100.0 * (1.0 - alpha)))
 
     layout = observed.layout
     bank = layout.bank
-    packed = (np.ascontiguousarray(observed.local_ijk, dtype=np.int64), layout.foci_start,
-              bank.experiment_kernel, bank.log_values_f32, bank.starts, bank.half_widths)  # fmt: skip
-    where = tuple(layout.mask_local.T)
-    volume = np.zeros(layout.shape)
-    scratch = np.zeros(layout.shape)
-    running = np.zeros(n_vox)
     numbers = np.zeros(0, dtype=np.int64) if labels is None else np.unique(labels[labels > 0])
-    hits = np.zeros(numbers.size, dtype=np.int64)
-    for subset in subsets:
-        volume[...] = 0.0
-        accumulate_subset(volume, scratch, subset, *packed)
-        ale = (1.0 - np.exp(volume[where])).astype(np.float32)
-        support = supra_clusters(grid, ale >= np.float32(a_min), threshold) >= 0
-        running += support
-        if numbers.size:
-            hit = np.unique(labels[support])
-            hits += np.isin(numbers, hit)
+    shared = _ResampleShared(
+        packed=(np.ascontiguousarray(observed.local_ijk, dtype=np.int64), layout.foci_start,
+                bank.experiment_kernel, bank.log_values_f32, bank.starts, bank.half_widths),
+        mask_local=layout.mask_local, shape=layout.shape, grid=grid, a_min=a_min,
+        threshold=threshold, labels=labels, numbers=numbers,
+    )  # fmt: skip
+    if executor is None:
+        running, hits = _resample_task(subsets, shared)
+    else:
+        blocks = [subsets[lo:hi] for lo, hi in task_blocks(len(subsets), executor)]
+        parts = gather(executor, _resample_task, blocks, shared=shared)
+        running = np.sum([p[0] for p in parts], axis=0)
+        hits = np.sum([p[1] for p in parts], axis=0)
     stability = (running / len(subsets)).astype(np.float32)
     rows = []
     for c, h in zip(numbers, hits, strict=True):
