@@ -41,6 +41,18 @@ What the paper leaves open, and the choice made here (each one a parameter):
 - Bisection assumes survival is monotone in n; it returns the last surviving n before the first
   failing one on its path (the exact boundary whenever survival is monotone).
 - A cluster that is not significant in the analysis itself has FSN 0 (nothing is searched).
+
+On an executor (:mod:`syntony.execution`): the search itself is sequential (each number tried
+depends on the previous answer), and each augmented analysis' map and cluster-forming threshold
+are computed here. What is parallel, and what costs, is each analysis' Monte Carlo null, so its
+chunks of :data:`CHUNK` iterations are the tasks, with the analysis' layout sent once per worker.
+Tasks go out in rounds: as many chunks as must still be run before any decision could be
+reached (for a cluster that survives, nearly all of them, at once), and at least one per worker.
+Chunks are the grain rather than ``ALE.fit(executor=)``, which would run every iteration of the
+null, while a decision usually needs only part of it. Each chunk draws from its own stream
+(``("fsn", "fwe", n, c)``) and every decision is read at the first chunk that settles it, so the
+table and the record of analyses (its ``n_iters_run`` included) are those of a serial run; a
+chunk computed ahead of need is kept for the next decision on that analysis.
 """
 
 from __future__ import annotations
@@ -58,10 +70,12 @@ from syntony._validate import check_integer
 from syntony.errors import ParameterError
 from syntony.meta.diagnostics.observed import check_labels
 from syntony.meta.diagnostics.resampling import coverage_positions
+from syntony.meta.diagnostics.tasks import gather, worker_count
 from syntony.meta.space import Grid, mni152_grid
 from syntony.meta.studyset import Studyset
 
 if TYPE_CHECKING:
+    from syntony.execution import Executor
     from syntony.meta.ale import ALE
 
 __all__ = ["FailSafeN", "bisect_fail_safe", "fail_safe_n", "null_experiments"]
@@ -195,6 +209,9 @@ class _Step:
     cluster of size ``s`` is significant when ``max(#(null >= s), 1) / N < alpha``; once the
     count is that large it cannot be, and once the count plus the iterations left is still
     small enough, it must be. Decisions are therefore those of the full ``N``-iteration null.
+    Both tests only become true as chunks are added, so each decision is read at the first
+    chunk that settles it, and ``n_run`` counts the chunks the decisions read: chunks an
+    executor computed ahead of need are kept for later decisions but not counted.
     """
 
     n: int
@@ -206,11 +223,14 @@ class _Step:
     alpha: float
     tree: SeedTree
     n_jobs: int | None
+    executor: Any = None
     chunks: list[np.ndarray] = field(default_factory=list)
+    used: int = 0
     decided: dict[int, bool] = field(default_factory=dict)
 
     @classmethod
-    def run(cls, studyset, null, n, settings, iters, alpha, labels, numbers, tree) -> _Step:
+    def run(cls, studyset, null, n, settings, iters, alpha, labels, numbers, tree,
+            executor=None) -> _Step:  # fmt: skip
         from syntony.meta.ale import ALE
         from syntony.meta.clusters import label_clusters
 
@@ -233,46 +253,76 @@ class _Step:
         return cls(
             n=n, n_experiments=augmented.n_experiments, threshold=float(fit.threshold_),
             layout=fit.layout_, overlaps=overlaps, total=iters, alpha=alpha, tree=tree,
-            n_jobs=settings.get("n_jobs"),
+            n_jobs=settings.get("n_jobs"), executor=executor,
         )  # fmt: skip
 
     @property
     def n_run(self) -> int:
-        return int(sum(c.size for c in self.chunks))
+        return int(sum(c.size for c in self.chunks[: self.used]))
+
+    def _verdict(self, counts: np.ndarray, left: int) -> bool | None:
+        # p = count / N, one division of whole numbers as the FWE null computes it
+        # (syntony.meta.fwe.null_to_p), compared with alpha as that p would be.
+        if np.any(np.maximum(counts + left, 1) / self.total < self.alpha):
+            return True
+        if np.all(np.maximum(counts, 1) / self.total >= self.alpha):
+            return False
+        return None
 
     def survives(self, cluster: int) -> bool:
         """Whether some cluster overlapping ``cluster`` is significant (cluster-size FWE)."""
-        from syntony.meta.fwe import monte_carlo_null
-
         if cluster in self.decided:
             return self.decided[cluster]
         observed = self.overlaps[cluster]
-        # p = count / N, one division of whole numbers as the FWE null computes it
-        # (syntony.meta.fwe.null_to_p), compared with alpha as that p would be.
+        if observed.size == 0:
+            self.decided[cluster] = False
+            return False
         plan = _chunk_sizes(self.total)
+        counts = np.zeros(observed.size, dtype=np.int64)
+        done = c = 0
         while True:
-            if observed.size == 0:
-                verdict: bool | None = False
-            else:
-                done = self.n_run
-                sizes = np.concatenate(self.chunks) if self.chunks else np.zeros(0, np.int64)
-                counts = np.array([np.count_nonzero(sizes >= s) for s in observed])
-                left = self.total - done
-                if np.any(np.maximum(counts + left, 1) / self.total < self.alpha):
-                    verdict = True
-                elif np.all(np.maximum(counts, 1) / self.total >= self.alpha):
-                    verdict = False
-                else:
-                    verdict = None
+            verdict = self._verdict(counts, self.total - done)
             if verdict is not None:
+                self.used = max(self.used, c)
                 self.decided[cluster] = verdict
                 return verdict
-            c = len(self.chunks)
+            if c == len(self.chunks):
+                self._compute(plan, observed, counts, done)
+            sizes = self.chunks[c]
+            counts += np.array([np.count_nonzero(sizes >= s) for s in observed])
+            done += sizes.size
+            c += 1
+
+    def _compute(self, plan: list[int], observed: np.ndarray, counts: np.ndarray,
+                 done: int) -> None:  # fmt: skip
+        """Add the next chunk; on an executor, as many as could be needed before a decision
+        (at least one per worker), each a task."""
+        from syntony.meta.fwe import monte_carlo_null
+
+        first = len(self.chunks)
+        if self.executor is None:
             fwe = monte_carlo_null(
-                self.layout, n_iters=plan[c], threshold=self.threshold,
-                seed=self.tree.child("fsn", "fwe", self.n, c), n_jobs=self.n_jobs,
+                self.layout, n_iters=plan[first], threshold=self.threshold,
+                seed=self.tree.child("fsn", "fwe", self.n, first), n_jobs=self.n_jobs,
             )  # fmt: skip
             self.chunks.append(fwe.max_size)
+            return
+        # The fewest chunks after which a decision is possible: the best case for "significant"
+        # (no further null maximum reaches a size) or for "not" (every one does).
+        needed, added = len(plan) - first, 0
+        for m, size in enumerate(plan[first:], start=1):
+            added += size
+            left = self.total - done - added
+            if np.any(np.maximum(counts + left, 1) / self.total < self.alpha) or np.all(
+                np.maximum(counts + added, 1) / self.total >= self.alpha
+            ):
+                needed = m
+                break
+        count = min(len(plan) - first, max(needed, worker_count(self.executor)))
+        items = [(c, plan[c]) for c in range(first, first + count)]
+        shared = _ChunkShared(layout=self.layout, threshold=self.threshold, tree=self.tree,
+                              n=self.n)  # fmt: skip
+        self.chunks.extend(gather(self.executor, _chunk_task, items, shared=shared))
 
     def record(self) -> dict[str, Any]:
         return {
@@ -284,6 +334,28 @@ class _Step:
                 f"{c}{'+' if ok else '-'}" for c, ok in sorted(self.decided.items())
             ),
         }
+
+
+@dataclass(frozen=True, eq=False)
+class _ChunkShared:
+    """What every Monte Carlo chunk of one augmented analysis needs (sent once per worker)."""
+
+    layout: Any
+    threshold: float
+    tree: SeedTree
+    n: int
+
+
+def _chunk_task(item: tuple[int, int], shared: _ChunkShared) -> np.ndarray:
+    """Chunk ``c`` of the analysis' cluster-size null: its largest cluster per iteration."""
+    from syntony.meta.fwe import monte_carlo_null
+
+    c, iters = item
+    fwe = monte_carlo_null(
+        shared.layout, n_iters=iters, threshold=shared.threshold,
+        seed=shared.tree.child("fsn", "fwe", shared.n, c), n_jobs=1,
+    )  # fmt: skip
+    return fwe.max_size
 
 
 def _verdict(fsn: int, at_max: bool, low: float, high: float) -> str:
@@ -309,6 +381,7 @@ def fail_safe_n(
     random_state: SeedLike = None,
     n_jobs: int | None = None,
     progress: bool = False,
+    executor: Executor | None = None,
 ) -> FailSafeN:
     """Fail-safe N of every cluster of an ALE (Acar et al. 2018); see the module docstring.
 
@@ -340,6 +413,10 @@ def fail_safe_n(
         Threads of each analysis' Monte Carlo loop.
     progress : bool
         Show one line per augmented analysis.
+    executor : Executor, optional
+        Run each analysis' Monte Carlo chunks as tasks (:mod:`syntony.execution`: local
+        processes, a Dask cluster); see the module docstring. The table and the analyses are
+        the same as without it.
     """
     from syntony.meta.ale import ALE
 
@@ -379,7 +456,7 @@ def fail_safe_n(
     def step(n: int) -> _Step:
         if n not in steps_cache:
             steps_cache[n] = _Step.run(studyset, null, n, settings, iters, template.fwe_alpha,
-                                       labels, numbers, tree)  # fmt: skip
+                                       labels, numbers, tree, executor)  # fmt: skip
             if progress:
                 print(f"fail-safe N: analysis with {n} null experiments", flush=True)
         return steps_cache[n]
