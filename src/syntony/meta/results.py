@@ -49,6 +49,7 @@ from syntony.meta.significance import (
 from syntony.report import Report, Result
 
 if TYPE_CHECKING:
+    from syntony.execution import Executor
     from syntony.meta.fwe import FWENull
     from syntony.meta.space import Grid
     from syntony.meta.studyset import Studyset
@@ -329,17 +330,26 @@ class ALEResult(_MetaResult):
             )
         return "\n".join(lines)
 
-    def diagnose(self, names: str | list[str], studyset: Studyset, **options: Any) -> Self:
+    def diagnose(
+        self,
+        names: str | list[str],
+        studyset: Studyset,
+        *,
+        executor: Executor | None = None,
+        **options: Any,
+    ) -> Self:
         """Add diagnostics (``"jackknife"``, ``"focus-counter"``, ``"stability"``, ``"fsn"``).
 
         ``studyset`` is the one the result was computed from; ``options`` go to
         :func:`syntony.meta.diagnostics.apply.diagnose_ale` (``estimator``, ``settings``,
-        ``random_state``, ``n_jobs``, ``progress``). The diagnostics are saved with the result
-        (``diagnostics_<name>.tsv`` and maps) and shown in its report. Returns the result.
+        ``random_state``, ``n_jobs``, ``progress``). With an ``executor``
+        (:mod:`syntony.execution`: local processes, a Dask cluster) the diagnostics' pieces run
+        as its tasks, with the same numbers as without it. The diagnostics are saved with the
+        result (``diagnostics_<name>.tsv`` and maps) and shown in its report. Returns the result.
         """
         from syntony.meta.diagnostics.apply import diagnose_ale
 
-        self.add_diagnostics(diagnose_ale(self, studyset, names, **options))
+        self.add_diagnostics(diagnose_ale(self, studyset, names, executor=executor, **options))
         return self
 
     # -- files ---------------------------------------------------------------------------------

@@ -19,6 +19,21 @@ stability and FSN for them. Here they are the diagnostics of the group that carr
 cluster: a contrast's A > B clusters are summarised on group A's stability map and get group
 A's fail-safe N there (and B > A on group B's); a conjunction cluster gets each map's value and
 the weakest of them. Each diagnostic's paragraph states this.
+
+Every function takes an ``executor`` (:mod:`syntony.execution`). With one, each diagnostic's
+independent pieces become its tasks, with what all of them need sent once per worker and the
+results merged in a fixed order, so the numbers equal those of a run without it:
+
+- jackknife: blocks of experiments of the one compiled leave-one-out pass (no refits exist to
+  distribute);
+- stability: blocks of null replicates, each drawing from its own seed stream in the worker,
+  then blocks of resamples, returning whole-number counts that add up exactly;
+- fail-safe N: the Monte Carlo chunks of each augmented analysis, sent in rounds as large as a
+  decision must still wait for (the search between analyses is sequential by nature); a
+  contrast's main effects pass the executor to ``ALE.fit``, whose blocks are the natural grain
+  of a full Monte Carlo null.
+
+The focus counter is a count over the foci and runs here.
 """
 
 from __future__ import annotations
@@ -43,6 +58,7 @@ from syntony.meta.diagnostics.shares import jackknife, jackknife_conjunction, ja
 from syntony.meta.diagnostics.stability import resampled_stability
 
 if TYPE_CHECKING:
+    from syntony.execution import Executor
     from syntony.meta.ale import ALE
     from syntony.meta.conjunction import ConjunctionResult
     from syntony.meta.contrast import ContrastResult
@@ -261,6 +277,7 @@ def diagnose_ale(
     random_state: SeedLike = None,
     n_jobs: int | None = None,
     progress: bool = False,
+    executor: Executor | None = None,
 ) -> list[Diagnostic]:
     """The requested diagnostics of an ALE result (see the module docstring).
 
@@ -279,6 +296,11 @@ def diagnose_ale(
         Root of the stability's (``"stability"``) and the FSN's (``"fsn"``) seed streams.
     n_jobs : int, optional
     progress : bool
+    executor : Executor, optional
+        Where the diagnostics' independent pieces run (:mod:`syntony.execution`: local
+        processes, a Dask cluster): blocks of experiments of the jackknife, blocks of null
+        replicates and resamples of the stability, Monte Carlo chunks of the fail-safe N's
+        analyses. The tables and maps are the same as without it.
     """
     names = parse_diagnostics(names)
     settings = settings or DiagnosticSettings()
@@ -295,7 +317,7 @@ def diagnose_ale(
         if name in ("jackknife", "stability") and observed is None:
             observed = Observed.build(studyset, grid=grid, kernel=est.kernel)
         if name == "jackknife":
-            table = jackknife(observed, characterised)
+            table = jackknife(observed, characterised, executor=executor)
             text = _jackknife_text(which)
             if est.kernel is not None and est.kernel.subvoxel:
                 text += (
@@ -317,6 +339,7 @@ def diagnose_ale(
                 voxel_p=float(result.parameters.get("cluster_p", 0.001)),
                 alpha=float(result.parameters.get("fwe_alpha", 0.05)), coverage=settings.coverage,
                 random_state=tree.child("stability"), n_jobs=n_jobs, progress=progress,
+                executor=executor,
             )  # fmt: skip
             text = _stability_text(kept, studyset.n_experiments, len(st.subsets), iters,
                                    settings.coverage, st.parameters["voxel_p"],
@@ -333,7 +356,7 @@ def diagnose_ale(
                 n_iters=settings.fsn_iters or result.fwe.n_iters,
                 reference=settings.fsn_reference, max_null=settings.fsn_max,
                 coverage=settings.fsn_coverage, random_state=tree.child("fsn"), n_jobs=n_jobs,
-                progress=progress,
+                progress=progress, executor=executor,
             )  # fmt: skip
             out.append(
                 Diagnostic(
@@ -368,11 +391,15 @@ def diagnose_contrast(
     random_state: SeedLike = None,
     n_jobs: int | None = None,
     progress: bool = False,
+    executor: Executor | None = None,
 ) -> list[Diagnostic]:
     """The requested diagnostics of a contrast's clusters.
 
     ``n_iters`` are the Monte Carlo iterations of each group's main effect where the stability
-    and the fail-safe N need one (the contrast keeps no main-effect null).
+    and the fail-safe N need one (the contrast keeps no main-effect null). With an ``executor``
+    (:mod:`syntony.execution`) the diagnostics' pieces run as its tasks, as in
+    :func:`diagnose_ale`, and so do the main effects' Monte Carlo blocks
+    (``ALE.fit(executor=)``); the numbers are the same as without it.
     """
     from syntony.meta.ale import ALE
 
@@ -401,13 +428,14 @@ def diagnose_contrast(
     def main_effect(k: str) -> Any:
         if k not in fits:
             fits[k] = ALE(grid=grid, n_iters=n_iters, n_jobs=n_jobs,
-                          random_state=tree.child("main-effect", k).seed_sequence).fit(groups[k])  # fmt: skip
+                          random_state=tree.child("main-effect", k).seed_sequence).fit(
+                groups[k], executor=executor)  # fmt: skip
         return fits[k]
 
     for name in names:
         if name == "jackknife":
             table = jackknife_contrast(observed["a"], observed["b"], pos, neg,
-                                       diff=result.maps["diff"])  # fmt: skip
+                                       diff=result.maps["diff"], executor=executor)  # fmt: skip
             out.append(Diagnostic(name, table, _jackknife_text("each A > B and B > A cluster")
                                   + " The statistic is the ALE difference A - B: for an A > B "
                                   "cluster NiMARE reports group A's experiments; the table also "
@@ -430,6 +458,7 @@ def diagnose_contrast(
                     n_resamples=settings.stability_resamples,
                     n_iters=settings.stability_iters or n_iters, coverage=settings.coverage,
                     random_state=tree.child("stability", k), n_jobs=n_jobs, progress=progress,
+                    executor=executor,
                 )  # fmt: skip
                 maps[k] = st.map
                 rows.append(st.clusters.assign(direction=f"{k}_gt_{'b' if k == 'a' else 'a'}",
@@ -455,7 +484,7 @@ def diagnose_contrast(
                     n_iters=n_iters), n_iters=settings.fsn_iters or n_iters,
                     reference=settings.fsn_reference, max_null=settings.fsn_max,
                     coverage=settings.fsn_coverage, random_state=tree.child("fsn", k),
-                    n_jobs=n_jobs, progress=progress,
+                    n_jobs=n_jobs, progress=progress, executor=executor,
                 )  # fmt: skip
                 tables.append(res.table.assign(direction=f"{k}_gt_{'b' if k == 'a' else 'a'}",
                                                group=k.upper()))  # fmt: skip
@@ -486,8 +515,13 @@ def diagnose_conjunction(
     random_state: SeedLike = None,
     n_jobs: int | None = None,
     progress: bool = False,
+    executor: Executor | None = None,
 ) -> list[Diagnostic]:
-    """The requested diagnostics of a conjunction's clusters (needs its main effects)."""
+    """The requested diagnostics of a conjunction's clusters (needs its main effects).
+
+    With an ``executor`` (:mod:`syntony.execution`) the diagnostics' pieces run as its tasks, as
+    in :func:`diagnose_ale`; the numbers are the same as without it.
+    """
     from syntony.meta.conjunction import thresholded_ale
 
     names = parse_diagnostics(names)
@@ -515,7 +549,8 @@ def diagnose_conjunction(
     for name in names:
         if name == "jackknife":
             thresholded = [thresholded_ale(r, level=level) for r in mains]
-            table = jackknife_conjunction(observed, thresholded, labels, names=map_names)
+            table = jackknife_conjunction(observed, thresholded, labels, names=map_names,
+                                          executor=executor)  # fmt: skip
             out.append(Diagnostic(name, table, _jackknife_text("each conjunction cluster")
                                   + " The statistic is the minimum of the maps' ALE at the "
                                   "cluster (each map's significance held fixed), so leaving out "
@@ -536,7 +571,7 @@ def diagnose_conjunction(
                     obs, r.null, labels=labels, target_n=kept,
                     n_resamples=settings.stability_resamples, n_iters=iters,
                     coverage=settings.coverage, random_state=tree.child("stability", k),
-                    n_jobs=n_jobs, progress=progress,
+                    n_jobs=n_jobs, progress=progress, executor=executor,
                 )  # fmt: skip
                 maps[map_names[k]] = st.map
                 rows.append(st.clusters.assign(map=map_names[k]))
@@ -566,6 +601,7 @@ def diagnose_conjunction(
                     n_iters=settings.fsn_iters or r.fwe.n_iters, reference=settings.fsn_reference,
                     max_null=settings.fsn_max, coverage=settings.fsn_coverage,
                     random_state=tree.child("fsn", k), n_jobs=n_jobs, progress=progress,
+                    executor=executor,
                 )  # fmt: skip
                 tables.append(res.table.assign(map=map_names[k]))
                 parts[f"analyses_{k + 1}"] = res.analyses
