@@ -12,7 +12,7 @@ others), by the same code as ``syntony fit --pseudo-from``. Arms:
 - effect: coupling in every room with the model's mechanism (power);
 - plain (gated, directed): coupling without the mechanism (is the test specific to it?).
 
-Tasks run round-robin over (model, arm), each row is appended to ``--raw`` as it finishes, and a
+Tasks are interleaved over (model, arm) in proportion to their counts, each row is appended to ``--raw`` as it finishes, and a
 rerun with the same ``--raw`` skips the rows already there (so a stopped run resumes). The
 summary replaces the block between the markers in docs/pseudo_groups.md.
 
@@ -91,12 +91,12 @@ def _plan(specs: list[str] | None, scale: float) -> dict[str, dict[str, int]]:
 
 
 def _tasks(plan, models, done):
-    queues = [[(m, a, r) for r in range(n) if (m, a, r) not in done]
-              for m in models for a, n in plan[m].items()]  # fmt: skip
-    out = []
-    for k in range(max((len(q) for q in queues), default=0)):
-        out += [q[k] for q in queues if k < len(q)]
-    return out
+    """Tasks not yet done, interleaved so that every (model, arm) advances in proportion to its
+    planned count: a run stopped early has the same share of each."""
+    keyed = [((r + 0.5) / n, k, (m, a, r))
+             for k, (m, a, n) in enumerate((m, a, n) for m in models for a, n in plan[m].items())
+             for r in range(n) if (m, a, r) not in done]  # fmt: skip
+    return [task for *_, task in sorted(keyed)]
 
 
 def _clopper(k: int, n: int) -> tuple[float, float]:
