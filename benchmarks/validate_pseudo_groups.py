@@ -52,9 +52,15 @@ STATISTIC = {
     "switching": "LR of one mode against two",
 }
 ARM_TEXT = {
-    "none": "no coupling",
-    "effect": "coupling with the mechanism",
-    "plain": "coupling without the mechanism",
+    ("linear", "none"): "no coupling",
+    ("linear", "effect"): "coupling",
+    ("gated", "none"): "no coupling",
+    ("gated", "effect"): "coupling gated by synchrony (g = 1)",
+    ("gated", "plain"): "coupling, no gate (g = 0)",
+    ("directed", "none"): "no coupling",
+    ("directed", "effect"): "coupling, unequal sender trust",
+    ("directed", "plain"): "coupling, equal trust",
+    ("switching", "none"): "no coupling, no modes",
 }
 FIELDS = ["model", "arm", "rep", "real", "pseudo_mean", "n_pseudo", "p_value", "p_random",
           "stimulus_sd", "cpu"]  # fmt: skip
@@ -137,7 +143,7 @@ def summarise(raw: pd.DataFrame, design: PV.RoomsDesign, n_pseudo: int, commands
             else:
                 band, ks_text = "-", "-"
             lines.append(
-                f"| {model} | {STATISTIC[model]} | {ARM_TEXT[arm]} | {n} | {k / n:.3f} "
+                f"| {model} | {STATISTIC[model]} | {ARM_TEXT[model, arm]} | {n} | {k / n:.3f} "
                 f"[{lo:.3f}, {hi:.3f}] | {band} | {ks_text} | {sub['real'].mean():.3g} | "
                 f"{sub['pseudo_mean'].mean():.3g} |"
             )
@@ -148,7 +154,7 @@ def summarise(raw: pd.DataFrame, design: PV.RoomsDesign, n_pseudo: int, commands
                 else ""
             )
             notes.append(
-                f"- {model}, {ARM_TEXT[arm]}: mean p-value {sub['p_value'].mean():.3f}, "
+                f"- {model}, {ARM_TEXT[model, arm]}: mean p-value {sub['p_value'].mean():.3f}, "
                 f"rejection at 10% {(sub['p_value'] <= 0.10 + 1e-12).mean():.3f}, "
                 f"{sub['cpu'].sum():.0f} CPU seconds ({sub['cpu'].mean():.2f} s per replication){extra}"
             )
@@ -213,7 +219,8 @@ def main(argv: list[str] | None = None) -> None:
     commands = [
         f".venv/bin/python benchmarks/validate_pseudo_groups.py --jobs {args.jobs} --seed {args.seed} "
         f"--n-pseudo {args.n_pseudo} --plan {counts}",
-        f"# {len(raw)} replications, {raw['cpu'].sum():.0f} CPU seconds"
+        f"# {len(raw)} of the {sum(sum(plan[m].values()) for m in models)} planned replications, "
+        f"{raw['cpu'].sum():.0f} CPU seconds"
         + (f", last invocation {wall / 60:.1f} min wall" if tasks else ""),
     ]
     text = summarise(raw, design, args.n_pseudo, commands)
