@@ -6,7 +6,13 @@ from pathlib import Path
 
 import click
 
-from syntony.cli._options import quiet_option, seed_option
+from syntony.cli._options import (
+    positive_option,
+    quiet_option,
+    seed_option,
+    stacked,
+    sync_window_options,
+)
 
 _TYPE_SIGNAL = {"resp": "respiration", "ecg": "ecg", "eda": "eda", "gsr": "eda"}
 
@@ -34,19 +40,20 @@ def _claim_session(ctx: click.Context, param: click.Parameter, value: Path | Non
     return value
 
 
-def _lsl_options(func):
-    func = click.option(
-        "--lsl-config",
-        type=click.Path(exists=True, dir_okay=False, path_type=Path),
-        default=None,
-        help="liblsl configuration file (sets LSLAPICFG).",
-    )(func)
-    return click.option(
+_lsl_options = stacked(
+    click.option(
         "--local-only",
         is_flag=True,
         help="Keep LSL on this machine (loopback only, IPv6 off): the configuration shipped "
         "with syntony.",
-    )(func)
+    ),
+    click.option(
+        "--lsl-config",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        default=None,
+        help="liblsl configuration file (sets LSLAPICFG).",
+    ),
+)
 
 
 def _config(local_only: bool, lsl_config: Path | None):
@@ -98,45 +105,12 @@ The dashboard is at http://127.0.0.1:PORT/ while the session runs.
     default=None,
     help="Feature (default from --type: Resp -> respiration, ECG -> ecg, EDA -> eda, else raw).",
 )
-@click.option(
-    "--fs",
-    type=click.FloatRange(min=0, min_open=True),
-    default=4.0,
-    show_default=True,
-    help="Feature rate (Hz).",
-)
-@click.option(
-    "--window",
-    type=click.FloatRange(min=0, min_open=True),
-    default=30.0,
-    show_default=True,
-    help="Window (s).",
-)
-@click.option(
-    "--step",
-    type=click.FloatRange(min=0, min_open=True),
-    default=1.0,
-    show_default=True,
-    help="Step between windows = refresh interval (s).",
-)
-@click.option(
-    "--max-lag",
-    type=click.FloatRange(min=0),
-    default=5.0,
-    show_default=True,
-    help="Largest lag (s).",
-)
-@click.option(
-    "--buffer",
-    type=click.FloatRange(min=0, min_open=True),
-    default=60.0,
-    show_default=True,
-    help="Seconds of signal each feature update sees.",
-)
-@click.option(
+@positive_option("--fs", default=4.0, help="Feature rate (Hz).")
+@sync_window_options(step=1.0, step_help="Step between windows = refresh interval (s).")
+@positive_option("--buffer", default=60.0, help="Seconds of signal each feature update sees.")
+@positive_option(
     "--margin",
-    type=click.FloatRange(min=0),
-    default=None,
+    zero=True,
     help="Seconds behind the newest sample at which features are emitted "
     "(default: 20 for respiration and EDA, 10 for ECG, 2 for raw).",
 )
@@ -147,51 +121,15 @@ The dashboard is at http://127.0.0.1:PORT/ while the session runs.
     show_default=True,
     help="Circular-shift surrogates per band (0: no band).",
 )
-@click.option(
-    "--band-every",
-    type=click.FloatRange(min=0, min_open=True),
-    default=10.0,
-    show_default=True,
-    help="Seconds between surrogate bands.",
+@positive_option("--band-every", default=10.0, help="Seconds between surrogate bands.")
+@positive_option("--fit-every", default=30.0, help="Seconds between coupling fits.")
+@positive_option("--fit-span", default=120.0, help="Seconds of features each fit uses.")
+@positive_option("--duration", help="Stop after this many seconds of recording.")
+@positive_option("--idle-stop", help="Stop when no stream has sent anything for this many seconds.")
+@positive_option(
+    "--wait", help="Give up when no stream delivers anything within this many seconds."
 )
-@click.option(
-    "--fit-every",
-    type=click.FloatRange(min=0, min_open=True),
-    default=30.0,
-    show_default=True,
-    help="Seconds between coupling fits.",
-)
-@click.option(
-    "--fit-span",
-    type=click.FloatRange(min=0, min_open=True),
-    default=120.0,
-    show_default=True,
-    help="Seconds of features each fit uses.",
-)
-@click.option(
-    "--duration",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
-    help="Stop after this many seconds of recording.",
-)
-@click.option(
-    "--idle-stop",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
-    help="Stop when no stream has sent anything for this many seconds.",
-)
-@click.option(
-    "--wait",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
-    help="Give up when no stream delivers anything within this many seconds.",
-)
-@click.option(
-    "--raw-fs",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
-    help="Rate of the raw grid (default: the first stream's rate).",
-)
+@positive_option("--raw-fs", help="Rate of the raw grid (default: the first stream's rate).")
 @click.option(
     "--port",
     type=click.IntRange(min=0, max=65535),
@@ -282,40 +220,30 @@ Writes nothing; publishes one LSL stream per person (or --hub persons per stream
 """
 
 
-def _publish_options(func):
-    for option in reversed(
-        [
-            click.option(
-                "--type",
-                "stream_type",
-                default="Resp",
-                show_default=True,
-                help="LSL stream type to publish.",
-            ),
-            click.option(
-                "--speed",
-                type=click.FloatRange(min=0, min_open=True),
-                default=1.0,
-                show_default=True,
-                help="Playback speed (1: real time).",
-            ),
-            click.option(
-                "--hub",
-                type=click.IntRange(min=1),
-                default=1,
-                show_default=True,
-                help="Persons per stream (1: one stream per person).",
-            ),
-            click.option(
-                "--absent",
-                multiple=True,
-                metavar="PERSON:START-STOP",
-                help="Take a person off the network for a span (s); repeatable.",
-            ),
-        ]
-    ):
-        func = option(func)
-    return _lsl_options(func)
+_publish_options = stacked(
+    _lsl_options,
+    click.option(
+        "--type",
+        "stream_type",
+        default="Resp",
+        show_default=True,
+        help="LSL stream type to publish.",
+    ),
+    positive_option("--speed", default=1.0, help="Playback speed (1: real time)."),
+    click.option(
+        "--hub",
+        type=click.IntRange(min=1),
+        default=1,
+        show_default=True,
+        help="Persons per stream (1: one stream per person).",
+    ),
+    click.option(
+        "--absent",
+        multiple=True,
+        metavar="PERSON:START-STOP",
+        help="Take a person off the network for a span (s); repeatable.",
+    ),
+)
 
 
 @click.command("replay", epilog=_REPLAY_EPILOG)
@@ -358,20 +286,8 @@ Writes nothing; publishes the simulated crowd as LSL streams.
 @click.command("simulate", epilog=_SIMULATE_EPILOG)
 @click.argument("scenario")
 @click.option("--n", "n", type=click.IntRange(min=2), required=True, help="Persons.")
-@click.option(
-    "--duration",
-    type=click.FloatRange(min=0, min_open=True),
-    default=300.0,
-    show_default=True,
-    help="Seconds simulated.",
-)
-@click.option(
-    "--fs",
-    type=click.FloatRange(min=0, min_open=True),
-    default=25.0,
-    show_default=True,
-    help="Rate of the published signal (Hz).",
-)
+@positive_option("--duration", default=300.0, help="Seconds simulated.")
+@positive_option("--fs", default=25.0, help="Rate of the published signal (Hz).")
 @click.option(
     "--as",
     "kind",
@@ -380,12 +296,7 @@ Writes nothing; publishes the simulated crowd as LSL streams.
     show_default=True,
     help="A breathing wave following the state, or the state.",
 )
-@click.option(
-    "--coupling",
-    type=click.FloatRange(min=0),
-    default=None,
-    help="Social coupling of the agents (agents.gamma_soc).",
-)
+@positive_option("--coupling", zero=True, help="Social coupling of the agents (agents.gamma_soc).")
 @_publish_options
 @seed_option
 @quiet_option

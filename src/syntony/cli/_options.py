@@ -61,6 +61,41 @@ seed_option = click.option(
 )
 
 
+def stacked(*options):
+    """One decorator made of several: ``@stacked(a, b)`` is ``@a`` above ``@b`` (the options
+    are listed in ``--help`` in the order given)."""
+
+    def apply(func):
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return apply
+
+
+def positive_option(*param_decls: str, help: str, default: float | None = None, zero: bool = False):
+    """A float option above 0 (or at least 0 with ``zero``): a rate, a span of seconds, a size;
+    the default is shown in ``--help`` when there is one."""
+    shown = {} if default is None else {"show_default": True}
+    return click.option(
+        *param_decls,
+        type=click.FloatRange(min=0, min_open=not zero),
+        default=default,
+        help=help,
+        **shown,
+    )
+
+
+def sync_window_options(*, step: float, step_help: str = "Step (s)."):
+    """``--window``, ``--step`` and ``--max-lag`` (seconds): the windows and lags of the
+    synchrony (:class:`syntony.physio.synchrony.SyncConfig`); the commands differ in the step."""
+    return stacked(
+        positive_option("--window", default=30.0, help="Window (s)."),
+        positive_option("--step", default=step, help=step_help),
+        positive_option("--max-lag", default=5.0, zero=True, help="Largest lag (s)."),
+    )
+
+
 def scheduler_options(func):
     """``--scheduler ADDRESS`` and ``--dask-local N``: where the parallel tasks run."""
     func = click.option(
