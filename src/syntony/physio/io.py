@@ -88,6 +88,31 @@ def _dataset(
     return ds
 
 
+def _one_channel(
+    values: np.ndarray,
+    time: np.ndarray,
+    persons: Sequence[str],
+    channel: str,
+    *,
+    fs: float,
+    units: str,
+    source: PathLike,
+) -> xr.Dataset:
+    """A (time, person) table of one channel as a recording; each person's NaN are counted as
+    the values the file left missing."""
+    missing = dict(zip(persons, np.isnan(values).sum(axis=0).tolist(), strict=True))
+    return _dataset(
+        values[:, :, None],
+        time,
+        persons,
+        [channel],
+        fs=fs,
+        units=[units],
+        source=str(source),
+        missing=missing,
+    )
+
+
 def read_wide(
     path: PathLike,
     *,
@@ -146,17 +171,7 @@ def read_wide(
     if len(set(names)) != len(names):
         raise InputError("two person columns have the same name", source=path, line=1)
     values = np.column_stack([numeric_column(table, p) for p in persons])
-    missing = dict(zip(names, np.isnan(values).sum(axis=0).tolist(), strict=True))
-    return _dataset(
-        values[:, :, None],
-        time,
-        names,
-        [channel],
-        fs=fs,
-        units=[units],
-        source=str(path),
-        missing=missing,
-    )
+    return _one_channel(values, time, names, channel, fs=fs, units=units, source=path)
 
 
 def read_long(
@@ -213,17 +228,7 @@ def read_long(
     fs = check_time(grid, path, time, lines=first + 1 + table.header_lines)
     values = wide.to_numpy(dtype=float)
     names = [str(c) for c in wide.columns]
-    missing = dict(zip(names, np.isnan(values).sum(axis=0).tolist(), strict=True))
-    return _dataset(
-        values[:, :, None],
-        grid,
-        names,
-        [channel],
-        fs=fs,
-        units=[units],
-        source=str(path),
-        missing=missing,
-    )
+    return _one_channel(values, grid, names, channel, fs=fs, units=units, source=path)
 
 
 _BIDS_NAME = re.compile(r"^(?P<stem>.*)_physio\.tsv(\.gz)?$")
