@@ -50,18 +50,6 @@ def block_matrix(r: np.ndarray, persons: list[str], cells: int = MATRIX_CELLS):
     return labels, [[_num(round(float(v), 4)) for v in row] for row in values]
 
 
-class _quiet:
-    def __enter__(self):
-        import warnings
-
-        self._ctx = warnings.catch_warnings()
-        self._ctx.__enter__()
-        warnings.simplefilter("ignore", RuntimeWarning)
-
-    def __exit__(self, *exc):
-        return self._ctx.__exit__(*exc)
-
-
 class DashboardState:
     """The dashboard's data (see the module docstring)."""
 
