@@ -14,6 +14,7 @@ from syntony.cli._options import (
     out_option,
     quiet_option,
     resume_option,
+    scheduler_options,
     seed_option,
 )
 
@@ -48,6 +49,8 @@ Examples:
   syntony sync Case2_Sae1_AudResp.csv --signal respiration --out sync \\
       --pseudo-from Case2_Sae2_AudResp.csv --seed 1
   syntony sync sub-01_task-x_physio.tsv.gz --signal ecg --channel cardiac --out hr
+  syntony sync Case2_Sae1_AudResp.csv --signal respiration --surrogates 1000 \\
+      --dask-local 2 --out sync
   (after an interruption, the same command with --resume continues it)
 
 \b
@@ -64,6 +67,8 @@ Examples:
   syntony fit Case2_Sae1_AudResp.csv --signal respiration --model gated \\
       --pseudo-from Case2_Sae2_AudResp.csv --out gated --seed 1
   syntony fit session1.csv --groups session2.csv session3.csv --out pooled
+  syntony fit Case2_Sae1_AudResp.csv --signal respiration --out fit \\
+      --pseudo-from Case2_Sae2_AudResp.csv --scheduler tcp://127.0.0.1:8786
   (after an interruption, the same command with --resume continues it)
 
 \b
@@ -143,6 +148,7 @@ pseudo.tsv), result.json and report.html.
 @seed_option
 @force_option
 @resume_option
+@scheduler_options
 @quiet_option
 def sync_command(
     input_path,
@@ -162,12 +168,16 @@ def sync_command(
     seed,
     force,
     resume,
+    scheduler,
+    dask_local,
     quiet,
 ):
     """Windowed lagged synchrony of a group recording, against surrogate and pseudo-group nulls.
 
     INPUT is a wide table (time column, one column per person), a long table (time, person,
-    value) or a BIDS physio file or folder.
+    value) or a BIDS physio file or folder. The surrogates and pseudo-groups run in chunks,
+    here or on a Dask cluster (--scheduler ADDRESS, $SYNTONY_SCHEDULER, or --dask-local N),
+    with the same numbers.
     """
     from syntony.physio import SyncConfig, analyze_synchrony
 
@@ -183,9 +193,12 @@ def sync_command(
         "surrogates": surrogates,
         "pseudo_groups": pseudo_groups if pseudo_from is not None else 0,
     }
-    with checkpointed(out_dir, "sync", key, seed=seed, resume=resume, force=force) as (
-        checkpoint,
-        run_seed,
+    with (
+        checkpointed(out_dir, "sync", key, seed=seed, resume=resume, force=force) as (
+            checkpoint,
+            run_seed,
+        ),
+        _executor(scheduler, dask_local) as executor,
     ):
         result = analyze_synchrony(
             input_path,
@@ -201,8 +214,16 @@ def sync_command(
             progress=not quiet,
             min_overlap=min_overlap,
             checkpoint=checkpoint,
+            executor=executor,
         )
         finish(result, out_dir, force=force, quiet=quiet)
+
+
+def _executor(scheduler, dask_local):
+    """Where the chunks run: a Dask cluster when asked for, else this process."""
+    from syntony.execution import executor_from_options
+
+    return executor_from_options(scheduler, dask_local, n_jobs=1)
 
 
 @click.command("fit", epilog=_FIT_EPILOG)
@@ -284,6 +305,7 @@ def sync_command(
 @seed_option
 @force_option
 @resume_option
+@scheduler_options
 @quiet_option
 def fit_command(
     input_path,
@@ -306,12 +328,15 @@ def fit_command(
     seed,
     force,
     resume,
+    scheduler,
+    dask_local,
     quiet,
 ):
     """Fit the contagion coupling c by maximum likelihood and test c = 0, or a mechanism model
     (--model, --groups).
 
-    INPUT is read as for ``syntony sync``.
+    INPUT is read as for ``syntony sync``. The pseudo-group fits and bootstrap series run in
+    chunks, here or on a Dask cluster (--scheduler, --dask-local), with the same numbers.
     """
     from syntony.physio import fit_contagion
 
@@ -330,9 +355,12 @@ def fit_command(
     }
     if model != "linear" or groups:
         key.update(model=model, groups=[digest(g) for g in groups], window=window, boot=boot)
-    with checkpointed(out_dir, "fit", key, seed=seed, resume=resume, force=force) as (
-        checkpoint,
-        run_seed,
+    with (
+        checkpointed(out_dir, "fit", key, seed=seed, resume=resume, force=force) as (
+            checkpoint,
+            run_seed,
+        ),
+        _executor(scheduler, dask_local) as executor,
     ):
         if model != "linear" or groups:
             from syntony.physio.mechanisms import fit_mechanism
@@ -357,6 +385,7 @@ def fit_command(
                 progress=not quiet,
                 min_overlap=min_overlap,
                 checkpoint=checkpoint,
+                executor=executor,
             )
             finish(result, out_dir, force=force, quiet=quiet)
             return
@@ -376,6 +405,7 @@ def fit_command(
             progress=not quiet,
             min_overlap=min_overlap,
             checkpoint=checkpoint,
+            executor=executor,
         )
         finish(result, out_dir, force=force, quiet=quiet)
 
