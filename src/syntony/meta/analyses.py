@@ -11,6 +11,12 @@ contrast and of the Fu et al. workflow draw from ``("main-effect", "a")`` and
 ``("main-effect", "b")``, the contrast's permutations from ``("permutation", j)`` and the MACM
 of region ``name`` from ``("macm", name)``, so ``syntony macm`` and the workflow give a region
 the same stream for the same seed.
+
+Execution: every ``run_*`` takes ``executor=`` (:mod:`syntony.execution`; the commands' options
+``--scheduler`` / ``--dask-local``). With one, the Monte Carlo blocks, the permutation batches
+and the MACM regions are its tasks; without, they run on ``n_jobs`` threads of this process.
+The numbers are the same either way; the result's provenance says where they ran
+(``"execution"``).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from syntony._rng import SeedLike, SeedTree
 from syntony.errors import InputError, ParameterError
 from syntony.meta.ale import check_experiments
 from syntony.meta.chunks import slot
+from syntony.meta.contrast import execution_record
 from syntony.meta.diagnostics.apply import parse_diagnostics
 from syntony.meta.results import collect_warnings
 
@@ -205,6 +212,7 @@ def run_ale(
     n_jobs: int | None = None,
     progress: bool = False,
     checkpoint: Any = None,
+    executor: Any = None,
 ) -> ALEResult:
     """ALE of a coordinate file (or several), with Monte Carlo FWE when ``n_iters > 0``.
 
@@ -217,6 +225,9 @@ def run_ale(
     fsn"`` or a list) are added to the result
     (:meth:`~syntony.meta.results.ALEResult.diagnose`), their random parts drawn from the seed
     stream ``("diagnostics",)``.
+
+    ``executor`` runs the Monte Carlo blocks as its tasks (:meth:`ALE.fit
+    <syntony.meta.ale.ALE.fit>`), with the same numbers.
     """
     from syntony.meta.ale import ALE
     from syntony.meta.fwe import EarlyStop
@@ -253,7 +264,7 @@ def run_ale(
             cluster_threshold=cluster_threshold_rule(cluster_threshold, n_iters),
         )  # fmt: skip
         check_experiments(studyset)
-        result = estimator.fit(studyset, checkpoint=checkpoint).result_
+        result = estimator.fit(studyset, checkpoint=checkpoint, executor=executor).result_
         if filtered is not None:
             result.add_diagnostics([filtered.diagnostic()])
         if names:
@@ -261,6 +272,7 @@ def run_ale(
                             random_state=SeedTree(seed).child("diagnostics"),
                             progress=progress)  # fmt: skip
     result.add_warnings(caught)
+    result.provenance["execution"] = execution_record(executor, n_jobs)
     return result
 
 
@@ -294,6 +306,7 @@ def run_contrast(
     n_jobs: int | None = None,
     progress: bool = False,
     checkpoint: Any = None,
+    executor: Any = None,
 ) -> ContrastResult:
     """Contrast of two SPECs (files or database queries) by label permutation.
 
@@ -303,6 +316,8 @@ def run_contrast(
     ``balanced`` (a :class:`~syntony.meta.balanced.Balanced`) replaces the permutation test by
     the balanced contrast; ``diagnostics`` are added to the result (seed stream
     ``("diagnostics",)``; main effects the stability and fail-safe N need get ``n_iters``).
+    ``executor`` runs the permutation batches and the main effects' Monte Carlo blocks as its
+    tasks (:meth:`~syntony.meta.contrast.ALEContrast.fit`), with the same numbers.
     """
     from syntony.meta.contrast import ALEContrast
     from syntony.meta.specs import resolve_spec
@@ -318,11 +333,13 @@ def run_contrast(
             test=chosen, n_permutations=n_permutations, main_effect_iters=n_iters,
             main_effect_level=main_effect, replay_nimare=replay_nimare, n_jobs=n_jobs,
             random_state=seed, progress=progress, labeller=labeller,
-        ).fit(a, b, checkpoint=checkpoint).result_  # fmt: skip
+        ).fit(a, b, checkpoint=checkpoint, executor=executor).result_  # fmt: skip
         if names:
             result.diagnose(names, a, b, n_iters=n_iters, n_jobs=n_jobs, progress=progress,
                             random_state=SeedTree(seed).child("diagnostics"))  # fmt: skip
     result.add_warnings(caught)
+    # (The balanced test takes no executor: its null ran on this process' threads.)
+    result.provenance.setdefault("execution", execution_record(None, n_jobs))
     return result
 
 
@@ -342,12 +359,14 @@ def run_conjunction(
     n_jobs: int | None = None,
     progress: bool = False,
     checkpoint: Any = None,
+    executor: Any = None,
 ) -> ConjunctionResult:
     """ALE of each SPEC (with FWE) and the conjunction of their significant clusters.
 
     The main effects are kept in the result (saved in ``ale_a/`` and ``ale_b/``);
     ``diagnostics`` are added to it (seed stream ``("diagnostics",)``). ``checkpoint`` keeps
-    the finished Monte Carlo blocks of main effect A (slot 0) and B (slot 1).
+    the finished Monte Carlo blocks of main effect A (slot 0) and B (slot 1); ``executor`` runs
+    them as its tasks, with the same numbers.
     """
     from syntony.meta.conjunction import conjunction
     from syntony.meta.null import NULL_METHODS
@@ -364,7 +383,7 @@ def run_conjunction(
         mains = [
             _ale(n_iters, tree.child("main-effect", name), labeller=labeller,
                  null=NULL_METHODS[null], threshold=rule, n_jobs=n_jobs, progress=progress)
-            .fit(group, checkpoint=slot(checkpoint, k)).result_
+            .fit(group, checkpoint=slot(checkpoint, k), executor=executor).result_
             for k, (name, group) in enumerate(zip("ab", groups, strict=True))
         ]  # fmt: skip
         result = conjunction(mains, min_cluster_mm3=min_cluster_mm3,
@@ -375,6 +394,9 @@ def run_conjunction(
                             random_state=tree.child("diagnostics"))  # fmt: skip
     result.add_warnings([w for r in mains for w in r.warnings] + caught)
     result.provenance["seed"] = tree.record()
+    result.provenance["execution"] = execution_record(executor, n_jobs)
+    for main in mains:
+        main.provenance["execution"] = result.provenance["execution"]
     return result
 
 
@@ -430,15 +452,18 @@ def run_macm(
     progress: bool = False,
     log: Callable[[str], None] | None = None,
     checkpoint: Any = None,
+    executor: Any = None,
 ) -> MACMNetwork:
     """MACM of each region (``sphere:X,Y,Z,R``, ``atlas:LABEL`` or a mask) and their network.
 
     Region ``name`` draws its Monte Carlo null from ``SeedTree(seed).child("macm", name)``;
     with a ``checkpoint`` the finished blocks of region ``k``'s null are kept in its slot ``k``.
+    With an ``executor``, the regions are its tasks when there are at least as many as it has
+    workers, else each region's Monte Carlo blocks are
+    (:func:`~syntony.meta.macm.macm_regions`); the numbers are the same.
     """
-    from syntony.meta.macm import macm, macm_network
+    from syntony.meta.macm import macm_network, macm_regions
 
-    say = log or (lambda _m: None)
     default_n = _require_default_n(default_n, "the reference database")
     labeller = peak_labeller(atlas)
     regions = [parse_roi(r, atlas=atlas) for r in rois]
@@ -451,18 +476,15 @@ def run_macm(
         est = macm_estimator(n_iters, null=null, cluster_threshold=cluster_threshold,
                              labeller=labeller, reference=db if scale else None, n_jobs=n_jobs,
                              progress=progress)  # fmt: skip
-        results = []
-        for k, roi in enumerate(regions):
-            say(f"MACM from {roi.name} ({roi.n_voxels} voxels)")
-            results.append(
-                macm(roi, db, default_n=default_n, estimator=est,
-                     min_experiments=min_experiments, random_state=tree.child("macm", roi.name),
-                     checkpoint=slot(checkpoint, k))
-            )  # fmt: skip
-            say(f"  {results[-1].summary().splitlines()[-1]}")
+        results, _ = macm_regions(
+            regions, db, default_n=default_n, estimator=est, min_experiments=min_experiments,
+            random_states=[tree.child("macm", name) for name in names], checkpoint=checkpoint,
+            executor=executor, log=log,
+        )  # fmt: skip
         network = macm_network(results, labeller=labeller)
     network.add_warnings(caught)
     network.provenance["seed"] = tree.record()
+    network.provenance["execution"] = execution_record(executor, n_jobs)
     return network
 
 
@@ -486,8 +508,13 @@ def run_fu2025_workflow(
     n_jobs: int | None = None,
     progress: bool = False,
     log: Callable[[str], None] | None = None,
+    executor: Any = None,
 ) -> Fu2025Result:
-    """The Fu et al. (2025) workflow from two SPECs and a reference database name or folder."""
+    """The Fu et al. (2025) workflow from two SPECs and a reference database name or folder.
+
+    ``executor`` runs the parallel parts (Monte Carlo blocks, permutation batches, MACM
+    regions) as its tasks (:func:`~syntony.meta.workflow.run_fu2025`), with the same numbers.
+    """
     from syntony.meta.null import NULL_METHODS
     from syntony.meta.specs import resolve_spec
     from syntony.meta.workflow import Fu2025Config, run_fu2025
@@ -504,6 +531,6 @@ def run_fu2025_workflow(
         b = resolve_spec(group_b, default_n=default_n, databases=dbs)
         db = dbs.get(database)
     result = run_fu2025(a, b, db, config=config, random_state=seed, n_jobs=n_jobs,
-                        progress=progress, log=log)  # fmt: skip
+                        progress=progress, log=log, executor=executor)  # fmt: skip
     result.add_warnings(caught)
     return result

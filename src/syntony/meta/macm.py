@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from syntony.meta.roi import ROI
     from syntony.report import Report
 
-__all__ = ["MACMNetwork", "MACMResult", "macm", "macm_network"]
+__all__ = ["MACMNetwork", "MACMResult", "macm", "macm_network", "macm_regions"]
 
 _REFERENCES = (
     "Robinson JL, Laird AR, Glahn DC, Lovallo WR, Fox PT (2010). Metaanalytic connectivity "
@@ -238,6 +238,7 @@ def macm(
     labeller: Callable[[np.ndarray], list[str]] | None = None,
     random_state: Any = None,
     checkpoint: Any = None,
+    executor: Any = None,
 ) -> MACMResult:
     """Co-activation ALE of the database articles with a focus in ``roi``.
 
@@ -268,12 +269,13 @@ def macm(
     checkpoint : Checkpoint or CheckpointSlot, optional
         Saves the finished blocks of this region's Monte Carlo null and reuses those of an
         interrupted run (:mod:`syntony.meta.chunks`; ``syntony macm`` gives region ``k`` slot
-        ``k`` of its checkpoint). An estimator whose ``fit`` takes no checkpoint (SCALE)
-        computes its null afresh, to the same numbers.
+        ``k`` of its checkpoint). An estimator whose ``fit`` takes no checkpoint computes its
+        null afresh, to the same numbers.
+    executor : Executor, optional
+        Runs the blocks of this region's Monte Carlo null as tasks (:mod:`syntony.execution`;
+        :meth:`ALE.fit <syntony.meta.ale.ALE.fit>`), with the numbers of a run without it.
+        For many regions, :func:`macm_regions` runs whole regions as tasks instead.
     """
-    from syntony.meta.ale import ALE
-    from syntony.meta.null import auto_null
-    from syntony.meta.threshold import MonteCarloThreshold
     from syntony.report import split_references
 
     if not (np.isfinite(default_n) and default_n > 0):
@@ -290,12 +292,11 @@ def macm(
         studyset = database.select(ids=ids).studyset(
             default_n=default_n, name=f"MACM {roi.name} ({database.name})"
         )
-        default = ALE(n_iters=5000, null_method=auto_null, cluster_threshold=MonteCarloThreshold())
-        est = _clone(estimator if estimator is not None else default, labeller, random_state)
-        if checkpoint is not None and "checkpoint" in inspect.signature(est.fit).parameters:
-            est.fit(studyset, checkpoint=checkpoint)
-        else:
-            est.fit(studyset)
+        est = _clone(estimator if estimator is not None else _default_estimator(), labeller,
+                     random_state)  # fmt: skip
+        takes = inspect.signature(est.fit).parameters
+        options = {"checkpoint": checkpoint, "executor": executor}
+        est.fit(studyset, **{k: v for k, v in options.items() if v is not None and k in takes})
     ale: ALEResult = est.result_
     paragraphs, references = split_references(ale.methods)
     methods = methods_text(
@@ -309,6 +310,185 @@ def macm(
     )
     warnings = list(ale.warnings) + [w for w in caught if w not in ale.warnings]
     return MACMResult(roi, ids, ale, database.name, float(default_n), methods, warnings)
+
+
+def macm_regions(
+    regions: Sequence[ROI],
+    database: ReferenceDatabase,
+    *,
+    default_n: float,
+    estimator: ALE | None = None,
+    min_experiments: int = 10,
+    labeller: Callable[[np.ndarray], list[str]] | None = None,
+    random_states: Sequence[Any] | None = None,
+    checkpoint: Any = None,
+    executor: Any = None,
+    skip_errors: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> tuple[list[MACMResult], dict[str, str]]:
+    """:func:`macm` of every region, on this process' threads or on an executor.
+
+    Where the work goes:
+
+    - without an executor, one region after the other, each on this process' threads;
+    - with an executor and at least as many regions as it has workers, each region is one task
+      (selection, ALE maps, thresholds, its whole Monte Carlo null and cluster tables, on one
+      thread of a worker): the regions of an atlas spread over a cluster with no step left in
+      this process. The database and the estimator are shipped once per worker;
+    - with an executor and fewer regions than workers, one region after the other, each
+      region's Monte Carlo blocks being the executor's tasks (many more tasks than regions).
+
+    Every way gives the same numbers: a region's results depend only on its seed stream.
+
+    Parameters
+    ----------
+    regions : sequence of ROI
+        The seed regions (distinct names).
+    database, default_n, estimator, min_experiments, labeller
+        As for :func:`macm`.
+    random_states : sequence, optional
+        One seed per region (``syntony macm`` gives region ``name`` the stream
+        ``SeedTree(seed).child("macm", name)``); default the estimator's.
+    checkpoint : Checkpoint, optional
+        Region ``k`` keeps the finished blocks of its null in slot ``k``
+        (:mod:`syntony.meta.chunks`). When regions are tasks, a region's blocks saved by an
+        interrupted run go with its task and the blocks it computed are saved when it returns.
+    executor : Executor, optional
+        Where the work goes (:mod:`syntony.execution`), as above.
+    skip_errors : bool
+        A region with too few articles (an :class:`~syntony.errors.InputError` of
+        :func:`macm`) is skipped and reported instead of stopping the run.
+    log : callable, optional
+        Called with one line of text per region.
+
+    Returns
+    -------
+    results : list of MACMResult
+        In the order of ``regions`` (skipped ones left out).
+    skipped : dict
+        Name of each skipped region -> the reason.
+    """
+    from syntony.meta.chunks import slot
+    from syntony.meta.contrast import execution_record
+
+    say = log or (lambda _m: None)
+    regions = list(regions)
+    seeds = [None] * len(regions) if random_states is None else list(random_states)
+    if len(seeds) != len(regions):
+        raise ParameterError("random_states", f"one per region ({len(regions)})", len(seeds))
+    slots = [slot(checkpoint, k) for k in range(len(regions))]
+    outcome: dict[int, MACMResult | str] = {}
+    as_tasks = executor is not None and len(regions) >= max(2, int(executor.n_workers))
+    if as_tasks:
+        # One thread per task: a worker runs one region at a time.
+        template = _clone(estimator if estimator is not None else _default_estimator(), None, None)
+        template.n_jobs, template.progress = 1, False
+        shared = _RegionShared(database, template, float(default_n), min_experiments, labeller)
+        items = [(roi, seed, _saved_chunks(s)) for roi, seed, s in zip(regions, seeds, slots,
+                                                                       strict=True)]  # fmt: skip
+        say(f"MACM of {len(regions)} regions, one task each")
+        for k, (found, chunks) in executor.imap_unordered(_region_task, items, shared=shared):
+            for b, arrays in sorted(chunks.items()):
+                if slots[k] is not None:
+                    slots[k].save(b, **arrays)
+            if isinstance(found, str) and not skip_errors:
+                raise InputError(found)
+            outcome[k] = found
+            say(f"  {regions[k].name}: " + (f"skipped: {found}" if isinstance(found, str)
+                                             else found.summary().splitlines()[-1]))  # fmt: skip
+    else:
+        for k, roi in enumerate(regions):
+            say(f"MACM from {roi.name} ({roi.n_voxels} voxels)")
+            try:
+                outcome[k] = macm(
+                    roi, database, default_n=default_n, estimator=estimator,
+                    min_experiments=min_experiments, labeller=labeller, random_state=seeds[k],
+                    checkpoint=slots[k], executor=executor,
+                )  # fmt: skip
+            except InputError as error:
+                if not skip_errors:
+                    raise
+                outcome[k] = str(error)
+                say(f"  skipped: {error}")
+                continue
+            say(f"  {outcome[k].summary().splitlines()[-1]}")
+    results = [outcome[k] for k in range(len(regions)) if not isinstance(outcome[k], str)]
+    skipped = {regions[k].name: v for k, v in sorted(outcome.items()) if isinstance(v, str)}
+    n_jobs = getattr(estimator, "n_jobs", None)
+    for result in results:
+        result.ale.provenance["execution"] = execution_record(executor, n_jobs)
+    return results, skipped
+
+
+@dataclass(frozen=True, eq=False)
+class _RegionShared:
+    """What every region task needs (shipped once per worker by the executor)."""
+
+    database: Any
+    estimator: Any
+    default_n: float
+    min_experiments: int
+    labeller: Any
+
+
+class _ChunkMemo:
+    """A region task's checkpoint in memory: the chunks an earlier run saved, and new ones.
+
+    A worker may sit on another machine: it neither reads nor writes the checkpoint's files.
+    The chunks it computes go back with its result and are saved by the caller.
+    """
+
+    directory = None
+
+    def __init__(self, saved: dict[int, dict[str, np.ndarray]]) -> None:
+        self.saved = saved
+        self.new: dict[int, dict[str, np.ndarray]] = {}
+
+    def done(self) -> set[int]:
+        return set(self.saved) | set(self.new)
+
+    def save(self, k: int, **arrays: np.ndarray) -> None:
+        self.new[int(k)] = {name: np.array(a) for name, a in arrays.items()}
+
+    def load(self, k: int) -> dict[str, np.ndarray]:
+        return self.saved[k] if k in self.saved else self.new[k]
+
+
+def _saved_chunks(store: Any) -> dict[int, dict[str, np.ndarray]]:
+    """The chunks a checkpoint slot holds (an unreadable one is left to be computed again)."""
+    import zipfile
+
+    saved: dict[int, dict[str, np.ndarray]] = {}
+    for k in sorted(store.done()) if store is not None else ():
+        try:
+            saved[k] = dict(store.load(k))
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile):
+            continue
+    return saved
+
+
+def _region_task(item: tuple[Any, Any, dict], shared: _RegionShared) -> tuple[Any, dict]:
+    """One region's MACM on one thread: its result (or why it has none) and its new chunks."""
+    roi, seed, saved = item
+    memo = _ChunkMemo(saved)
+    try:
+        found: MACMResult | str = macm(
+            roi, shared.database, default_n=shared.default_n, estimator=shared.estimator,
+            min_experiments=shared.min_experiments, labeller=shared.labeller,
+            random_state=seed, checkpoint=memo,
+        )  # fmt: skip
+    except InputError as error:  # sent back as text: the exception need not travel
+        found = str(error)
+    return found, memo.new
+
+
+def _default_estimator() -> ALE:
+    """:func:`macm`'s estimator when none is given (see its ``estimator``)."""
+    from syntony.meta.ale import ALE
+    from syntony.meta.null import auto_null
+    from syntony.meta.threshold import MonteCarloThreshold
+
+    return ALE(n_iters=5000, null_method=auto_null, cluster_threshold=MonteCarloThreshold())
 
 
 def _clone(est: Any, labeller: Any, random_state: Any) -> Any:

@@ -300,6 +300,7 @@ def run_fu2025(
     n_jobs: int | None = None,
     progress: bool = False,
     log: Any = None,
+    executor: Any = None,
 ) -> Fu2025Result:
     """Run the Fu et al. (2025) workflow.
 
@@ -322,11 +323,17 @@ def run_fu2025(
         Progress bars.
     log : callable, optional
         Called with one line of text at each step.
+    executor : Executor, optional
+        Where the parallel parts run (:mod:`syntony.execution`): the main effects' Monte Carlo
+        blocks, the contrast's permutation batches and the MACM regions (one task per seed
+        region when there are at least as many as workers, else their Monte Carlo blocks; see
+        :func:`~syntony.meta.macm.macm_regions`). The numbers are those of a run without it.
     """
     from syntony.meta.ale import ALE
     from syntony.meta.analyses import macm_estimator, peak_labeller
     from syntony.meta.conjunction import conjunction
-    from syntony.meta.macm import macm, macm_network
+    from syntony.meta.contrast import execution_record
+    from syntony.meta.macm import macm_network, macm_regions
     from syntony.meta.results import collect_warnings
     from syntony.meta.roi import cluster_rois
 
@@ -346,7 +353,7 @@ def run_fu2025(
             n_jobs=n_jobs, random_state=tree.child("main-effect", name), progress=progress,
             labeller=labeller, null_method=cfg.null_method,
             cluster_threshold=cfg.threshold_rule(cfg.n_iters),
-        ).fit(group).result_  # fmt: skip
+        ).fit(group, executor=executor).result_  # fmt: skip
 
     with collect_warnings() as caught:
         say(f"ALE of group A ({group_a.name}: {group_a.n_experiments} experiments)")
@@ -362,30 +369,27 @@ def run_fu2025(
         contrast = ALEContrast(
             test=cfg.contrast, n_permutations=cfg.n_permutations, n_jobs=n_jobs,
             random_state=tree, progress=progress, labeller=labeller,
-        ).fit(group_a, group_b, main_a=ale_a, main_b=ale_b).result_  # fmt: skip
+        ).fit(group_a, group_b, main_a=ale_a, main_b=ale_b, executor=executor).result_  # fmt: skip
         n_clusters = int(conj.maps["clusters"].max(initial=0))
         chosen = list(range(1, n_clusters + 1))[: cfg.max_rois]
         rois = cluster_rois(conj, clusters=chosen, prefix="conjunction") if chosen else []
-        results: list[MACMResult] = []
-        skipped: dict[str, str] = {}
         template = macm_estimator(
             cfg.macm_iters, null=cfg.null_method,
             cluster_threshold=cfg.threshold_rule(cfg.macm_iters), labeller=labeller,
             cluster_p=cfg.cluster_p, fwe_alpha=cfg.fwe_alpha, n_jobs=n_jobs, progress=progress,
         )  # fmt: skip
-        for roi in rois:
-            say(f"MACM from {roi.name} ({roi.n_voxels} voxels)")
-            try:
-                results.append(
-                    macm(roi, database, default_n=cfg.default_n, estimator=template,
-                         min_experiments=cfg.macm_min_experiments,
-                         random_state=tree.child("macm", roi.name))
-                )  # fmt: skip
-            except InputError as exc:
-                skipped[roi.name] = str(exc)
-                say(f"  skipped: {exc}")
+        results, skipped = macm_regions(
+            rois, database, default_n=cfg.default_n, estimator=template,
+            min_experiments=cfg.macm_min_experiments,
+            random_states=[tree.child("macm", roi.name) for roi in rois], executor=executor,
+            skip_errors=True, log=say,
+        )  # fmt: skip
         network = macm_network(results, labeller=labeller, skipped=skipped) if results else None
         comparison = compare_with_paper(conj, network, min_voxels=cfg.min_label_voxels)
+    record = execution_record(executor, n_jobs)
+    for part in (ale_a, ale_b, conj, network):  # (the contrast and regions record their own)
+        if part is not None:
+            part.provenance["execution"] = record
     threshold = cfg.cluster_threshold
     parameters = {
         "group_a": group_a.name, "group_b": group_b.name, "database": database.name,
@@ -402,7 +406,7 @@ def run_fu2025(
         skipped_rois=skipped, comparison=comparison,
         methods=_methods(group_a, group_b, ale_a, ale_b, conj, contrast, results),
         parameters=parameters,
-        provenance=provenance(parameters=parameters, seed=tree.record()),
+        provenance=provenance(parameters=parameters, seed=tree.record(), execution=record),
         warnings=list(dict.fromkeys(caught)),
     )  # fmt: skip
 
