@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -16,8 +20,28 @@ from syntony.cli._options import (
     out_option,
     quiet_option,
     resume_option,
+    scheduler_options,
     seed_option,
 )
+
+
+@contextlib.contextmanager
+def meta_executor(scheduler: str | None, dask_local: int | None, jobs: int | None) -> Iterator[Any]:
+    """The executor of a meta command's parallel parts, closed when the command ends.
+
+    With ``--scheduler`` (or ``$SYNTONY_SCHEDULER``) or ``--dask-local N`` the Monte Carlo
+    blocks, permutation batches and MACM regions are the tasks of a Dask cluster. Otherwise
+    None: they run on this process' ``--jobs`` threads, as the compiled loops always have
+    (block by block, with their progress bars), to the same numbers.
+    """
+    from syntony.execution import SCHEDULER_ENV, executor_from_options
+
+    if not (scheduler or dask_local or os.environ.get(SCHEDULER_ENV)):
+        yield None
+        return
+    with executor_from_options(scheduler, dask_local, n_jobs=jobs, kind="threads") as executor:
+        yield executor
+
 
 #: Shared by the meta commands: the --atlas option.
 atlas_option = click.option(
@@ -43,6 +67,7 @@ diagnostics_option = click.option(
 ALE_EXAMPLES = """\b
 Examples:
   syntony ale pain.json --out ale-pain --n-iters 5000 --seed 1
+  syntony ale pain.json --out ale-pain --seed 1 --dask-local 4   # FWE blocks on Dask
   syntony ale studies.txt --out quick --n-iters 0      # uncorrected maps only
   syntony ale pain.json --out ale-pain --seed 1 --diagnostics jackknife,fsn
   syntony ale pain.json --out ale-pain --seed 1 --resume   # after an interruption
@@ -112,6 +137,7 @@ Examples:
 @click.option(
     "--jobs", type=click.IntRange(min=1), default=None, help="Worker threads (default all cores)."
 )
+@scheduler_options
 @force_option
 @resume_option
 @quiet_option
@@ -134,6 +160,8 @@ def ale_command(
     focus_filter: bool,
     diagnostics: str | None,
     jobs: int | None,
+    scheduler: str | None,
+    dask_local: int | None,
     force: bool,
     resume: bool,
     quiet: bool,
@@ -147,6 +175,9 @@ def ale_command(
     null_distributions.npz, analysis.json, methods.md, result.json and report.html; with
     --diagnostics also diagnostics_<name>.tsv (and diagnostics_stability.nii.gz,
     diagnostics_fsn_analyses.tsv, diagnostics_fsn_null_experiments.tsv).
+
+    The Monte Carlo blocks run on --jobs threads, or as tasks of a Dask cluster (--scheduler
+    ADDRESS, $SYNTONY_SCHEDULER, or --dask-local N), with the same numbers.
     """
     from syntony.errors import ParameterError
     from syntony.meta.analyses import run_ale
@@ -161,9 +192,12 @@ def ale_command(
         "null": null, "cluster_threshold": cluster_threshold, "early_stop": early_stop,
         "focus_filter": focus_filter,
     }  # fmt: skip
-    with checkpointed(out_dir, "ale", key, seed=seed, resume=resume, force=force) as (
-        checkpoint,
-        run_seed,
+    with (
+        checkpointed(out_dir, "ale", key, seed=seed, resume=resume, force=force) as (
+            checkpoint,
+            run_seed,
+        ),
+        meta_executor(scheduler, dask_local, jobs) as executor,
     ):
         result = run_ale(
             list(inputs), default_n=default_n, select=select, n_iters=n_iters, seed=run_seed,
@@ -171,7 +205,7 @@ def ale_command(
             gingerale_mask=gingerale_mask, subvoxel=subvoxel, null=null,
             cluster_threshold=cluster_threshold, early_stop=early_stop,
             focus_filter=focus_filter, diagnostics=diagnostics, n_jobs=jobs,
-            progress=not quiet, checkpoint=checkpoint,
+            progress=not quiet, checkpoint=checkpoint, executor=executor,
         )  # fmt: skip
         finish(result, out_dir, force=force, quiet=quiet)
 

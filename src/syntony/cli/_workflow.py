@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from syntony.cli._meta import atlas_option, diagnostics_option
+from syntony.cli._meta import atlas_option, diagnostics_option, meta_executor
 from syntony.cli._options import (
     checkpointed,
     cluster_threshold_option,
@@ -22,6 +22,7 @@ from syntony.cli._options import (
     out_option,
     quiet_option,
     resume_option,
+    scheduler_options,
     seed_option,
 )
 
@@ -99,6 +100,7 @@ Examples:
   syntony contrast mimicry.txt contagion.txt --out contrast --seed 1
   syntony contrast a.txt b.txt --out c --test nimare --n-permutations 2000
   syntony contrast a.txt b.txt --out c --balanced --balanced-iters 200 --subsamples 500
+  syntony contrast a.txt b.txt --out c --seed 1 --dask-local 4   # permutations on Dask
 """
 
 balanced_options = [
@@ -161,13 +163,15 @@ balanced_options = [
 @atlas_option
 @seed_option
 @jobs_option
+@scheduler_options
 @force_option
 @resume_option
 @quiet_option
 def contrast_command(group_a, group_b, out_dir, test, p_threshold, min_cluster_mm3,
                      n_permutations, n_iters, main_effect, replay_nimare, balanced,
                      balanced_iters, subsamples, difference_iterations, diagnostics, default_n,
-                     database_dir, atlas, seed, jobs, force, resume, quiet):  # fmt: skip
+                     database_dir, atlas, seed, jobs, scheduler, dask_local, force, resume,
+                     quiet):  # fmt: skip
     """Contrast (subtraction) of A and B by label permutation: A > B and B > A.
 
     A and B are SPECs: a Sleuth/JSON/CSV file, or a database query such as
@@ -180,6 +184,10 @@ def contrast_command(group_a, group_b, out_dir, test, p_threshold, min_cluster_m
     null_distributions.npz, mask.nii.gz, analysis.json, methods.md, result.json, report.html;
     with --balanced also prob_a, prob_b and conjunction (NIfTI); with --diagnostics also
     diagnostics_<name>.tsv (and stability maps).
+
+    The permutation batches and the main effects' Monte Carlo blocks run on --jobs threads, or
+    as tasks of a Dask cluster (--scheduler ADDRESS, $SYNTONY_SCHEDULER, or --dask-local N),
+    with the same numbers.
     """
     from syntony.meta.analyses import run_contrast
 
@@ -198,9 +206,12 @@ def contrast_command(group_a, group_b, out_dir, test, p_threshold, min_cluster_m
         "database_dir": digest(database_dir),
         "balanced": [balanced_iters, subsamples, difference_iterations] if balanced else None,
     }  # fmt: skip
-    with checkpointed(out_dir, "contrast", key, seed=seed, resume=resume, force=force) as (
-        checkpoint,
-        run_seed,
+    with (
+        checkpointed(out_dir, "contrast", key, seed=seed, resume=resume, force=force) as (
+            checkpoint,
+            run_seed,
+        ),
+        meta_executor(scheduler, dask_local, jobs) as executor,
     ):
         result = run_contrast(
             group_a, group_b, test=test, p_threshold=p_threshold,
@@ -208,6 +219,7 @@ def contrast_command(group_a, group_b, out_dir, test, p_threshold, min_cluster_m
             main_effect=main_effect, replay_nimare=replay_nimare, balanced=chosen,
             diagnostics=diagnostics, default_n=default_n, database_dir=database_dir,
             atlas=atlas, seed=run_seed, n_jobs=jobs, progress=not quiet, checkpoint=checkpoint,
+            executor=executor,
         )  # fmt: skip
         finish(result, out_dir, force=force, quiet=quiet)
 
@@ -236,12 +248,13 @@ Examples:
 @atlas_option
 @seed_option
 @jobs_option
+@scheduler_options
 @force_option
 @resume_option
 @quiet_option
 def conjunction_command(group_a, group_b, out_dir, n_iters, min_cluster_mm3, null,
                         cluster_threshold, diagnostics, default_n, database_dir, atlas, seed,
-                        jobs, force, resume, quiet):  # fmt: skip
+                        jobs, scheduler, dask_local, force, resume, quiet):  # fmt: skip
     """Conjunction of the ALEs of A and B: minimum of the FWE-thresholded maps.
 
     A and B are SPECs, as for 'syntony contrast'.
@@ -250,6 +263,9 @@ def conjunction_command(group_a, group_b, out_dir, n_iters, min_cluster_mm3, nul
     'significant' and 'significance_test'), mask.nii.gz, analysis.json, methods.md,
     result.json and report.html; each main effect in --out/ale_a and --out/ale_b (the files
     of 'syntony ale'); with --diagnostics also diagnostics_<name>.tsv (and stability maps).
+
+    The main effects' Monte Carlo blocks run on --jobs threads, or as tasks of a Dask cluster
+    (--scheduler ADDRESS, $SYNTONY_SCHEDULER, or --dask-local N), with the same numbers.
     """
     from syntony.meta.analyses import run_conjunction
 
@@ -258,15 +274,18 @@ def conjunction_command(group_a, group_b, out_dir, n_iters, min_cluster_mm3, nul
         "cluster_threshold": cluster_threshold, "default_n": default_n,
         "database_dir": digest(database_dir),
     }  # fmt: skip
-    with checkpointed(out_dir, "conjunction", key, seed=seed, resume=resume, force=force) as (
-        checkpoint,
-        run_seed,
+    with (
+        checkpointed(out_dir, "conjunction", key, seed=seed, resume=resume, force=force) as (
+            checkpoint,
+            run_seed,
+        ),
+        meta_executor(scheduler, dask_local, jobs) as executor,
     ):
         result = run_conjunction(
             group_a, group_b, n_iters=n_iters, min_cluster_mm3=min_cluster_mm3, null=null,
             cluster_threshold=cluster_threshold, default_n=default_n, database_dir=database_dir,
             atlas=atlas, seed=run_seed, diagnostics=diagnostics, n_jobs=jobs,
-            progress=not quiet, checkpoint=checkpoint,
+            progress=not quiet, checkpoint=checkpoint, executor=executor,
         )  # fmt: skip
         finish(result, out_dir, force=force, quiet=quiet)
 
@@ -276,6 +295,8 @@ Examples:
   syntony macm --roi sphere:-38,16,2,10 --database neuroquery --default-n 20 --out macm
   syntony macm --roi atlas:Insular --roi mask.nii.gz --database neuroquery \\
       --default-n 20 --n-iters 1000 --seed 3 --out macm2
+  syntony macm --roi sphere:-38,16,2,10 --roi sphere:40,18,0,10 --database neuroquery \\
+      --default-n 20 --scheduler tcp://127.0.0.1:8786 --out macm3   # regions on Dask
 """
 
 
@@ -304,12 +325,13 @@ Examples:
 @atlas_option
 @seed_option
 @jobs_option
+@scheduler_options
 @force_option
 @resume_option
 @quiet_option
 def macm_command(rois, database, out_dir, default_n, database_dir, n_iters, min_experiments,
-                 scale, null, cluster_threshold, atlas, seed, jobs, force, resume,
-                 quiet):  # fmt: skip
+                 scale, null, cluster_threshold, atlas, seed, jobs, scheduler, dask_local, force,
+                 resume, quiet):  # fmt: skip
     """Meta-analytic connectivity modelling from each --roi over a reference database.
 
     Region NAME draws its Monte Carlo null from the seed's stream ("macm", NAME), the stream
@@ -319,6 +341,10 @@ def macm_command(rois, database, out_dir, default_n, database_dir, n_iters, min_
     plus roi.nii.gz and experiments.tsv (the articles with a focus in the region); beside
     them the network of all regions: n_regions, ale_max, ale_min and clusters (NIfTI),
     network.tsv, mask.nii.gz, analysis.json, methods.md, result.json and report.html.
+
+    On a Dask cluster (--scheduler ADDRESS, $SYNTONY_SCHEDULER, or --dask-local N) each region
+    is one task when there are at least as many regions as workers, else each region's Monte
+    Carlo blocks are the tasks; the numbers are those of a local run.
     """
     from syntony.meta.analyses import run_macm
 
@@ -328,15 +354,18 @@ def macm_command(rois, database, out_dir, default_n, database_dir, n_iters, min_
         "min_experiments": min_experiments, "scale": scale, "null": null,
         "cluster_threshold": cluster_threshold,
     }  # fmt: skip
-    with checkpointed(out_dir, "macm", key, seed=seed, resume=resume, force=force) as (
-        checkpoint,
-        run_seed,
+    with (
+        checkpointed(out_dir, "macm", key, seed=seed, resume=resume, force=force) as (
+            checkpoint,
+            run_seed,
+        ),
+        meta_executor(scheduler, dask_local, jobs) as executor,
     ):
         result = run_macm(
             list(rois), database, default_n=default_n, database_dir=database_dir,
             n_iters=n_iters, min_experiments=min_experiments, scale=scale, null=null,
             cluster_threshold=cluster_threshold, atlas=atlas, seed=run_seed, n_jobs=jobs,
-            progress=not quiet, log=_say(quiet), checkpoint=checkpoint,
+            progress=not quiet, log=_say(quiet), checkpoint=checkpoint, executor=executor,
         )  # fmt: skip
         finish(result, out_dir, force=force, quiet=quiet)
 
@@ -375,28 +404,34 @@ Examples:
 @_with(test_options)
 @seed_option
 @jobs_option
+@scheduler_options
 @force_option
 @quiet_option
 def fu2025_command(group_a, group_b, database, out_dir, default_n, database_dir, n_iters,
                    macm_iters, max_rois, null, cluster_threshold, test, p_threshold,
-                   min_cluster_mm3, n_permutations, seed, jobs, force, quiet):  # fmt: skip
+                   min_cluster_mm3, n_permutations, seed, jobs, scheduler, dask_local, force,
+                   quiet):  # fmt: skip
     """ALE(A), ALE(B), conjunction, both contrasts and MACM from the conjunction clusters.
 
     Writes to --out: ale_a/, ale_b/, conjunction/, contrast/ and macm/ (each a result of its
     own with its report.html; macm/ holds one folder per seed region), comparison.tsv and
     comparison.md (the paper's findings beside this run's), methods.md, result.json and
     report.html (which links every part).
+
+    On a Dask cluster (--scheduler ADDRESS, $SYNTONY_SCHEDULER, or --dask-local N) the Monte
+    Carlo blocks, permutation batches and MACM regions are its tasks, with the same numbers.
     """
     from syntony.meta.analyses import run_fu2025_workflow
 
-    result = run_fu2025_workflow(
-        group_a, group_b, database, default_n=default_n, database_dir=database_dir,
-        n_iters=n_iters, macm_iters=macm_iters, max_rois=max_rois, null=null,
-        cluster_threshold=cluster_threshold, test=test, p_threshold=p_threshold,
-        min_cluster_mm3=min_cluster_mm3, n_permutations=n_permutations, seed=seed,
-        n_jobs=jobs, progress=not quiet, log=_say(quiet),
-    )  # fmt: skip
-    finish(result, out_dir, force=force, quiet=quiet)
+    with meta_executor(scheduler, dask_local, jobs) as executor:
+        result = run_fu2025_workflow(
+            group_a, group_b, database, default_n=default_n, database_dir=database_dir,
+            n_iters=n_iters, macm_iters=macm_iters, max_rois=max_rois, null=null,
+            cluster_threshold=cluster_threshold, test=test, p_threshold=p_threshold,
+            min_cluster_mm3=min_cluster_mm3, n_permutations=n_permutations, seed=seed,
+            n_jobs=jobs, progress=not quiet, log=_say(quiet), executor=executor,
+        )  # fmt: skip
+        finish(result, out_dir, force=force, quiet=quiet)
 
 
 def register(app: click.Group) -> None:
