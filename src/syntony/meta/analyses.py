@@ -226,8 +226,8 @@ def run_ale(
     (:meth:`~syntony.meta.results.ALEResult.diagnose`), their random parts drawn from the seed
     stream ``("diagnostics",)``.
 
-    ``executor`` runs the Monte Carlo blocks as its tasks (:meth:`ALE.fit
-    <syntony.meta.ale.ALE.fit>`), with the same numbers.
+    ``executor`` runs the Monte Carlo blocks and the diagnostics' pieces as its tasks
+    (:meth:`ALE.fit <syntony.meta.ale.ALE.fit>`), with the same numbers.
     """
     from syntony.meta.ale import ALE
     from syntony.meta.fwe import EarlyStop
@@ -270,7 +270,7 @@ def run_ale(
         if names:
             result.diagnose(names, studyset, estimator=estimator, n_jobs=n_jobs,
                             random_state=SeedTree(seed).child("diagnostics"),
-                            progress=progress)  # fmt: skip
+                            progress=progress, executor=executor)  # fmt: skip
     result.add_warnings(caught)
     result.provenance["execution"] = execution_record(executor, n_jobs)
     return result
@@ -336,7 +336,8 @@ def run_contrast(
         ).fit(a, b, checkpoint=checkpoint, executor=executor).result_  # fmt: skip
         if names:
             result.diagnose(names, a, b, n_iters=n_iters, n_jobs=n_jobs, progress=progress,
-                            random_state=SeedTree(seed).child("diagnostics"))  # fmt: skip
+                            random_state=SeedTree(seed).child("diagnostics"),
+                            executor=executor)  # fmt: skip
     result.add_warnings(caught)
     # (The balanced test takes no executor: its null ran on this process' threads.)
     result.provenance.setdefault("execution", execution_record(None, n_jobs))
@@ -391,7 +392,8 @@ def run_conjunction(
         names = parse_diagnostics(diagnostics)
         if names:
             result.diagnose(names, groups, n_jobs=n_jobs, progress=progress,
-                            random_state=tree.child("diagnostics"))  # fmt: skip
+                            random_state=tree.child("diagnostics"),
+                            executor=executor)  # fmt: skip
     result.add_warnings([w for r in mains for w in r.warnings] + caught)
     result.provenance["seed"] = tree.record()
     result.provenance["execution"] = execution_record(executor, n_jobs)

@@ -105,7 +105,8 @@ class ConjunctionResult(MapResult):
         """Add diagnostics of the conjunction's clusters (see :meth:`ALEResult.diagnose`).
 
         ``studysets``: those of the combined maps, in order (the main effects must be kept);
-        ``options`` go to :func:`syntony.meta.diagnostics.apply.diagnose_conjunction`.
+        ``options`` (``executor`` among them) go to
+        :func:`syntony.meta.diagnostics.apply.diagnose_conjunction`.
         """
         from syntony.meta.diagnostics.apply import diagnose_conjunction
 

@@ -199,8 +199,8 @@ class ContrastResult(MapResult):
     ) -> Self:
         """Add diagnostics of the contrast's clusters (see :meth:`ALEResult.diagnose`).
 
-        ``group_a`` / ``group_b``: the contrasted studysets; ``options`` go to
-        :func:`syntony.meta.diagnostics.apply.diagnose_contrast`.
+        ``group_a`` / ``group_b``: the contrasted studysets; ``options`` (``executor`` among
+        them) go to :func:`syntony.meta.diagnostics.apply.diagnose_contrast`.
         """
         from syntony.meta.diagnostics.apply import diagnose_contrast
 
