@@ -51,6 +51,8 @@ def _task(args):
     t0 = time.perf_counter()
     if model == "pooled":
         rows = [R.run_pooled(20, tau=0.1 if arm == "effect" else 0.0, seed=tree)]
+    elif arm == "one-by-one":
+        rows = R.run_switching(size, effect=True, seed=tree, design=R.SWITCHING_ONE_BY_ONE)
     else:
         run = {"gated": R.run_gated, "switching": R.run_switching, "directed": R.run_directed}
         rows = run[model](size, effect=arm == "effect", seed=tree)
@@ -60,9 +62,12 @@ def _task(args):
     return rows
 
 
-def _tasks(model: str, reps: int, null_reps: int, seed: int):
+def _tasks(model: str, reps: int, null_reps: int, seed: int, one_by_one: int = 0):
     out = []
-    for arm, n in (("effect", reps), ("null", null_reps)):
+    arms = [("effect", reps), ("null", null_reps)]
+    if model == "switching" and one_by_one:
+        arms.append(("one-by-one", one_by_one))
+    for arm, n in arms:
         if model == "pooled":
             out += [(model, arm, k, 1, seed) for k in range(n)]
         else:
@@ -133,9 +138,19 @@ def summarise(df: pd.DataFrame) -> str:
                 f"mean standard error of g {eff.g_se.mean():.3f}"
             )
         elif model == "switching":
-            covers += _coverage_rows(
-                eff, ("c", "lambda", "b_gap", "beta", "q", "r"), "switching (modes on)"
-            )
+            names = ("c", "lambda", "b_gap", "beta", "q", "r")
+            covers += _coverage_rows(eff, names, "switching (modes on, the group switches as one)")
+            lone = part[part.arm == "one-by-one"]
+            covers += _coverage_rows(lone, names, "switching (modes on, people switch one by one)")
+            for frame, label in ((eff, "as one"), (lone, "one by one")):
+                if len(frame) and "mixed" in frame:
+                    notes.append(
+                        f"switching ({label}): people not all in one mode in "
+                        f"{100 * frame.mixed.mean():.2f}% of the samples; mean c "
+                        f"{frame.c.mean():.3f}, lambda {frame['lambda'].mean():.3f}, gap "
+                        f"{frame.b_gap.mean():.2f} (truth 0.5, 0.5, "
+                        f"{frame.b_gap_true.iloc[0]:g})"
+                    )
             size, power = (
                 _rate(frame.lr > float(np.quantile(frame.lr_boot, 0.95))) if len(frame) else "-"
                 for frame in (null, eff)
@@ -220,6 +235,12 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--models", default="gated,switching,directed,pooled")
+    parser.add_argument(
+        "--one-by-one-reps",
+        type=int,
+        default=100,
+        help="switching replications in which people switch one by one (misspecified design)",
+    )
     parser.add_argument("--raw", type=Path, default=None, help="write per-replication CSVs here")
     parser.add_argument("--no-write", action="store_true", help="print only, keep the docs")
     parser.add_argument(
@@ -231,7 +252,11 @@ def main() -> None:
     )
     args = parser.parse_args()
     models = args.models.split(",")
-    tasks = [t for m in models for t in _tasks(m, args.reps, args.null_reps, args.seed)]
+    tasks = [
+        t
+        for m in models
+        for t in _tasks(m, args.reps, args.null_reps, args.seed, args.one_by_one_reps)
+    ]
     t0 = time.perf_counter()
     rows = []
     if args.jobs > 1:

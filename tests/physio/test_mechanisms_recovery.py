@@ -37,9 +37,12 @@ def test_switching_model_recovers_the_loops_modes():
         warnings.simplefilter("ignore", RuntimeWarning)  # one-mode data: boundary fits
         on = R.run_switching(3, effect=True, seed=21)
         off = R.run_switching(2, effect=False, seed=22)
+    # the design's premise: the shared stimuli switch the whole group at once
+    assert all(r["mixed"] < 0.01 for r in on)
     assert _count(on, "b_gap_covered") >= 2
+    assert _count(on, "c_covered") >= 2
     assert _count(on, "lambda_covered") >= 2
-    assert all(r["decoded"] > 0.9 for r in on)
+    assert all(r["decoded"] > 0.95 for r in on)
     # with modes the likelihood ratio dwarfs what one-mode series give; without, it does not
     assert all(r["lr"] > 20 + r["lr_boot"] for r in on)
     assert all(r["lr"] < 10 for r in off)

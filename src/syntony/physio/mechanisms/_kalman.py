@@ -309,20 +309,14 @@ def _logsumexp(v):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True)
-def kim_loglik(y, fs, drift, q, r, trans, start, preds, filt, pred_prob):  # pragma: no cover
-    """Kim's filter for M modes with transitions ``fs`` (M, N, N) and drifts ``drift`` (T, M).
-
-    Mode ``j`` governs the step from ``t - 1`` to ``t``: ``x(t) = F_j x(t-1) + drift[t-1, j] 1``.
-    ``trans[i, j]`` = P(mode j at t | mode i at t - 1). ``filt`` (T, M) receives
-    P(mode at t | y up to t) and ``pred_prob`` (T, M) P(mode at t | y up to t - 1);
-    ``preds`` (T, N) the predicted observations (mixture mean)."""
+def _kim_dense(y, fs, drift, q, r, trans, prob0, start, preds, filt, pred_prob):  # pragma: no cover
+    """:func:`kim_loglik` with ``trans`` (T, M, M) and the starting mode probabilities."""
     n_t, n = y.shape
     n_m = fs.shape[0]
     m0, p0 = _start(y[0], r)
     ms = np.empty((n_m, n))
     ps = np.empty((n_m, n, n))
-    # start in the chain's stationary distribution
-    prob = _stationary(trans)
+    prob = prob0.copy()
     for j in range(n_m):
         ms[j] = m0
         ps[j] = p0
@@ -343,7 +337,7 @@ def kim_loglik(y, fs, drift, q, r, trans, start, preds, filt, pred_prob):  # pra
         for j in range(n_m):
             pj = 0.0
             for i in range(n_m):
-                pj += prob[i] * trans[i, j]
+                pj += prob[i] * trans[t, i, j]
             pred_prob[t, j] = pj
         complete = _complete(y[t])
         for i in range(n_m):
@@ -355,7 +349,7 @@ def kim_loglik(y, fs, drift, q, r, trans, start, preds, filt, pred_prob):  # pra
                         acc += f[a, b] * ms[i, b]
                     mp[a] = acc
                 _predict_cov(f, ps[i], q, tmp, pp)
-                w_prior = prob[i] * trans[i, j]
+                w_prior = prob[i] * trans[t, i, j]
                 for a in range(n):
                     pred[a] += w_prior * mp[a]
                 if complete:
@@ -417,12 +411,11 @@ def _stationary(trans):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True)
-def kim_scalar(z, a, drift, q, r, trans, start, preds, filt, pred_prob):  # pragma: no cover
-    """:func:`kim_loglik` for one scalar component ``z`` (T,) with per-mode coefficient ``a``
-    (M,) and drift (T, M); no missing values."""
+def _kim_scalar(z, a, drift, q, r, trans, prob0, start, preds, filt, pred_prob):  # pragma: no cover
+    """:func:`kim_scalar` with ``trans`` (T, M, M) and the starting mode probabilities."""
     n_t = z.size
     n_m = a.size
-    prob = _stationary(trans)
+    prob = prob0.copy()
     ms = np.full(n_m, z[0])
     ps = np.full(n_m, r)
     filt[0] = prob
@@ -433,23 +426,23 @@ def kim_scalar(z, a, drift, q, r, trans, start, preds, filt, pred_prob):  # prag
     logw = np.empty((n_m, n_m))
     wts = np.empty((n_m, n_m))
     log_trans = np.empty((n_m, n_m))
-    for i in range(n_m):
-        for j in range(n_m):
-            log_trans[i, j] = math.log(trans[i, j]) if trans[i, j] > 0 else -np.inf
     for t in range(1, n_t):
+        for i in range(n_m):
+            for j in range(n_m):
+                log_trans[i, j] = math.log(trans[t, i, j]) if trans[t, i, j] > 0 else -np.inf
         pred = 0.0
         top = -np.inf
         for j in range(n_m):
             pj = 0.0
             for i in range(n_m):
-                pj += prob[i] * trans[i, j]
+                pj += prob[i] * trans[t, i, j]
             pred_prob[t, j] = pj
         for i in range(n_m):
             lp = math.log(prob[i]) if prob[i] > 0 else -np.inf
             for j in range(n_m):
                 mp = a[j] * ms[i] + drift[t - 1, j]
                 pp = a[j] * a[j] * ps[i] + q
-                pred += prob[i] * trans[i, j] * mp
+                pred += prob[i] * trans[t, i, j] * mp
                 s = pp + r
                 v = z[t] - mp
                 ll = -0.5 * (_LOG2PI + math.log(s) + v * v / s)
@@ -519,9 +512,44 @@ def scalar_kalman(z, a, drift, q, r, start):  # pragma: no cover - compiled
     return total
 
 
+def _transitions(trans: np.ndarray, n_t: int) -> tuple[np.ndarray, np.ndarray]:
+    """``trans`` as (T, M, M) (a fixed (M, M) matrix repeated) and the starting probabilities:
+    the stationary distribution of the fixed matrix, or of ``trans[0]`` when it changes with
+    time (row 0 is the chain without a stimulus)."""
+    trans = np.asarray(trans, float)
+    if trans.ndim == 2:
+        prob0 = _stationary(np.ascontiguousarray(trans))
+        trans = np.broadcast_to(trans, (n_t, *trans.shape))
+    else:
+        prob0 = _stationary(np.ascontiguousarray(trans[0]))
+    return np.ascontiguousarray(trans), prob0
+
+
+def kim_loglik(y, fs, drift, q, r, trans, start, preds, filt, pred_prob) -> float:
+    """Kim's filter for M modes with transitions ``fs`` (M, N, N) and drifts ``drift`` (T, M).
+
+    Mode ``j`` governs the step from ``t - 1`` to ``t``: ``x(t) = F_j x(t-1) + drift[t-1, j] 1``.
+    ``trans[i, j]`` = P(mode j at t | mode i at t - 1), fixed (M, M), or ``trans[t, i, j]``
+    (T, M, M) when the switching probabilities change with time (then the stationary
+    distribution of ``trans[0]`` starts the filter). ``filt`` (T, M) receives
+    P(mode at t | y up to t) and ``pred_prob`` (T, M) P(mode at t | y up to t - 1);
+    ``preds`` (T, N) the predicted observations (mixture mean)."""
+    tr, prob0 = _transitions(trans, y.shape[0])
+    return _kim_dense(y, fs, drift, q, r, tr, prob0, start, preds, filt, pred_prob)
+
+
+def kim_scalar(z, a, drift, q, r, trans, start, preds, filt, pred_prob) -> float:
+    """:func:`kim_loglik` for one scalar component ``z`` (T,) with per-mode coefficient ``a``
+    (M,) and drift (T, M); no missing values."""
+    tr, prob0 = _transitions(trans, z.shape[0])
+    return _kim_scalar(z, a, drift, q, r, tr, prob0, start, preds, filt, pred_prob)
+
+
 def kim_smooth(filt: np.ndarray, pred_prob: np.ndarray, trans: np.ndarray) -> np.ndarray:
-    """Kim's (1994) smoother of the mode probabilities: P(mode at t | all data), (T, M)."""
+    """Kim's (1994) smoother of the mode probabilities: P(mode at t | all data), (T, M).
+    ``trans`` fixed (M, M) or per step (T, M, M), as in :func:`kim_loglik`."""
     n_t, n_m = filt.shape
+    trans, _ = _transitions(trans, n_t)
     out = np.empty_like(filt)
     out[-1] = filt[-1]
     for t in range(n_t - 2, -1, -1):
@@ -531,7 +559,7 @@ def kim_smooth(filt: np.ndarray, pred_prob: np.ndarray, trans: np.ndarray) -> np
             out=np.zeros(n_m),
             where=pred_prob[t + 1] > 1e-300,
         )
-        out[t] = filt[t] * (trans @ ratio)
+        out[t] = filt[t] * (trans[t + 1] @ ratio)
         total = out[t].sum()
         out[t] = out[t] / total if total > 0 else filt[t]
     return out

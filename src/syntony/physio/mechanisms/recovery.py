@@ -16,7 +16,8 @@ with known values (simulate-and-recover):
   pull of j on i is ``kappa_i t_j / sum_k t_k`` over the others ``k`` i perceives, which the
   directed model's sender and receiver effects represent exactly (:func:`directed_truth`);
 - with modes on, each person relaxes toward the baseline of their own mode (``b_aff`` or
-  ``b_def``).
+  ``b_def``); the switching model's group mode is exact when a shared stimulus moves everyone
+  past the switching threshold in the same step (:data:`SWITCHING`).
 
 Many independent groups run in one simulation as the disconnected blocks of one network, so a
 replication study costs a few simulations rather than thousands. The loop records the signal a
@@ -243,22 +244,36 @@ def directed_truth(kappa: np.ndarray, trust: np.ndarray) -> dict[str, Any]:
 
 #: Gated model: six people, 300 s at 5 Hz, the loop's online synchrony with tau_rho = 5 s.
 GATED = LoopDesign()
-#: Switching model: modes on, shared stressors and calming stimuli every 50 s, 200 s.
-SWITCHING = LoopDesign(
-    duration=200.0,
-    homeostasis=0.5,
-    b_def=3.0,
-    online_synchrony=False,
-    modes=True,
-    events=tuple(
+
+
+def _stimuli(duration: float, amplitude: float) -> tuple[dict[str, Any], ...]:
+    """A stressor (+amplitude) at 10 s and a calming stimulus (-amplitude) at 35 s, every 50 s."""
+    return tuple(
         event
         for k in range(4)
         for event in (
-            {"kind": "step", "onset": 10.0 + 50 * k, "duration": 3.0, "amplitude": 3.0},
-            {"kind": "step", "onset": 35.0 + 50 * k, "duration": 3.0, "amplitude": -3.0},
+            {"kind": "step", "onset": 10.0 + 50 * k, "duration": duration, "amplitude": amplitude},
+            {"kind": "step", "onset": 35.0 + 50 * k, "duration": duration, "amplitude": -amplitude},
         )
-    ),
+    )
+
+
+#: Switching model: modes on, 200 s, shared stressors and calming stimuli every 50 s that move
+#: everyone past the switching threshold within one step (1 s at +-20 per second; baselines 0
+#: and 4), so the group switches as one: the loop's modes are then a group mode, as the model
+#: assumes (people in different modes in about 0.3% of the samples).
+SWITCHING = LoopDesign(
+    duration=200.0,
+    homeostasis=0.5,
+    b_def=4.0,
+    online_synchrony=False,
+    modes=True,
+    events=_stimuli(1.0, 20.0),
 )
+#: The same with gentler stimuli (3 s at +-3 per second, baselines 0 and 3): people cross the
+#: threshold one by one over several steps (different modes in about 5% of the samples), which
+#: a group mode does not describe; kept to show what that costs (c and lambda biased low).
+SWITCHING_ONE_BY_ONE = SWITCHING.with_(b_def=3.0, events=_stimuli(3.0, 3.0))
 #: Directed model: fixed trust that differs between senders.
 DIRECTED = LoopDesign(online_synchrony=False)
 #: Pooled model: groups of five, 300 s each.
@@ -302,14 +317,18 @@ def run_gated(n: int, *, effect: bool, seed: SeedLike | SeedTree) -> list[dict[s
     return rows
 
 
-def run_switching(n: int, *, effect: bool, seed: SeedLike | SeedTree) -> list[dict[str, Any]]:
-    """``n`` replications of the switching model on loop groups with modes on (``effect``) or
-    off; each row holds estimates, coverage flags, the likelihood ratio, one bootstrap
-    likelihood ratio from the fitted one-mode model (for the warp-speed size and power) and the
-    share of time the decoded mode matches the loop's majority mode."""
+def run_switching(
+    n: int, *, effect: bool, seed: SeedLike | SeedTree, design: LoopDesign | None = None
+) -> list[dict[str, Any]]:
+    """``n`` replications of the switching model (hazard moved by the stimulus) on loop groups
+    of ``design`` (default :data:`SWITCHING`) with modes on (``effect``) or off; each row holds
+    estimates, coverage flags, the likelihood ratio, one bootstrap likelihood ratio from the
+    fitted one-mode model (for the warp-speed size and power), the share of time the decoded
+    mode matches the loop's majority mode and the share of samples whose people are not all in
+    one mode."""
     from syntony.physio.mechanisms.switching import SwitchingContagionModel, bootstrap_lr
 
-    design = SWITCHING.with_(modes=effect)
+    design = (SWITCHING if design is None else design).with_(modes=effect)
     tree = SeedTree(seed)
     sim = simulate_groups(design, n, seed=tree.child("loop"))
     truth = {
@@ -322,15 +341,19 @@ def run_switching(n: int, *, effect: bool, seed: SeedLike | SeedTree) -> list[di
     }
     rows = []
     for k in range(n):
-        m = SwitchingContagionModel(dt=design.dt, center=False)
+        m = SwitchingContagionModel(dt=design.dt, center=False, hazard="stimulus")
         m._skip_result = True
         m.fit(sim.y[k], sim.u)
-        majority = sim.defensive[k].mean(axis=1) > 0.5
+        share = sim.defensive[k].mean(axis=1)
+        majority = share > 0.5
         row: dict[str, Any] = {
             "lr": m.lrt_stat_,
-            "lr_boot": bootstrap_lr(m, tree.child("bootstrap", k).generator(), m.data_.u),
+            "lr_boot": bootstrap_lr(m, tree.child("bootstrap", k).generator(), sim.u),
             "b_gap": m.params_["b_gap"],
+            "c": m.params_["c"],
+            "lambda": m.params_["lambda"],
             "decoded": float(np.mean((m.mode_prob_[:, 1] > 0.5) == majority)),
+            "mixed": float(np.mean((share > 0) & (share < 1))),
             "converged": m.converged_,
         }
         if effect:

@@ -2,8 +2,10 @@
 
 In the agent loop each person relaxes toward the baseline of their current mode (affiliative or
 defensive) and the modes switch. Here the group shares a latent mode ``z(t)`` in {low, high},
-a Markov chain with per-step switching probabilities ``p_up`` (low -> high) and ``p_down``;
-given the mode path the model is the linear contagion model with that mode's baseline (and,
+a Markov chain with per-step switching probabilities ``p_up`` (low -> high) and ``p_down``
+(with ``hazard="stimulus"`` their logits move with the stimulus, ``logit p_up(t) = logit p_up +
+h_up u(t-1-lag)`` and likewise down, so that a stimulus can trigger the switch); given the mode
+path the model is the linear contagion model with that mode's baseline (and,
 with ``couplings="per-mode"``, its own coupling):
 
     x(t) = x(t-1) + dt [-lambda (x(t-1) - b_z 1) - c_z L x(t-1) + beta u(t-1) 1] + w,  y = x + v.
@@ -22,6 +24,7 @@ reference does not hold.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 
@@ -36,14 +39,36 @@ from syntony.physio.mechanisms._kalman import kim_loglik, kim_scalar, kim_smooth
 __all__ = ["SwitchingContagionModel", "mode_number_test"]
 
 COUPLINGS = ("shared", "per-mode")
+HAZARDS = ("constant", "stimulus")
 #: Bootstrap samples fitted per checkpointed chunk.
 BOOT_CHUNK = 5
 #: Iterations of the short runs that pick the best start.
 _SCREEN = 25
 
 
+_H_MEANING = "change of logit P({}) per stimulus SD"
+
+
 def _logit_bounds() -> tuple[float, float]:
     return (math.log(1e-5 / (1 - 1e-5)), math.log(0.5 / 0.5))
+
+
+def _stimulus_transitions(p: dict[str, float], u: np.ndarray, lag: int) -> np.ndarray:
+    """Transition matrices (T, 2, 2): row ``t`` holds the switching probabilities into the mode
+    of step ``t - 1 -> t``, whose logits move with ``u[t - 1 - lag]``; the first rows have no
+    stimulus (row 0 gives the filter's starting distribution)."""
+    from scipy.special import expit
+
+    lead = np.zeros(u.size)
+    lead[1 + lag :] = u[: u.size - 1 - lag]
+    up = expit(math.log(p["p_up"] / (1 - p["p_up"])) + p["h_up"] * lead)
+    down = expit(math.log(p["p_down"] / (1 - p["p_down"])) + p["h_down"] * lead)
+    up = np.clip(up, 1e-12, 1 - 1e-12)
+    down = np.clip(down, 1e-12, 1 - 1e-12)
+    trans = np.empty((u.size, 2, 2))
+    trans[:, 0, 0], trans[:, 0, 1] = 1 - up, up
+    trans[:, 1, 0], trans[:, 1, 1] = down, 1 - down
+    return trans
 
 
 class SwitchingContagionModel:
@@ -55,6 +80,15 @@ class SwitchingContagionModel:
         1 is the linear model (the null of the mode test), fitted by the same filter.
     couplings : {"shared", "per-mode"}
         One coupling for both modes, or one each (``c_low``, ``c_high``; dense filter).
+    hazard : {"constant", "stimulus"}
+        Switching probabilities fixed, or with logits that move linearly with the stimulus
+        (``h_up``, ``h_down`` per stimulus standard deviation; a stimulus of 0 leaves them at
+        ``p_up``, ``p_down``). Needs a stimulus.
+    hazard_lag : int
+        Steps from a stimulus to the switch it can trigger: with 0 the stimulus of the step
+        from ``t - 1`` to ``t`` sets the probability of switching into the mode of that same
+        step; with 1 (default) the switch follows one step later, once the stimulus has moved
+        the state (as in the agent loop, where each person's mode reads their own signal).
     adjacency, dt, center, normalize
         As in :class:`syntony.physio.ContagionModel`.
     n_starts : int
@@ -65,7 +99,8 @@ class SwitchingContagionModel:
     ----------
     params_, se_, ci_ : dict
         c (or c_low, c_high), lambda, b_low, b_high, b_gap (= b_high - b_low), beta, q, r,
-        p_up, p_down (per step), rate_up, rate_down (per second).
+        p_up, p_down (per step, without stimulus), rate_up, rate_down (per second), and
+        with ``hazard="stimulus"`` h_up, h_down.
     loglik_ : float
     mode_prob_ : ndarray (T, 2)
         Smoothed probabilities of the modes (Kim's smoother); ``filtered_prob_`` the filtered.
@@ -78,6 +113,8 @@ class SwitchingContagionModel:
         *,
         n_modes: int = 2,
         couplings: str = "shared",
+        hazard: str = "constant",
+        hazard_lag: int = 1,
         adjacency: np.ndarray | None = None,
         dt: float = 1.0,
         center: bool = True,
@@ -86,6 +123,8 @@ class SwitchingContagionModel:
     ) -> None:
         self.n_modes = n_modes
         self.couplings = couplings
+        self.hazard = hazard
+        self.hazard_lag = hazard_lag
         self.adjacency = adjacency
         self.dt = dt
         self.center = center
@@ -127,6 +166,19 @@ class SwitchingContagionModel:
                 Param("p_up", "logit", "none", (lo, hi), "P(low -> high) per step"),
                 Param("p_down", "logit", "none", (lo, hi), "P(high -> low) per step"),
             ]
+            if self.hazard == "stimulus":
+                specs += [
+                    Param(
+                        "h_up", "identity", "none", (-30.0, 30.0), _H_MEANING.format("low -> high")
+                    ),
+                    Param(
+                        "h_down",
+                        "identity",
+                        "none",
+                        (-30.0, 30.0),
+                        _H_MEANING.format("high -> low"),
+                    ),
+                ]
         return specs
 
     def _unpack(self, theta: np.ndarray) -> dict[str, float]:
@@ -152,6 +204,8 @@ class SwitchingContagionModel:
             trans = np.array(
                 [[1 - p["p_up"], p["p_up"]], [p["p_down"], 1 - p["p_down"]]], dtype=float
             )
+            if self.hazard == "stimulus":
+                trans = _stimulus_transitions(p, self.u_hazard_, self.hazard_lag)
         drift = d.dt * (p["lambda"] * bs[None, :] + p["beta"] * u[:, None])
         return cs, np.ascontiguousarray(drift), trans
 
@@ -227,12 +281,28 @@ class SwitchingContagionModel:
     def fit(self, y, u=None) -> SwitchingContagionModel:
         """Fit to ``y`` (time, person), optionally with a shared stimulus ``u`` (time,)."""
         check_choice("couplings", self.couplings, COUPLINGS)
+        check_choice("hazard", self.hazard, HAZARDS)
+        check_integer("hazard_lag", self.hazard_lag, minimum=0)
+        if self.hazard == "stimulus" and u is None:
+            from syntony.errors import ParameterError
+
+            raise ParameterError("hazard", "a stimulus u for hazard='stimulus'", "no stimulus")
         n_modes = check_integer("n_modes", self.n_modes, minimum=1)
         if n_modes > 2:
             from syntony.errors import ParameterError
 
             raise ParameterError("n_modes", "1 or 2", n_modes)
         check_integer("n_starts", self.n_starts, minimum=1)
+        self._prepare(y, u)
+        with _base.one_blas_thread():
+            self._fit()
+        if not getattr(self, "_skip_result", False):
+            self.result_ = self._result()
+        return self
+
+    def _prepare(self, y, u) -> None:
+        """Standardised data, the stimulus of the hazard (on the stimulus's own zero, in its
+        standard deviations), the filter's path and the parameters."""
         self.data_ = _base.prepare(
             y,
             u,
@@ -241,13 +311,14 @@ class SwitchingContagionModel:
             adjacency=self.adjacency,
             normalize=self.normalize,
         )
+        d = self.data_
+        self.stimulus_ = (
+            None if u is None else np.asarray(u.to_numpy() if hasattr(u, "to_numpy") else u, float)
+        )
+        if self.hazard == "stimulus" and self.n_modes == 2:
+            self.u_hazard_ = self.stimulus_ / d.u_scale
         self.fast_ = self._fast_ok()
         self.specs_ = self._make_specs()
-        with _base.one_blas_thread():
-            self._fit()
-        if not getattr(self, "_skip_result", False):
-            self.result_ = self._result()
-        return self
 
     def _linear_start(self) -> dict[str, float]:
         """The one-mode fit (always by the fast or dense filter with one mode)."""
@@ -291,6 +362,8 @@ class SwitchingContagionModel:
             guess["c_low"] = guess["c_high"] = lin["c"]
             guess["p_up"] = guess["p_down"] = 1.0 / (dwell * (1.0 if k < len(grid) else 0.3))
             starts.append(guess)
+        for guess in starts:  # a stimulus-dependent hazard starts constant
+            guess["h_up"] = guess["h_down"] = 0.0
         return [np.array([_base.to_internal(s, g[s.name]) for s in self.specs_]) for g in starts]
 
     def _optimise(self, starts: list[np.ndarray]):
@@ -324,12 +397,15 @@ class SwitchingContagionModel:
         if getattr(self, "_skip_se", False):  # a pseudo-group needs only the likelihoods
             cov, problem = None, None
         else:
-            cov, problem = _base.safe_inverse(_base.hessian(self._nll, res.x))
+            cov, problem = self._covariance(res.x)
         self.notes_ = getattr(self, "notes_", []) + ([] if problem is None else [problem])
         self.cov_ = cov
         rows = _base.estimate_table(res.x, cov, self.specs_, d)
         rows += self._derived(res.x, cov)
         self.table_ = rows
+        for row in rows:
+            if row["parameter"] in getattr(self, "_certain", ()):
+                row["se"] = row["ci_low"] = row["ci_high"] = np.nan
         self.params_ = {r["parameter"]: r["estimate"] for r in rows}
         self.se_ = {r["parameter"]: r["se"] for r in rows}
         self.ci_ = {r["parameter"]: (r["ci_low"], r["ci_high"]) for r in rows}
@@ -350,6 +426,35 @@ class SwitchingContagionModel:
         self.filtered_prob_ = filt
         self.mode_prob_ = kim_smooth(filt, pred, trans)
         self.predicted_ = d.unstandardise(preds)
+
+    def _covariance(self, theta: np.ndarray) -> tuple[np.ndarray | None, str | None]:
+        """Inverse Hessian. A stimulus that makes a switch certain leaves the likelihood flat
+        in its hazard slope (any larger slope fits as well); that slope then gets no interval
+        and the others are computed with it held at its estimate."""
+        hess = _base.hessian(self._nll, theta)
+        self._certain = []
+        if self.hazard == "stimulus" and self.n_modes == 2:
+            p = self._unpack(theta)
+            trans = _stimulus_transitions(p, self.u_hazard_, self.hazard_lag)
+            if trans[:, 0, 1].max() > 1 - 1e-6:
+                self._certain.append("h_up")
+            if trans[:, 1, 0].max() > 1 - 1e-6:
+                self._certain.append("h_down")
+        if not self._certain:
+            return _base.safe_inverse(hess)
+        names = [s.name for s in self.specs_]
+        keep = [k for k, n in enumerate(names) if n not in self._certain]
+        sub, problem = _base.safe_inverse(hess[np.ix_(keep, keep)])
+        note = (
+            f"{' and '.join(self._certain)}: the stimulus makes the switch certain, so the slope "
+            "has no upper limit and no interval; the other intervals hold it at its estimate"
+        )
+        self.notes_ = [*getattr(self, "notes_", []), note]
+        if sub is None:
+            return None, problem
+        cov = np.zeros((len(names), len(names)))
+        cov[np.ix_(keep, keep)] = sub
+        return cov, problem
 
     def _derived(self, theta: np.ndarray, cov: np.ndarray | None) -> list[dict]:
         """b_high and the switching rates per second, by the delta method."""
@@ -424,6 +529,8 @@ class SwitchingContagionModel:
             "model": "switching",
             "n_modes": int(self.n_modes),
             "couplings": self.couplings,
+            "hazard": self.hazard,
+            "hazard_lag": int(self.hazard_lag),
             "network": "complete" if self.adjacency is None else "matrix",
             "dt": float(self.dt),
             "normalize": bool(self.normalize),
@@ -446,31 +553,30 @@ def mode_number_test(
     progress: Callable[[int], None] | None = None,
     checkpoint=None,
     checkpoint_slot: int = 11,
+    executor=None,
 ) -> dict:
     """Parametric bootstrap of the likelihood ratio of two modes against one.
 
     ``n_boot`` series are simulated from the fitted one-mode model (with the data's stimulus
     and missing samples); both models are refitted to each, with the same starting rule. The
     p-value is ``(1 + #{LR_boot >= LR}) / (1 + n_boot)``. Chunk ``k`` of bootstrap samples
-    draws from ``child("chunk", k)`` of ``seed`` (checkpointed like the pseudo-group tests).
+    draws from ``child("chunk", k)`` of ``seed`` (checkpointed like the pseudo-group tests);
+    with an ``executor`` (:mod:`syntony.execution`) the chunks run as its tasks, the fitted
+    model sent once to each worker, and the numbers are the same as without one.
     """
-    from syntony.physio._chunks import chunk_generator, run_chunks
+    from syntony.physio._chunks import run_chunks
 
     n_boot = check_integer("n_boot", n_boot, minimum=1)
     tree = SeedTree(seed)
-    d = model.data_
-    u_raw = None if d.u is None else d.u
-
-    def chunk(k: int, start: int, stop: int) -> dict[str, np.ndarray]:
-        rng = chunk_generator(tree, k)
-        values = np.empty(stop - start)
-        with _base.one_blas_thread():
-            for b in range(stop - start):
-                values[b] = bootstrap_lr(model, rng, u_raw)
-        return {"lr": values}
-
     values = run_chunks(
-        n_boot, BOOT_CHUNK, chunk, checkpoint=checkpoint, slot=checkpoint_slot, advance=progress
+        n_boot,
+        BOOT_CHUNK,
+        functools.partial(_boot_chunk, tree),
+        checkpoint=checkpoint,
+        slot=checkpoint_slot,
+        advance=progress,
+        executor=executor,
+        shared=model,
     )["lr"]
     stat = float(model.lrt_stat_)
     return {
@@ -484,6 +590,22 @@ def mode_number_test(
     }
 
 
+def _boot_chunk(
+    tree: SeedTree, k: int, start: int, stop: int, model: SwitchingContagionModel
+) -> dict[str, np.ndarray]:
+    """Bootstrap likelihood ratios ``start`` to ``stop`` (chunk ``k``; module-level, so that
+    worker processes and Dask can receive it)."""
+    from syntony.physio._chunks import chunk_generator
+
+    rng = chunk_generator(tree, k)
+    u = model.stimulus_
+    values = np.empty(stop - start)
+    with _base.one_blas_thread():
+        for b in range(stop - start):
+            values[b] = bootstrap_lr(model, rng, u)
+    return {"lr": values}
+
+
 def bootstrap_lr(
     model: SwitchingContagionModel, rng: np.random.Generator, u: np.ndarray | None
 ) -> float:
@@ -492,22 +614,15 @@ def bootstrap_lr(
     boot = SwitchingContagionModel(
         n_modes=2,
         couplings=model.couplings,
+        hazard=getattr(model, "hazard", "constant"),
+        hazard_lag=getattr(model, "hazard_lag", 1),
         adjacency=model.adjacency,
         dt=model.dt,
         center=model.center,
         normalize=model.normalize,
         n_starts=model.n_starts,
     )
-    boot.data_ = _base.prepare(
-        y,
-        u,
-        dt=model.dt,
-        center=model.center,
-        adjacency=model.adjacency,
-        normalize=model.normalize,
-    )
-    boot.fast_ = boot._fast_ok()
-    boot.specs_ = boot._make_specs()
+    boot._prepare(y, u)
     lin = boot._linear_start()
     res = boot._optimise(boot._starts(lin))
     return max(0.0, 2.0 * ((-res.fun) - (-boot.one_mode_.nll_)))

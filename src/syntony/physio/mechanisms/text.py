@@ -175,9 +175,14 @@ def switching_summary(result: Any) -> str:
     p = result.mode_probability
     lines = [
         f"b_low = {_ci(result, 'b_low')}; b_high = {_ci(result, 'b_high')}",
-        f"switches per s: up {_ci(result, 'rate_up')}, down {_ci(result, 'rate_down')}; "
-        f"time in the high mode {100 * float(np.mean(p > 0.5)):.0f}%",
+        f"switches per s: up {_ci(result, 'rate_up')}, down {_ci(result, 'rate_down')}"
+        + (" without stimulus" if result.parameters.get("hazard") == "stimulus" else "")
+        + f"; time in the high mode {100 * float(np.mean(p > 0.5)):.0f}%",
     ]
+    if result.parameters.get("hazard") == "stimulus":
+        lines.append(
+            f"hazard slopes per stimulus SD: up {_ci(result, 'h_up')}, down {_ci(result, 'h_down')}"
+        )
     return "\n".join([*lines, *_footer(result)])
 
 
@@ -282,7 +287,15 @@ def switching_methods(result: Any) -> str:
         + (" and its own coupling" if per_mode else "")
         + ", and a first-order Markov chain switching between them with per-step probabilities "
         "p_up and p_down (Hamilton, 1989), the group-level counterpart of the defensive and "
-        "affiliative modes of the model's contagion loop. The likelihood was computed with "
+        "affiliative modes of the model's contagion loop"
+        + (
+            "; the logits of both probabilities moved linearly with the stimulus "
+            f"{int(p.get('hazard_lag', 1))} step(s) earlier (slopes h_up and h_down), so that a "
+            "stimulus could trigger the switch"
+            if p.get("hazard") == "stimulus"
+            else ""
+        )
+        + ". The likelihood was computed with "
         "Kim's (1994) filter, which after each step collapses the four Gaussian components of "
         "the mode pairs to one per mode (the approximation behind the interacting multiple "
         "model of Blom and Bar-Shalom, 1988)"
