@@ -101,12 +101,21 @@ def test_resampled_stability_identical(analysis, executor, replay):
     assert 0 < reference.map.max() <= 1
 
 
-def test_fail_safe_n_identical(analysis, executor):
+FSN_ARGS = dict(max_null=40, reference=(0.5, 2.0), random_state=3, n_jobs=1)
+
+
+@pytest.fixture(scope="module")
+def fsn_reference(analysis):
     _, ss, est, result, _ = analysis
-    labels = result.maps["clusters"]
-    args = dict(estimator=est, max_null=40, reference=(0.5, 2.0), random_state=3, n_jobs=1)
-    reference = fail_safe_n(ss, labels, **args)
-    other, tasks = _tasks(executor, lambda: fail_safe_n(ss, labels, executor=executor, **args))
+    return fail_safe_n(ss, result.maps["clusters"], estimator=est, **FSN_ARGS)
+
+
+def test_fail_safe_n_identical(analysis, fsn_reference, executor):
+    _, ss, est, result, _ = analysis
+    labels, reference = result.maps["clusters"], fsn_reference
+    other, tasks = _tasks(
+        executor, lambda: fail_safe_n(ss, labels, estimator=est, executor=executor, **FSN_ARGS)
+    )
     assert tasks > 0
     pd.testing.assert_frame_equal(reference.table, other.table, check_exact=True)
     # The record of analyses too: each decision read at the chunk that settled it, although
@@ -126,8 +135,12 @@ def test_result_diagnose_on_dask_equals_serial(analysis, dask_cluster):
     result = est.fit(ss).result_
     assert result.diagnose("all", ss, executor=dask_cluster, estimator=est, settings=settings,
                            random_state=2) is result  # fmt: skip
-    assert [d.name for d in result.diagnostics] == [d.name for d in reference]
-    for a, b in zip(reference, result.diagnostics, strict=True):
+    _same_diagnostics(reference, result.diagnostics)
+
+
+def _same_diagnostics(reference, other):
+    assert [d.name for d in reference] == [d.name for d in other]
+    for a, b in zip(reference, other, strict=True):
         assert a.text == b.text and a.warnings == b.warnings and a.parameters == b.parameters
         pd.testing.assert_frame_equal(a.table, b.table, check_exact=True)
         assert set(a.parts) == set(b.parts) and set(a.maps) == set(b.maps)
@@ -135,3 +148,31 @@ def test_result_diagnose_on_dask_equals_serial(analysis, dask_cluster):
             pd.testing.assert_frame_equal(a.parts[k], b.parts[k], check_exact=True)
         for k in a.maps:
             _same_array(a.maps[k], b.maps[k])
+
+
+def test_contrast_and_conjunction_diagnostics_on_dask_equal_serial(analysis, dask_cluster):
+    from syntony.meta.conjunction import conjunction
+    from syntony.meta.contrast import ALEContrast, AllVoxels
+    from syntony.meta.diagnostics.apply import diagnose_conjunction, diagnose_contrast
+
+    grid, ss, _, result, _ = analysis
+    settings = DiagnosticSettings(stability_resamples=5, stability_iters=30, coverage="brain",
+                                  fsn_max=10, fsn_iters=100, fsn_reference=(0.2, 1.0))  # fmt: skip
+    other = planted_studyset(np.random.default_rng(3), grid, 15, n_carrying=8,
+                             centre_mm=(2.0, 0.0, 0.0), spread_mm=2.0, prefix="c")  # fmt: skip
+    b = planted_studyset(np.random.default_rng(2), grid, 12, n_carrying=0, prefix="b")
+    con = ALEContrast(test=AllVoxels(p_threshold=0.05), grid=grid, n_permutations=60,
+                      random_state=1).fit(other, b).result_  # fmt: skip
+    assert con.maps["a_gt_b"].max() >= 1
+    args = dict(settings=settings, n_iters=60, random_state=1)
+    names = "jackknife,stability"  # the stability fits both main effects (ALE.fit(executor=))
+    _same_diagnostics(diagnose_contrast(con, other, b, names, **args),
+                      diagnose_contrast(con, other, b, names, executor=dask_cluster, **args))  # fmt: skip
+
+    second = ALE(grid=grid, n_iters=100, random_state=1, n_jobs=1).fit(other).result_
+    conj = conjunction([result, second], names=["A", "C"])
+    assert conj.maps["clusters"].max() >= 1
+    pair, args = [ss, other], dict(settings=settings, random_state=1)
+    names = "jackknife,fsn"
+    _same_diagnostics(diagnose_conjunction(conj, pair, names, **args),
+                      diagnose_conjunction(conj, pair, names, executor=dask_cluster, **args))  # fmt: skip
