@@ -2,12 +2,11 @@
 
 Each iteration draws every focus uniformly from the mask (experiments and their kernels are
 kept), computes the ALE map and records its maximum, and, after thresholding at the
-cluster-forming ALE value, the largest cluster size and mass (6-connectivity). Iterations run
-in parallel threads (compiled code that releases the GIL), each worker with its own scratch
-volume; iteration ``j`` always uses draw ``j``, so results do not depend on the number of
-workers. The map of an iteration is built by :func:`~syntony.meta.accumulate.accumulate_rows_into`
-on a z-padded copy of the box: the same float64 sums, in the same order, as the observed map's
-:func:`~syntony.meta.accumulate.accumulate_log_ma_into`, so replayed nulls equal NiMARE's bit for bit.
+cluster-forming ALE value, the largest cluster size and mass (6-connectivity). The maps are
+built by the compiled kernels of :mod:`syntony.meta.null_kernels`, bit for bit as NiMARE
+builds them. Iteration ``j`` always uses draw ``j``, so the null does not depend on how the
+iterations are run: in this process' threads (the compiled iteration releases the GIL) or as
+tasks of an executor (:mod:`syntony.execution`), one block of :data:`BLOCK` iterations per task.
 
 Two sources of random foci:
 
@@ -18,16 +17,18 @@ Two sources of random foci:
 - ``replay_nimare=True``: NiMARE 0.22.1's exact stream for an integer seed (its
   ``correct_fwe_montecarlo`` step), to compare null distributions draw for draw.
 
-With a checkpoint (``monte_carlo_null(..., checkpoint=...)``) each finished block is saved, and a
-run killed part-way resumes from the blocks it saved to the numbers of an uninterrupted run
-(see :mod:`syntony.meta.chunks`).
+Blocks may finish in any order; they are taken in block order, so an early stop
+(:class:`EarlyStop`, checked after every block) ends at the same iteration everywhere. With a
+checkpoint (``monte_carlo_null(..., checkpoint=...)``) each finished block is saved, and a run
+killed part-way resumes from the blocks it saved to the numbers of an uninterrupted run (see
+:mod:`syntony.meta.chunks`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import threading
+from collections.abc import Generator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -37,9 +38,9 @@ import numpy as np
 
 from syntony._rng import SeedLike, SeedTree
 from syntony.errors import ParameterError
-from syntony.meta.accumulate import accumulate_log_ma_into, accumulate_rows_into
 from syntony.meta.chunks import load_chunk
-from syntony.meta.clusters import max_cluster_stats
+from syntony.meta.null_kernels import NullProblem, ThreadScratch, null_ale_maps, run_batch
+from syntony.meta.null_kernels import PaddedBox as _PaddedBox  # noqa: F401  (older imports)
 
 if TYPE_CHECKING:
     from syntony.meta.layout import Layout
@@ -179,217 +180,6 @@ def nimare_draws(
     return out
 
 
-@numba.njit(parallel=True, cache=True)
-def run_batch(
-    draws, mask_local, mask_flat, shape, foci_start, exp_kernel, log_values, starts, halves,
-    threshold, s_cut, clusters, n_workers, out_ale, out_size, out_mass,
-):  # fmt: skip
-    """Null iterations for given focus draws (rows of in-mask positions), one volume per worker.
-
-    Iteration ``j`` writes its max ALE and, when ``clusters``, its largest cluster size and
-    mass above ``threshold`` into ``out_*[j]``. Used by samplers whose foci do not come from
-    the whole mask (SCALE's reference pool); :func:`monte_carlo_null` has its own loop.
-    """
-    n_iter, n_foci = draws.shape
-    n_mask = mask_local.shape[0]
-    for w in numba.prange(n_workers):
-        volume = np.zeros((shape[0], shape[1], shape[2]), dtype=np.float64)
-        flat = volume.reshape(-1)
-        scratch = np.zeros((shape[0], shape[1], shape[2]), dtype=np.float64)
-        labels = np.full((shape[0], shape[1], shape[2]), -1, dtype=np.int64)
-        ijk = np.empty((n_foci, 3), dtype=np.int64)
-        supra_ijk = np.empty((n_mask, 3), dtype=np.int64)
-        supra_val = np.empty(n_mask, dtype=np.float64)
-        for j in range(w, n_iter, n_workers):
-            flat[:] = 0.0
-            for f in range(n_foci):
-                v = draws[j, f]
-                ijk[f, 0] = mask_local[v, 0]
-                ijk[f, 1] = mask_local[v, 1]
-                ijk[f, 2] = mask_local[v, 2]
-            accumulate_log_ma_into(
-                volume, scratch, ijk, foci_start, exp_kernel, log_values, starts, halves
-            )
-            smin = 0.0
-            n = 0
-            for t in range(n_mask):
-                s = flat[mask_flat[t]]
-                smin = min(smin, s)
-                if clusters and s < s_cut:
-                    a = np.float64(np.float32(1.0 - np.exp(s)))
-                    if a > threshold:
-                        supra_ijk[n, 0] = mask_local[t, 0]
-                        supra_ijk[n, 1] = mask_local[t, 1]
-                        supra_ijk[n, 2] = mask_local[t, 2]
-                        supra_val[n] = a
-                        n += 1
-            out_ale[j] = np.float32(1.0 - np.exp(smin))
-            if clusters:
-                size, mass = max_cluster_stats(labels, supra_ijk, supra_val, n, threshold)
-                out_size[j] = size
-                out_mass[j] = mass
-
-
-@dataclass(frozen=True, eq=False)
-class _PaddedBox:
-    """The layout's box as the Monte Carlo loop stores it: z rows padded on both sides.
-
-    Kernel rows never need clipping in z (foci are mask voxels, inside the box), the mask is
-    read run by run (contiguous z segments, C order) and rows with no mask voxel in a
-    window's z range are skipped.
-    """
-
-    dims: np.ndarray  # nx, ny, nzp, zoff
-    row_lo: np.ndarray  # (nx, ny) lowest / highest in-mask z of each row (lo > hi: empty)
-    row_hi: np.ndarray
-    runs: np.ndarray  # (n_runs, 4): x, y, z0, z1 of each in-mask z segment, C order
-
-    @classmethod
-    def build(cls, layout: Layout) -> _PaddedBox:
-        nx, ny, nz = layout.shape
-        widths = layout.bank.folded()[2]
-        zoff = int(layout.bank.half_widths[:, 2].max())
-        nzp = nz + zoff + int(widths.max())
-        ijk = layout.mask_local
-        row_lo = np.full((nx, ny), nz, dtype=np.int64)
-        row_hi = np.full((nx, ny), -1, dtype=np.int64)
-        np.minimum.at(row_lo, (ijk[:, 0], ijk[:, 1]), ijk[:, 2])
-        np.maximum.at(row_hi, (ijk[:, 0], ijk[:, 1]), ijk[:, 2])
-        # A run starts where the next voxel in C order is not the z-neighbour on the same row.
-        same_row = np.all(ijk[1:, :2] == ijk[:-1, :2], axis=1)
-        breaks = np.flatnonzero(~same_row | (np.diff(ijk[:, 2]) != 1)) + 1
-        first = np.concatenate([[0], breaks])
-        last = np.concatenate([breaks - 1, [ijk.shape[0] - 1]])
-        runs = np.column_stack([ijk[first, 0], ijk[first, 1], ijk[first, 2], ijk[last, 2]])
-        dims = np.array([nx, ny, nzp, zoff], dtype=np.int64)
-        return cls(dims=dims, row_lo=row_lo, row_hi=row_hi, runs=runs.astype(np.int64))
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _build_map(
-    draw, mask_local, dims, row_lo, row_hi, foci_start, exp_kernel, logs, starts, widths,
-    halves, flat, acc, parent, members, cover, ijk,
-):  # fmt: skip
-    """Log-sum map of the foci at in-mask positions ``draw`` into the padded box ``flat``."""
-    flat[:] = 0.0
-    for f in range(draw.shape[0]):
-        v = draw[f]
-        ijk[f, 0] = mask_local[v, 0]
-        ijk[f, 1] = mask_local[v, 1]
-        ijk[f, 2] = mask_local[v, 2]
-    accumulate_rows_into(
-        flat, dims, ijk, foci_start, exp_kernel, logs, starts, widths, halves, row_lo, row_hi,
-        parent, members, cover, acc,
-    )  # fmt: skip
-
-
-@numba.njit(cache=True, nogil=True)
-def _one_iteration(
-    draw, mask_local, dims, row_lo, row_hi, runs, foci_start, exp_kernel, logs, starts, widths,
-    halves, threshold, s_cut, clusters, flat, acc, parent, members, cover, labels, ijk,
-    supra_ijk, supra_val,
-):  # fmt: skip
-    """One Monte Carlo iteration on caller-owned scratch (released GIL: one per thread)."""
-    _build_map(
-        draw, mask_local, dims, row_lo, row_hi, foci_start, exp_kernel, logs, starts, widths,
-        halves, flat, acc, parent, members, cover, ijk,
-    )  # fmt: skip
-    ny, nzp, zoff = dims[1], dims[2], dims[3]
-    smin = 0.0
-    n = 0
-    for r in range(runs.shape[0]):
-        x, y, z0, z1 = runs[r, 0], runs[r, 1], runs[r, 2], runs[r, 3]
-        row = flat[(x * ny + y) * nzp + zoff : (x * ny + y) * nzp + zoff + z1 + 1]
-        for z in range(z0, z1 + 1):
-            s = row[z]
-            smin = min(smin, s)
-            if clusters and s < s_cut:
-                a = np.float64(np.float32(1.0 - np.exp(s)))
-                if a > threshold:
-                    supra_ijk[n, 0] = x
-                    supra_ijk[n, 1] = y
-                    supra_ijk[n, 2] = z
-                    supra_val[n] = a
-                    n += 1
-    size, mass = 0, 0.0
-    if clusters:
-        size, mass = max_cluster_stats(labels, supra_ijk, supra_val, n, threshold)
-    return np.float32(1.0 - np.exp(smin)), size, mass
-
-
-@numba.njit(cache=True, nogil=True)
-def _map_values(
-    draw, mask_local, dims, row_lo, row_hi, runs, foci_start, exp_kernel, logs, starts, widths,
-    halves, flat, acc, parent, members, cover, ijk, out,
-):  # fmt: skip
-    """In-mask ALE (float32, mask order) of the null map of one draw, on caller scratch."""
-    _build_map(
-        draw, mask_local, dims, row_lo, row_hi, foci_start, exp_kernel, logs, starts, widths,
-        halves, flat, acc, parent, members, cover, ijk,
-    )  # fmt: skip
-    ny, nzp, zoff = dims[1], dims[2], dims[3]
-    t = 0
-    for r in range(runs.shape[0]):  # runs are in C order, as the mask voxels are
-        x, y, z0, z1 = runs[r, 0], runs[r, 1], runs[r, 2], runs[r, 3]
-        row = flat[(x * ny + y) * nzp + zoff : (x * ny + y) * nzp + zoff + z1 + 1]
-        for z in range(z0, z1 + 1):
-            out[t] = np.float32(1.0 - np.exp(row[z]))
-            t += 1
-
-
-def null_ale_maps(layout: Layout, draws: np.ndarray, *, n_jobs: int | None = None) -> np.ndarray:
-    """In-mask ALE of the null maps of ``draws`` (n_maps x n_foci in-mask positions).
-
-    Built exactly as the Monte Carlo loop builds its maps (same sums, float64 logs), one map
-    per thread at a time; rows of ``draws`` follow the studyset's focus order.
-
-    Returns
-    -------
-    ndarray float32, shape (n_maps, n_mask_voxels)
-    """
-    draws = np.ascontiguousarray(np.asarray(draws, dtype=np.int64)[:, layout.focus_order])
-    box = _PaddedBox.build(layout)
-    bank = layout.bank
-    logs, starts, widths = bank.folded()
-    out = np.empty((draws.shape[0], layout.mask_local.shape[0]), dtype=np.float32)
-    scratch = _ThreadScratch()
-
-    def one(j: int) -> None:
-        flat, acc, parent, members, cover, _labels, ijk, _sijk, _sval = scratch.get(layout, box)
-        _map_values(
-            draws[j], layout.mask_local, box.dims, box.row_lo, box.row_hi, box.runs,
-            layout.foci_start, bank.experiment_kernel, logs, starts, widths, bank.half_widths,
-            flat, acc, parent, members, cover, ijk, out[j],
-        )  # fmt: skip
-
-    with ThreadPoolExecutor(max_workers=int(n_jobs or os.cpu_count() or 1)) as workers:
-        list(workers.map(one, range(draws.shape[0])))
-    return out
-
-
-class _ThreadScratch(threading.local):
-    """Per-thread buffers, allocated on a thread's first iteration."""
-
-    def get(self, layout: Layout, box: _PaddedBox) -> tuple[np.ndarray, ...]:
-        if getattr(self, "owner", None) is not box:
-            nx, ny, nzp, _ = (int(v) for v in box.dims)
-            most = int(np.diff(layout.foci_start).max())
-            n_mask = layout.mask_local.shape[0]
-            self.owner = box
-            self.buffers = (
-                np.zeros(nx * ny * nzp),
-                np.zeros(nzp),
-                np.empty(most, dtype=np.int64),
-                np.empty(most, dtype=np.int64),
-                np.empty(most, dtype=np.int64),
-                np.full(layout.shape, -1, dtype=np.int64),
-                np.empty((layout.n_foci, 3), dtype=np.int64),
-                np.empty((n_mask, 3), dtype=np.int64),
-                np.empty(n_mask),
-            )
-        return self.buffers
-
-
 def _default_block(
     seed: SeedLike | SeedTree, block: int, n_rows: int, n_foci: int, n_mask: int
 ) -> np.ndarray:
@@ -427,7 +217,9 @@ def monte_carlo_null(
     replay_nimare : bool
         Use NiMARE 0.22.1's random stream (see :func:`nimare_draws`).
     early_stop : EarlyStop, optional
-        Stop once the FWE thresholds have converged.
+        Stop once the FWE thresholds have converged. The rule is checked after every block of
+        :data:`BLOCK` iterations, in block order, so the run stops at the same iteration
+        whatever the number of workers or the executor.
     n_jobs : int, optional
         Worker threads (default: all cores).
     progress : bool
@@ -435,13 +227,16 @@ def monte_carlo_null(
     checkpoint : Checkpoint or CheckpointSlot, optional
         Saves each finished block of :data:`BLOCK` iterations and reuses the blocks an
         interrupted run saved (:class:`syntony._checkpoint.Checkpoint`, or a slot of one from
-        :func:`syntony.meta.chunks.slot`): the null equals an uninterrupted run's.
+        :func:`syntony.meta.chunks.slot`): the null equals an uninterrupted run's. With
+        ``early_stop`` it holds exactly the blocks the null is made of.
     executor : Executor, optional
         Run the blocks as tasks of an executor (:mod:`syntony.execution`: local processes, a
-        Dask cluster) instead of this process' threads. The kernels, mask and box are shipped
-        once per worker; each task is one block of :data:`BLOCK` iterations (its index and, for
-        NiMARE's stream, its draws) and returns the block's maxima, placed by index. The null
-        is the same, bit for bit, with or without an executor.
+        Dask cluster) instead of this process' threads. The kernels, mask and box
+        (:class:`~syntony.meta.null_kernels.NullProblem`) are shipped once per worker; each
+        task is one block of :data:`BLOCK` iterations (its index and, for NiMARE's stream, its
+        draws) and returns the block's maxima. All blocks are submitted at once and saved to
+        the checkpoint as they finish; with ``early_stop`` the tasks still queued when the rule
+        is met are cancelled. The null is the same, bit for bit, with or without an executor.
     """
     if n_iters < 2:
         raise ParameterError("n_iters", "an integer >= 2", n_iters)
@@ -449,137 +244,149 @@ def monte_carlo_null(
     if n_workers < 1:
         raise ParameterError("n_jobs", "a positive integer", n_jobs)
     numba.set_num_threads(min(n_workers, numba.config.NUMBA_NUM_THREADS))
-    n_mask = layout.mask_local.shape[0]
-    n_foci = layout.n_foci
-    bank = layout.bank
-    clusters = threshold is not None
-    thr = float(threshold) if clusters else 2.0
-    # Voxels with log-sum above this cannot exceed the threshold even after float32 rounding.
-    s_cut = float(np.log1p(-thr) + 1e-6) if clusters and thr < 1 else -np.inf if clusters else 0.0
-    box = _PaddedBox.build(layout)
-    logs, starts, widths = bank.folded()
-
-    out_ale = np.zeros(n_iters, dtype=np.float32)
-    out_size = np.zeros(n_iters, dtype=np.int64)
-    out_mass = np.zeros(n_iters, dtype=np.float64)
+    problem = NullProblem.build(layout, threshold)
     if replay_nimare:
-        all_draws = nimare_draws(seed, n_mask, n_foci, n_iters)  # type: ignore[arg-type]
+        all_draws = nimare_draws(seed, problem.n_mask, problem.n_foci, n_iters)  # type: ignore[arg-type]
         tree = None
     else:
         all_draws = None
         tree = SeedTree(seed)
-    batch = BLOCK * max(1, -(-4 * n_workers // BLOCK))
-    shared = None
+    blocks = [(b, b * BLOCK, min(n_iters, (b + 1) * BLOCK)) for b in range(-(-n_iters // BLOCK))]
+    saved = checkpoint.done() if checkpoint is not None else set()
+    todo = [block for block in blocks if block[0] not in saved]
     if executor is not None:
-        shared = _BlockShared(
-            tree=tree, n_foci=n_foci, n_mask=n_mask, focus_order=layout.focus_order,
-            mask_local=layout.mask_local, box=box, foci_start=layout.foci_start,
-            exp_kernel=bank.experiment_kernel, logs=logs, starts=starts, widths=widths,
-            halves=bank.half_widths, thr=thr, s_cut=s_cut, clusters=clusters,
-            shape=tuple(int(v) for v in layout.shape),
-        )  # fmt: skip
-        if early_stop is None:
-            batch = max(batch, n_iters)  # no stopping rule: every block is one task at once
+        shared = _BlockShared(problem=problem, tree=tree, focus_order=layout.focus_order)
+        items = [
+            (b, lo, hi, None if all_draws is None else all_draws[:, lo:hi].T.copy())
+            for b, lo, hi in todo
+        ]
+        computed = _as_blocks(executor.imap_unordered(_block_task, items, shared=shared), todo)
+    else:
+        computed = _on_threads(problem, todo, tree, all_draws, layout.focus_order, n_workers)
+
+    out = _Maxima.zeros(n_iters)
     history: list[dict[str, float]] = []
-    done = 0
-    finished = checkpoint.done() if checkpoint is not None else set()
+    arrived: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    done = counted = 0
     bar = progress_bar(progress, n_iters)
-    scratch = _ThreadScratch()
-    pool = ThreadPoolExecutor(max_workers=n_workers)
     try:
-        while done < n_iters:
-            stop = min(n_iters, done + batch)
-            todo = []
-            for b in range(done // BLOCK, -(-stop // BLOCK)):
-                lo, hi = b * BLOCK, min(n_iters, (b + 1) * BLOCK)
-                if b in finished:
-                    arrays = load_chunk(checkpoint, b, _block_arrays(hi - lo))
-                    out_ale[lo:hi] = arrays["max_ale"]
-                    out_size[lo:hi] = arrays["max_size"]
-                    out_mass[lo:hi] = arrays["max_mass"]
-                else:
-                    todo.append((b, lo, hi))
-            if todo and executor is not None:
-                items = [
-                    (b, lo, hi, None if all_draws is None else all_draws[:, lo:hi].T.copy())
-                    for b, lo, hi in todo
-                ]
-                for (b, lo, hi), (ale_b, size_b, mass_b) in zip(
-                    todo, executor.map(_block_task, items, shared=shared), strict=True
-                ):
-                    out_ale[lo:hi], out_size[lo:hi], out_mass[lo:hi] = ale_b, size_b, mass_b
-                    if checkpoint is not None:
-                        checkpoint.save(b, max_ale=ale_b, max_size=size_b, max_mass=mass_b)
-            elif todo:
-                if all_draws is not None:
-                    draws = np.concatenate([all_draws[:, lo:hi].T for _, lo, hi in todo])
-                    draws = draws.astype(np.int64)
-                else:
-                    draws = np.concatenate(
-                        [_default_block(tree, b, hi - lo, n_foci, n_mask) for b, lo, hi in todo]
-                    )
-                # Studyset focus order -> the experiment-grouped order of the layout.
-                draws = np.ascontiguousarray(draws[:, layout.focus_order])
-                where = np.concatenate([np.arange(lo, hi) for _, lo, hi in todo])
-
-                # Dynamic scheduling over threads (the compiled iteration releases the GIL): a
-                # worker slowed by other load on the machine does not hold the others back.
-                def run(j: int, draws: np.ndarray = draws, where: np.ndarray = where) -> None:
-                    buffers = scratch.get(layout, box)
-                    t = where[j]
-                    out_ale[t], out_size[t], out_mass[t] = _one_iteration(
-                        draws[j], layout.mask_local, box.dims, box.row_lo, box.row_hi, box.runs,
-                        layout.foci_start, bank.experiment_kernel, logs, starts, widths,
-                        bank.half_widths, thr, s_cut, clusters, *buffers,
-                    )  # fmt: skip
-
-                list(pool.map(run, range(draws.shape[0])))
-                if checkpoint is not None:
-                    for b, lo, hi in todo:
-                        checkpoint.save(
-                            b, max_ale=out_ale[lo:hi], max_size=out_size[lo:hi],
-                            max_mass=out_mass[lo:hi],
-                        )  # fmt: skip
-            done = stop
+        # Blocks are taken in order (the stopping rule sees the iterations in order) while
+        # they arrive in any order; without a stopping rule each is saved as it arrives.
+        for b, lo, hi in blocks:
+            if b in saved:
+                arrays = load_chunk(checkpoint, b, _block_arrays(hi - lo))
+                values = (arrays["max_ale"], arrays["max_size"], arrays["max_mass"])
+                counted += hi - lo
+            else:
+                while b not in arrived:
+                    k, values_k = next(computed)
+                    arrived[k] = values_k
+                    counted += values_k[0].size
+                    if checkpoint is not None and early_stop is None:
+                        _save_block(checkpoint, k, values_k)
+                    if bar is not None:
+                        bar[0].update(bar[1], completed=counted)
+                values = arrived.pop(b)
+                if checkpoint is not None and early_stop is not None:
+                    _save_block(checkpoint, b, values)
+            out.ale[lo:hi], out.size[lo:hi], out.mass[lo:hi] = values
+            done = hi
             if bar is not None:
-                bar[0].update(bar[1], completed=done)
+                bar[0].update(bar[1], completed=max(counted, done))
             if early_stop is not None and _converged(
-                early_stop, history, out_ale[:done], out_size[:done], out_mass[:done]
+                early_stop, history, out.ale[:done], out.size[:done], out.mass[:done]
             ):
                 break
     finally:
-        pool.shutdown(wait=True)
+        computed.close()  # cancels what an executor still has queued
         if bar is not None:
             bar[0].stop()
     return FWENull(
-        max_ale=out_ale[:done].copy(),
-        max_size=out_size[:done].copy(),
-        max_mass=out_mass[:done].copy(),
-        threshold=float(threshold) if clusters else float("nan"),
+        max_ale=out.ale[:done].copy(),
+        max_size=out.size[:done].copy(),
+        max_mass=out.mass[:done].copy(),
+        threshold=float(threshold) if problem.clusters else float("nan"),
         n_requested=n_iters,
     )
+
+
+@dataclass(frozen=True)
+class _Maxima:
+    """Per-iteration maxima: max ALE, largest cluster size and mass."""
+
+    ale: np.ndarray
+    size: np.ndarray
+    mass: np.ndarray
+
+    @classmethod
+    def zeros(cls, n: int) -> _Maxima:
+        return cls(np.zeros(n, np.float32), np.zeros(n, np.int64), np.zeros(n, np.float64))
+
+
+def _on_threads(
+    problem: NullProblem,
+    todo: list[tuple[int, int, int]],
+    tree: SeedTree | None,
+    all_draws: np.ndarray | None,
+    focus_order: np.ndarray,
+    n_workers: int,
+) -> Generator[tuple[int, tuple[np.ndarray, np.ndarray, np.ndarray]], None, None]:
+    """Blocks ``todo`` run in this process' threads, in order: ``(block, maxima)`` pairs.
+
+    Blocks run a batch at a time (enough iterations for every thread to have a few) and the
+    next batch starts only when asked for, so a loop that stopped early computes no more.
+    Iterations are scheduled dynamically over the threads (the compiled iteration releases
+    the GIL): a thread slowed by other load on the machine does not hold the others back.
+    """
+    per_batch = max(1, -(-4 * n_workers // BLOCK))
+    scratch = ThreadScratch()
+    with ThreadPoolExecutor(max_workers=n_workers) as pool:
+        for first in range(0, len(todo), per_batch):
+            batch = todo[first : first + per_batch]
+            if all_draws is not None:
+                draws = np.concatenate([all_draws[:, lo:hi].T for _, lo, hi in batch])
+                draws = draws.astype(np.int64)
+            else:
+                n_foci, n_mask = problem.n_foci, problem.n_mask
+                draws = np.concatenate(
+                    [_default_block(tree, b, hi - lo, n_foci, n_mask) for b, lo, hi in batch]
+                )
+            # Studyset focus order -> the experiment-grouped order of the layout.
+            draws = np.ascontiguousarray(draws[:, focus_order])
+            out = _Maxima.zeros(draws.shape[0])
+
+            def run(j: int, draws: np.ndarray = draws, out: _Maxima = out) -> None:
+                out.ale[j], out.size[j], out.mass[j] = problem.iteration(
+                    draws[j], scratch.get(problem)
+                )
+
+            list(pool.map(run, range(draws.shape[0])))
+            at = 0
+            for b, lo, hi in batch:
+                rows = slice(at, at + hi - lo)
+                at += hi - lo
+                yield b, (out.ale[rows], out.size[rows], out.mass[rows])
+
+
+def _as_blocks(
+    results: Generator[tuple[int, Any], None, None], todo: list[tuple[int, int, int]]
+) -> Generator[tuple[int, Any], None, None]:
+    """An executor's ``(task index, maxima)`` pairs as ``(block, maxima)``; closing it closes
+    the executor's stream (which cancels the tasks not yet run)."""
+    try:
+        for k, values in results:
+            yield todo[k][0], values
+    finally:
+        results.close()
 
 
 @dataclass(frozen=True, eq=False)
 class _BlockShared:
     """What every block task needs (shipped once per worker by the executor)."""
 
+    problem: NullProblem
     tree: SeedTree | None
-    n_foci: int
-    n_mask: int
     focus_order: np.ndarray
-    mask_local: np.ndarray
-    box: _PaddedBox
-    foci_start: np.ndarray
-    exp_kernel: np.ndarray
-    logs: np.ndarray
-    starts: np.ndarray
-    widths: np.ndarray
-    halves: np.ndarray
-    thr: float
-    s_cut: float
-    clusters: bool
-    shape: tuple[int, int, int]
 
 
 def _block_task(
@@ -587,34 +394,15 @@ def _block_task(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Block ``b`` (iterations ``lo:hi``) of the Monte Carlo null, in one worker thread."""
     b, lo, hi, draws = item
+    problem = shared.problem
     if draws is None:
-        draws = _default_block(shared.tree, b, hi - lo, shared.n_foci, shared.n_mask)
+        draws = _default_block(shared.tree, b, hi - lo, problem.n_foci, problem.n_mask)
     draws = np.ascontiguousarray(np.asarray(draws, dtype=np.int64)[:, shared.focus_order])
-    box = shared.box
-    nx, ny, nzp, _ = (int(v) for v in box.dims)
-    most = int(np.diff(shared.foci_start).max())
-    buffers = (
-        np.zeros(nx * ny * nzp),
-        np.zeros(nzp),
-        np.empty(most, dtype=np.int64),
-        np.empty(most, dtype=np.int64),
-        np.empty(most, dtype=np.int64),
-        np.full(shared.shape, -1, dtype=np.int64),
-        np.empty((shared.n_foci, 3), dtype=np.int64),
-        np.empty((shared.n_mask, 3), dtype=np.int64),
-        np.empty(shared.n_mask),
-    )
-    rows = hi - lo
-    ale = np.zeros(rows, dtype=np.float32)
-    size = np.zeros(rows, dtype=np.int64)
-    mass = np.zeros(rows, dtype=np.float64)
-    for j in range(rows):
-        ale[j], size[j], mass[j] = _one_iteration(
-            draws[j], shared.mask_local, box.dims, box.row_lo, box.row_hi, box.runs,
-            shared.foci_start, shared.exp_kernel, shared.logs, shared.starts, shared.widths,
-            shared.halves, shared.thr, shared.s_cut, shared.clusters, *buffers,
-        )  # fmt: skip
-    return ale, size, mass
+    return problem.run(draws)
+
+
+def _save_block(checkpoint: Any, b: int, values: tuple[np.ndarray, ...]) -> None:
+    checkpoint.save(b, max_ale=values[0], max_size=values[1], max_mass=values[2])
 
 
 def _block_arrays(rows: int) -> dict[str, tuple[tuple[int, ...], type]]:
