@@ -308,6 +308,9 @@ class DaskExecutor(_Base):
                 processes=True,
                 host="127.0.0.1",
                 dashboard_address=None,
+                # The scheduler always serves its health routes over HTTP; without an address it
+                # takes port 8787 on every interface. A free port on the loopback instead.
+                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
                 silence_logs=40,
             )
             self.client = distributed.Client(self._cluster, set_as_default=False)
