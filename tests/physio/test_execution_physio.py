@@ -119,6 +119,18 @@ def test_mechanism_pseudo_groups_identical_on_dask(dask_cluster, tmp_path):
     assert here.provenance["execution"] == {"executor": "serial", "workers": 1}
 
 
+def test_switching_bootstrap_through_fit_mechanism_identical_on_dask(dask_cluster, tmp_path):
+    from syntony.physio.mechanisms import fit_mechanism
+
+    x, _ = _sessions(n_t=120, n=3)
+    path = _csv(tmp_path / "a.csv", x)
+    here = fit_mechanism(path, model="switching", n_boot=3, seed=5)
+    dask = fit_mechanism(path, model="switching", n_boot=3, seed=5, executor=dask_cluster)
+    assert len(here.tables["bootstrap"]) == 3
+    pd.testing.assert_frame_equal(here.tables["bootstrap"], dask.tables["bootstrap"])
+    pd.testing.assert_frame_equal(here.tests, dask.tests)
+
+
 class _StopAfter:
     """A circular shift that stops the run (as a kill would) after ``calls`` surrogates."""
 

@@ -257,8 +257,7 @@ def fit_mechanism(
                 progress=task("mode bootstrap", n_boot),
                 checkpoint=checkpoint,
                 checkpoint_slot=SLOTS["mode-bootstrap"],
-                # (until mode_number_test takes an executor, only pass one that was given)
-                **({} if executor is None else {"executor": executor}),
+                executor=executor,
             )
             result.with_test(
                 {
