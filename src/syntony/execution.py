@@ -44,6 +44,7 @@ __all__ = [
     "ExecutorStats",
     "LocalExecutor",
     "SerialExecutor",
+    "execution_record",
     "executor_from_options",
     "run_tasks",
 ]
@@ -411,3 +412,17 @@ def run_tasks(
 ) -> list[Any]:
     """``executor.map(fn, items, shared=shared)``, serially when ``executor`` is None."""
     return (executor or SerialExecutor()).map(fn, items, shared=shared)
+
+
+def execution_record(executor: Any = None, n_threads: int | None = None) -> dict[str, Any]:
+    """Where an analysis' parallel parts ran, for its provenance.
+
+    The executor's own record (``describe()``) when one was given; otherwise ``n_threads`` local
+    threads, or this process alone when that is None too.
+    """
+    if executor is not None:
+        describe = getattr(executor, "describe", None)
+        return dict(describe()) if callable(describe) else {"executor": type(executor).__name__}
+    if n_threads is not None:
+        return {"executor": "threads", "workers": int(n_threads)}
+    return {"executor": "serial", "workers": 1}

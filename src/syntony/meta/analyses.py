@@ -21,6 +21,7 @@ The numbers are the same either way; the result's provenance says where they ran
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,9 +30,9 @@ import numpy as np
 
 from syntony._rng import SeedLike, SeedTree
 from syntony.errors import InputError, ParameterError
+from syntony.execution import execution_record
 from syntony.meta.ale import check_experiments
 from syntony.meta.chunks import slot
-from syntony.meta.contrast import execution_record
 from syntony.meta.diagnostics.apply import parse_diagnostics
 from syntony.meta.results import collect_warnings
 
@@ -272,7 +273,7 @@ def run_ale(
                             random_state=SeedTree(seed).child("diagnostics"),
                             progress=progress, executor=executor)  # fmt: skip
     result.add_warnings(caught)
-    result.provenance["execution"] = execution_record(executor, n_jobs)
+    result.provenance["execution"] = execution_record(executor, n_jobs or os.cpu_count())
     return result
 
 
@@ -340,7 +341,7 @@ def run_contrast(
                             executor=executor)  # fmt: skip
     result.add_warnings(caught)
     # (The balanced test takes no executor: its null ran on this process' threads.)
-    result.provenance.setdefault("execution", execution_record(None, n_jobs))
+    result.provenance.setdefault("execution", execution_record(None, n_jobs or os.cpu_count()))
     return result
 
 
@@ -396,7 +397,7 @@ def run_conjunction(
                             executor=executor)  # fmt: skip
     result.add_warnings([w for r in mains for w in r.warnings] + caught)
     result.provenance["seed"] = tree.record()
-    result.provenance["execution"] = execution_record(executor, n_jobs)
+    result.provenance["execution"] = execution_record(executor, n_jobs or os.cpu_count())
     for main in mains:
         main.provenance["execution"] = result.provenance["execution"]
     return result
@@ -486,7 +487,7 @@ def run_macm(
         network = macm_network(results, labeller=labeller)
     network.add_warnings(caught)
     network.provenance["seed"] = tree.record()
-    network.provenance["execution"] = execution_record(executor, n_jobs)
+    network.provenance["execution"] = execution_record(executor, n_jobs or os.cpu_count())
     return network
 
 

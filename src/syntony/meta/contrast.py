@@ -30,6 +30,7 @@ from syntony._provenance import provenance
 from syntony._rng import SeedLike, SeedTree
 from syntony._validate import check_integer, check_nonnegative, check_probability
 from syntony.errors import InputError, ParameterError
+from syntony.execution import execution_record
 from syntony.meta.ale import check_experiments
 from syntony.meta.balanced import Balanced
 from syntony.meta.chunks import slot
@@ -60,7 +61,6 @@ __all__ = [
     "AllVoxels",
     "ContrastResult",
     "InMainEffects",
-    "execution_record",
     "permutation_seeds",
     "significant_mask",
 ]
@@ -565,23 +565,9 @@ class ALEContrast:
             grid=grid, maps=maps, tables=tables, parameters=parameters, methods=methods,
             arrays={"max_abs_diff": self.null_max_},
             provenance=provenance(parameters=parameters, seed=seed,
-                                  execution=execution_record(self.executor_, self.n_jobs)),
+                                  execution=execution_record(self.executor_, self.n_jobs or os.cpu_count())),
             warnings=checks,
         )  # fmt: skip
-
-
-def execution_record(executor: Any, n_jobs: int | None) -> dict[str, Any]:
-    """Where an analysis' parallel parts ran, for its provenance.
-
-    The executor's own record (:meth:`describe`) when one was given, else this process'
-    ``n_jobs`` threads (all cores by default).
-    """
-    describe = getattr(executor, "describe", None)
-    if callable(describe):
-        return dict(describe())
-    if executor is not None:
-        return {"executor": type(executor).__name__}
-    return {"executor": "threads", "workers": int(n_jobs or os.cpu_count() or 1)}
 
 
 def _p_values(test, up, lo, diff, in_a, in_b, n):

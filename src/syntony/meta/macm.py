@@ -10,6 +10,7 @@ reports. :func:`macm_network` merges the maps of several regions into one networ
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -368,8 +369,8 @@ def macm_regions(
     skipped : dict
         Name of each skipped region -> the reason.
     """
+    from syntony.execution import execution_record
     from syntony.meta.chunks import slot
-    from syntony.meta.contrast import execution_record
 
     say = log or (lambda _m: None)
     regions = list(regions)
@@ -416,7 +417,7 @@ def macm_regions(
     skipped = {regions[k].name: v for k, v in sorted(outcome.items()) if isinstance(v, str)}
     n_jobs = getattr(estimator, "n_jobs", None)
     for result in results:
-        result.ale.provenance["execution"] = execution_record(executor, n_jobs)
+        result.ale.provenance["execution"] = execution_record(executor, n_jobs or os.cpu_count())
     return results, skipped
 
 

@@ -9,6 +9,7 @@ the voxels of each map that carry the corresponding AAL labels.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -329,10 +330,10 @@ def run_fu2025(
         region when there are at least as many as workers, else their Monte Carlo blocks; see
         :func:`~syntony.meta.macm.macm_regions`). The numbers are those of a run without it.
     """
+    from syntony.execution import execution_record
     from syntony.meta.ale import ALE
     from syntony.meta.analyses import macm_estimator, peak_labeller
     from syntony.meta.conjunction import conjunction
-    from syntony.meta.contrast import execution_record
     from syntony.meta.macm import macm_network, macm_regions
     from syntony.meta.results import collect_warnings
     from syntony.meta.roi import cluster_rois
@@ -386,7 +387,7 @@ def run_fu2025(
         )  # fmt: skip
         network = macm_network(results, labeller=labeller, skipped=skipped) if results else None
         comparison = compare_with_paper(conj, network, min_voxels=cfg.min_label_voxels)
-    record = execution_record(executor, n_jobs)
+    record = execution_record(executor, n_jobs or os.cpu_count())
     for part in (ale_a, ale_b, conj, network):  # (the contrast and regions record their own)
         if part is not None:
             part.provenance["execution"] = record

@@ -28,7 +28,7 @@ import numpy as np
 from syntony._rng import SeedTree
 from syntony.errors import InputError, ParameterError
 
-__all__ = ["SLOTS", "STRIDE", "chunk_generator", "execution_record", "run_chunks"]
+__all__ = ["SLOTS", "STRIDE", "chunk_generator", "run_chunks"]
 
 #: Chunk indices of one test within a checkpoint (tests use disjoint ranges).
 STRIDE = 1_000_000
@@ -48,14 +48,6 @@ _NO_SHARED = object()
 def chunk_generator(tree: SeedTree, k: int) -> np.random.Generator:
     """The generator of chunk ``k``: depends on the seed and ``k`` only."""
     return tree.child("chunk", k).generator()
-
-
-def execution_record(executor) -> dict[str, Any]:
-    """Where the chunks ran, for a result's provenance (in this process without an executor)."""
-    if executor is None:
-        return {"executor": "serial", "workers": 1}
-    describe = getattr(executor, "describe", None)
-    return describe() if callable(describe) else {"executor": type(executor).__name__}
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,8 @@ from syntony._checkpoint import Checkpoint
 from syntony._rng import SeedLike, SeedTree
 from syntony._validate import check_in_range, check_integer
 from syntony.errors import InputError, ParameterError
-from syntony.physio._chunks import SLOTS, execution_record
+from syntony.execution import execution_record
+from syntony.physio._chunks import SLOTS
 from syntony.physio._progress import Progress, progress_bars
 from syntony.physio.alignment import MIN_OVERLAP, align_sessions, check_overlap
 from syntony.physio.features import Feature

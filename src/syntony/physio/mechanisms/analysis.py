@@ -21,7 +21,7 @@ from syntony._checkpoint import Checkpoint
 from syntony._rng import SeedLike, SeedTree
 from syntony._validate import check_choice, check_in_range, check_integer
 from syntony.errors import InputError, ParameterError
-from syntony.physio._chunks import execution_record
+from syntony.execution import execution_record
 from syntony.physio.alignment import MIN_OVERLAP, align_sessions, check_overlap
 from syntony.physio.features import Feature
 from syntony.physio.loading import Recording, describe_recording, feature_for, load_features
