@@ -37,6 +37,7 @@ from scipy import stats
 from syntony._rng import SeedTree
 from syntony.physio.mechanisms import recovery as R
 
+POOLED_BC = os.environ.get("SYNTONY_POOLED_BC", "jackknife")  # set by --pooled-bias-correction
 BLOCK = 10  # replications simulated together in one loop run (gated, switching, directed)
 DOC = Path(__file__).resolve().parents[1] / "docs" / "mechanisms.md"
 START, END = "<!-- validation:start -->", "<!-- validation:end -->"
@@ -50,7 +51,11 @@ def _task(args):
     tree = SeedTree(seed).child(model, arm, block)
     t0 = time.perf_counter()
     if model == "pooled":
-        rows = [R.run_pooled(20, tau=0.1 if arm == "effect" else 0.0, seed=tree)]
+        rows = [
+            R.run_pooled(
+                20, tau=0.1 if arm == "effect" else 0.0, seed=tree, bias_correction=POOLED_BC
+            )
+        ]
     elif arm == "one-by-one":
         rows = R.run_switching(size, effect=True, seed=tree, design=R.SWITCHING_ONE_BY_ONE)
     else:
@@ -203,14 +208,21 @@ def summarise(df: pd.DataFrame) -> str:
                 f"(tau = 0), truth 0.5; its SD over replications {eff.mu.std():.4f} and "
                 f"{null.mu.std():.4f}"
             )
-            covers += _coverage_rows(eff, ("mu", "tau"), "pooled (tau = 0.1)")
-            covers += _coverage_rows(null, ("mu",), "pooled (tau = 0)")
+            bc = part.bias_correction.iloc[0] if "bias_correction" in part else "none"
+            bc = "" if bc in ("none", "", None) or bc != bc else f", {bc}"
+            if "group_c_mean" in part:
+                notes.append(
+                    "pooled: mean group estimate of c before correction "
+                    f"{part.group_c_mean.mean():.4f} (truth 0.5 on average)"
+                )
+            covers += _coverage_rows(eff, ("mu", "tau"), f"pooled (tau = 0.1{bc})")
+            covers += _coverage_rows(null, ("mu",), f"pooled (tau = 0{bc})")
             for frame, label in ((eff, "tau = 0.1"), (null, "tau = 0")):
                 vals = frame.shrunk_coverage
                 n, k = len(vals) * 20, round(vals.sum() * 20)
                 ok = "yes" if 0.90 <= k / n <= 0.99 else "**no**"
                 covers.append(
-                    f"| pooled ({label}) | shrunken group c (every group) | varies | {n} | "
+                    f"| pooled ({label}{bc}) | shrunken group c (every group) | varies | {n} | "
                     f"{_binom(k, n)} | {ok} |"
                 )
             tests.append(
@@ -241,6 +253,12 @@ def main() -> None:
         default=100,
         help="switching replications in which people switch one by one (misspecified design)",
     )
+    parser.add_argument(
+        "--pooled-bias-correction",
+        choices=("none", "jackknife"),
+        default="jackknife",
+        help="bias correction of every group's estimate in the pooled model",
+    )
     parser.add_argument("--raw", type=Path, default=None, help="write per-replication CSVs here")
     parser.add_argument("--no-write", action="store_true", help="print only, keep the docs")
     parser.add_argument(
@@ -251,6 +269,9 @@ def main() -> None:
         help="per-replication CSVs of earlier runs (--raw) to summarise with this run's",
     )
     args = parser.parse_args()
+    os.environ["SYNTONY_POOLED_BC"] = args.pooled_bias_correction  # reaches worker processes
+    global POOLED_BC
+    POOLED_BC = args.pooled_bias_correction
     models = args.models.split(",")
     tasks = [
         t
@@ -259,13 +280,25 @@ def main() -> None:
     ]
     t0 = time.perf_counter()
     rows = []
+
+    def keep(part):
+        # each finished task is saved at once (a run stopped early keeps what it finished;
+        # pass raw/parts/*.csv to --from-raw)
+        rows.extend(part)
+        if args.raw is not None and part:
+            parts = args.raw / "parts"
+            parts.mkdir(parents=True, exist_ok=True)
+            first = part[0]
+            name = f"{first['model']}-{first['arm']}-{first['block']}.csv"
+            pd.DataFrame(part).to_csv(parts / name, index=False)
+
     if args.jobs > 1:
         with ProcessPoolExecutor(args.jobs) as pool:
             for part in pool.map(_task, tasks):
-                rows += part
+                keep(part)
     else:
         for task in tasks:
-            rows += _task(task)
+            keep(_task(task))
     wall = time.perf_counter() - t0
     df = pd.DataFrame(rows)
     if args.from_raw is not None:

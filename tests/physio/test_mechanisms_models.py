@@ -151,6 +151,28 @@ def test_pooled_result(loop, tmp_path):
     _round_trip(result, tmp_path, "pooled")
 
 
+def test_pooled_jackknife_bias_correction(loop, tmp_path):
+    design, sim = loop
+    model = PooledContagionModel(dt=design.dt, bias_correction="jackknife")
+    result = model.fit(list(sim.y)).result_
+    half = sim.y.shape[1] // 2
+    for row, y in zip(model.groups_, sim.y, strict=True):
+        full = linear_group_fit(y, dt=design.dt)
+        parts = [linear_group_fit(y[:half], dt=design.dt), linear_group_fit(y[half:], dt=design.dt)]
+        assert row["c_uncorrected"] == pytest.approx(full["c"])
+        assert row["c"] == pytest.approx(2 * full["c"] - 0.5 * (parts[0]["c"] + parts[1]["c"]))
+        assert row["c_se"] == pytest.approx(full["c_se"])  # the full fit's standard error
+    re = random_effects([g["c"] for g in model.groups_], [g["c_se"] for g in model.groups_])
+    assert result.estimate("mu_c") == pytest.approx(re["mu"])
+    assert result.parameters["bias_correction"] == "jackknife"
+    assert "Quenouille" in result.methods and "split-sample jackknife" in result.methods
+    _round_trip(result, tmp_path, "pooled-jackknife")
+    with pytest.raises(ParameterError, match="bias_correction"):
+        PooledContagionModel(bias_correction="bootstrap").fit(list(sim.y))
+    with pytest.raises(InputError, match="too short for the jackknife"):
+        PooledContagionModel(bias_correction="jackknife").fit([y[:15] for y in sim.y])
+
+
 def test_reports_in_a_real_browser(loop, tmp_path, check_report):
     design, sim = loop
     results = {

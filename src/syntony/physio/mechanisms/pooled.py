@@ -11,6 +11,14 @@ interval, ``tau^2`` with the Q-profile interval (Viechtbauer 2007), tests ``tau 
 likelihood ratio against the 50:50 mixture of chi-square(0) and chi-square(1) (Self and Liang
 1987) and by Cochran's Q, and shrinks every group toward ``mu`` (empirical Bayes, Efron and
 Morris 1975), with intervals that carry the uncertainty of ``mu``.
+
+Maximum likelihood of ``c_g`` is biased in short recordings (by about -0.01 in five people
+over 300 s at 5 Hz, falling like 1 / duration); one group does not notice, but the pooled
+interval, narrower by the square root of the number of groups, does.
+``bias_correction="jackknife"`` removes the first-order bias of every group's estimate with the
+split-sample jackknife (Quenouille 1956; Phillips and Yu 2005): ``2 c_hat - (c_hat_1 +
+c_hat_2) / 2``, the halves fitted on their own; the group's standard error is kept (the
+correction changes the estimate by O(1 / T), its variance only at higher order).
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ from syntony.physio.statespace import loglik_spectral
 __all__ = ["PooledContagionModel", "linear_group_fit", "random_effects"]
 
 MODELS = ("linear", "gated")
+BIAS_CORRECTIONS = ("none", "jackknife")
 
 
 def random_effects(estimates: Sequence[float], se: Sequence[float]) -> dict[str, Any]:
@@ -192,6 +201,9 @@ class PooledContagionModel:
         As in :class:`syntony.physio.ContagionModel` (complete network within each group).
     window, weighting, warmup
         The gate's window (gated model; see :class:`GatedContagionModel`).
+    bias_correction : {"none", "jackknife"}
+        Correct every group's estimates for their small-sample bias with the split-sample
+        jackknife (two more fits per group, on each half of the recording) before pooling.
 
     Attributes
     ----------
@@ -211,8 +223,10 @@ class PooledContagionModel:
         window: float = 30.0,
         weighting: str = "boxcar",
         warmup: float | None = None,
+        bias_correction: str = "none",
     ) -> None:
         self.model = model
+        self.bias_correction = bias_correction
         self.dt = dt
         self.center = center
         self.window = window
@@ -232,6 +246,7 @@ class PooledContagionModel:
         ``u`` gives each group's stimulus (or None); ``names`` the groups' names.
         """
         check_choice("model", self.model, MODELS)
+        check_choice("bias_correction", self.bias_correction, BIAS_CORRECTIONS)
         groups = list(groups)
         if len(groups) < 2:
             raise InputError(f"pooling needs at least 2 groups, got {len(groups)}")
@@ -278,6 +293,33 @@ class PooledContagionModel:
         return self
 
     def _fit_group(self, y, u) -> dict[str, Any]:
+        row = self._fit_one(y, u)
+        if self.bias_correction == "jackknife":
+            row = self._jackknife(row, y, u)
+        return row
+
+    def _jackknife(self, row: dict[str, Any], y, u) -> dict[str, Any]:
+        """Split-sample jackknife of c (and g): ``2 full - mean of the two halves``."""
+        n_t = int(np.shape(y)[0])
+        half = n_t // 2
+        parts = []
+        for lo, hi in ((0, half), (half, n_t)):
+            yy = y.isel(time=slice(lo, hi)) if hasattr(y, "isel") else np.asarray(y)[lo:hi]
+            uu = None if u is None else np.asarray(u, float)[lo:hi]
+            try:
+                parts.append(self._fit_one(yy, uu))
+            except InputError as exc:
+                raise InputError(
+                    f"too short for the jackknife bias correction (each half is fitted on its "
+                    f"own): {exc}"
+                ) from None
+        for p in ("c", "g"):
+            if p in row:
+                row[f"{p}_uncorrected"] = row[p]
+                row[p] = 2.0 * row[p] - 0.5 * (parts[0][p] + parts[1][p])
+        return row
+
+    def _fit_one(self, y, u) -> dict[str, Any]:
         n_persons = int(np.shape(y)[1]) if np.ndim(y) == 2 else 0
         if self.model == "linear":
             fit = linear_group_fit(y, u, dt=self.dt, center=self.center)
@@ -323,6 +365,7 @@ class PooledContagionModel:
             "n_groups": len(self.groups_),
             "dt": float(self.dt),
             "center": bool(self.center),
+            "bias_correction": self.bias_correction,
         }
         if self.model == "gated":
             parameters.update(window=float(self.window), weighting=self.weighting)

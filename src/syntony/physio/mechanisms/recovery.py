@@ -402,11 +402,17 @@ def run_directed(n: int, *, effect: bool, seed: SeedLike | SeedTree) -> list[dic
 
 
 def run_pooled(
-    n_groups: int, *, tau: float, seed: SeedLike | SeedTree, mu: float = 0.5
+    n_groups: int,
+    *,
+    tau: float,
+    seed: SeedLike | SeedTree,
+    mu: float = 0.5,
+    bias_correction: str = "none",
 ) -> dict[str, Any]:
     """One replication of the pooled model: ``n_groups`` loop groups with couplings drawn from
-    N(mu, tau^2); the row holds mu and tau with coverage flags, the tests of tau = 0 and the
-    average coverage of the shrunken group intervals."""
+    N(mu, tau^2); the row holds mu and tau with coverage flags, the tests of tau = 0, the
+    average coverage of the shrunken group intervals and the mean of the group estimates
+    before any bias correction."""
     from syntony.physio.mechanisms.pooled import PooledContagionModel
 
     design = POOLED
@@ -414,7 +420,7 @@ def run_pooled(
     kappa = mu + tau * tree.child("kappa").generator().standard_normal(n_groups)
     kappa = np.clip(kappa, 0.05, None)
     sim = simulate_groups(design, n_groups, seed=tree.child("loop"), kappa=kappa)
-    m = PooledContagionModel(dt=design.dt, center=False)
+    m = PooledContagionModel(dt=design.dt, center=False, bias_correction=bias_correction)
     m._skip_result = True
     m.fit(list(sim.y))
     re = m.pooled_["c"]
@@ -423,6 +429,8 @@ def run_pooled(
         "tau": re["tau"],
         "p_lrt": re["lrt_pvalue"],
         "p_q": re["q_pvalue"],
+        "group_c_mean": float(np.mean([g.get("c_uncorrected", g["c"]) for g in m.groups_])),
+        "bias_correction": bias_correction,
     }
     _covers(row, "mu", re["mu_ci"], mu)
     _covers(row, "tau", re["tau_ci"], tau)
