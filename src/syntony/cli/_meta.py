@@ -16,8 +16,10 @@ from syntony.cli._options import (
     digest,
     finish,
     force_option,
+    jobs_option,
     null_option,
     out_option,
+    positive_option,
     quiet_option,
     resume_option,
     scheduler_options,
@@ -99,12 +101,7 @@ Examples:
     show_default=True,
     help="Cluster-level family-wise error rate.",
 )
-@click.option(
-    "--default-n",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
-    help="Sample size for experiments that report none (databases).",
-)
+@positive_option("--default-n", help="Sample size for experiments that report none (databases).")
 @click.option(
     "--select",
     multiple=True,
@@ -134,9 +131,7 @@ Examples:
     "foci are listed in diagnostics_focus-filter.tsv and counted in the warnings.",
 )
 @diagnostics_option
-@click.option(
-    "--jobs", type=click.IntRange(min=1), default=None, help="Worker threads (default all cores)."
-)
+@jobs_option
 @scheduler_options
 @force_option
 @resume_option

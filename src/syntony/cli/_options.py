@@ -96,6 +96,11 @@ def sync_window_options(*, step: float, step_help: str = "Step (s)."):
     )
 
 
+jobs_option = click.option(
+    "--jobs", type=click.IntRange(min=1), default=None, help="Worker threads (default all cores)."
+)
+
+
 def scheduler_options(func):
     """``--scheduler ADDRESS`` and ``--dask-local N``: where the parallel tasks run."""
     func = click.option(

@@ -12,10 +12,12 @@ from syntony.cli._options import (
     finish,
     force_option,
     out_option,
+    positive_option,
     quiet_option,
     resume_option,
     scheduler_options,
     seed_option,
+    sync_window_options,
 )
 
 SIGNALS = ("ecg", "respiration", "eda", "raw")
@@ -23,11 +25,8 @@ SIGNALS = ("ecg", "respiration", "eda", "raw")
 _channel_option = click.option(
     "--channel", default=None, help="Channel to use when the recording has several."
 )
-_resample_option = click.option(
-    "--resample",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
-    help="Common raw rate (Hz) for BIDS files recorded at different rates.",
+_resample_option = positive_option(
+    "--resample", help="Common raw rate (Hz) for BIDS files recorded at different rates."
 )
 _input_argument = click.argument(
     "input_path", metavar="INPUT", type=click.Path(exists=True, path_type=Path)
@@ -87,36 +86,10 @@ pseudo.tsv), result.json and report.html.
     "--signal", type=click.Choice(SIGNALS), required=True, help="Which feature to compute."
 )
 @out_option
-@click.option(
-    "--fs",
-    type=click.FloatRange(min=0, min_open=True),
-    default=4.0,
-    show_default=True,
-    help="Common feature rate (Hz).",
-)
+@positive_option("--fs", default=4.0, help="Common feature rate (Hz).")
 @_channel_option
 @_resample_option
-@click.option(
-    "--window",
-    type=click.FloatRange(min=0, min_open=True),
-    default=30.0,
-    show_default=True,
-    help="Window (s).",
-)
-@click.option(
-    "--step",
-    type=click.FloatRange(min=0, min_open=True),
-    default=15.0,
-    show_default=True,
-    help="Step (s).",
-)
-@click.option(
-    "--max-lag",
-    type=click.FloatRange(min=0),
-    default=5.0,
-    show_default=True,
-    help="Largest lag (s).",
-)
+@sync_window_options(step=15.0)
 @click.option(
     "--peak",
     type=click.Choice(["max", "absmax"]),
@@ -242,13 +215,7 @@ def _executor(scheduler, dask_local):
     show_default=True,
     help="Feature to model.",
 )
-@click.option(
-    "--fs",
-    type=click.FloatRange(min=0, min_open=True),
-    default=1.0,
-    show_default=True,
-    help="Rate of the modelled series (Hz); dt = 1/fs.",
-)
+@positive_option("--fs", default=1.0, help="Rate of the modelled series (Hz); dt = 1/fs.")
 @_channel_option
 @_resample_option
 @click.option(
@@ -285,11 +252,9 @@ def _executor(scheduler, dask_local):
     help="Another group recording (repeatable): every group is fitted with --model (linear or "
     "gated) and the groups are pooled (mu, tau, shrunken estimates).",
 )
-@click.option(
+@positive_option(
     "--window",
-    type=click.FloatRange(min=0, min_open=True),
     default=30.0,
-    show_default=True,
     help="Window over which the gate's synchrony is taken (s; --model gated).",
 )
 @click.option(

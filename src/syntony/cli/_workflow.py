@@ -18,22 +18,20 @@ from syntony.cli._options import (
     digest,
     finish,
     force_option,
+    jobs_option,
     null_option,
     out_option,
+    positive_option,
     quiet_option,
     resume_option,
     scheduler_options,
     seed_option,
+    stacked,
 )
 
-default_n_option = click.option(
+default_n_option = positive_option(
     "--default-n",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
     help="Sample size of database articles (required for database specs and MACM).",
-)
-jobs_option = click.option(
-    "--jobs", type=click.IntRange(min=1), default=None, help="Worker threads (default all)."
 )
 database_dir_option = click.option(
     "--database-dir",
@@ -53,7 +51,7 @@ def _say(quiet: bool):
     return (lambda _m: None) if quiet else (lambda m: click.echo(m, err=True))
 
 
-test_options = [
+test_options = stacked(
     click.option(
         "--test",
         type=click.Choice(["gingerale", "nimare"]),
@@ -83,16 +81,7 @@ test_options = [
         show_default=True,
         help="Label permutations.",
     ),
-]
-
-
-def _with(options):
-    def wrap(f):
-        for option in reversed(options):
-            f = option(f)
-        return f
-
-    return wrap
+)
 
 
 CONTRAST_EXAMPLES = """\b
@@ -103,7 +92,7 @@ Examples:
   syntony contrast a.txt b.txt --out c --seed 1 --dask-local 4   # permutations on Dask
 """
 
-balanced_options = [
+balanced_options = stacked(
     click.option(
         "--balanced",
         is_flag=True,
@@ -132,14 +121,14 @@ balanced_options = [
         show_default=True,
         help="--balanced: paired draws averaged into one difference.",
     ),
-]
+)
 
 
 @click.command("contrast", epilog=CONTRAST_EXAMPLES)
 @click.argument("group_a", metavar="A")
 @click.argument("group_b", metavar="B")
 @out_option
-@_with(test_options)
+@test_options
 @click.option(
     "--n-iters",
     type=click.IntRange(min=2),
@@ -156,7 +145,7 @@ balanced_options = [
     "or above the cluster-forming threshold).",
 )
 @click.option("--replay-nimare", is_flag=True, help="Permute exactly as NiMARE 0.22.1 does.")
-@_with(balanced_options)
+@balanced_options
 @diagnostics_option
 @default_n_option
 @database_dir_option
@@ -401,7 +390,7 @@ Examples:
               help="Use at most this many conjunction clusters as MACM seeds.")  # fmt: skip
 @null_option("auto")
 @cluster_threshold_option("monte-carlo")
-@_with(test_options)
+@test_options
 @seed_option
 @jobs_option
 @scheduler_options
