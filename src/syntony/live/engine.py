@@ -126,7 +126,13 @@ class LiveSettings:
 
 
 class LiveEngine:
-    """Grid rows in, windows out (see the module docstring).
+    """The live pipeline without the network: grid rows in, finished synchrony windows out.
+
+    Rows of the raw grid are committed in order and appended to the session's files; the
+    per-person features that become ready are emitted, the all-pairs synchrony advances, and
+    each finished window is published to the files, the dashboard's state and ``on_window``.
+    The surrogate band and the coupling fit run at their slower cadence on a worker thread.
+    A session, a test or a benchmark drives it the same way.
 
     Parameters
     ----------

@@ -104,20 +104,51 @@ def publish(
     lead: float = 1.0,
     on_push: Callable[[int, float], None] | None = None,
 ) -> PublishStats:
-    """Publish ``recording`` as LSL streams (see the module docstring).
+    """Publish ``recording`` as LSL streams, in real time or ``speed`` times faster.
+
+    Sample ``k`` is stamped ``T0 + t_k`` (``T0`` the LSL clock when publishing starts), so a
+    receiver sees the recording's own timing whatever the speed. Returns when the recording
+    has been sent or ``stop`` is set.
 
     Parameters
     ----------
     recording : Dataset
         Variable ``signal`` (time, person, channel) with ``attrs["sampling_rate"]``.
+    stream_type : str
+        The LSL stream type receivers resolve (``syntony live --type``).
+    speed : float
+        Playback speed (1: real time).
     hub : int
-        Persons per stream (1: one stream per person).
+        Persons per stream (1: one stream per person, named after the person; more:
+        multichannel streams ``hub001``, ... with the persons as channel labels).
+    absent : dict, optional
+        ``{person: [(start, stop), ...]}`` in seconds of the recording: the person is off the
+        network then (their outlet is closed and reopened with the same source id; in a hub,
+        their channel is NaN while others of the hub are present). See
+        :func:`syntony.live.sources.parse_absent`.
+    channel : str, optional
+        The recording's channel to publish (default the first).
+    lsl_config : path, optional
+        liblsl configuration, e.g. :data:`syntony.live.LOCAL_CONFIG` (loopback only).
+    source_prefix : str
+        Prefix of every stream's source id (``PREFIX-NAME``).
+    meta : dict, optional
+        Key-value pairs written into every stream's description (``<syntony>``).
+    stop : threading.Event, optional
+        Set it to stop publishing early.
+    tick : float
+        Wall seconds between pushes.
     lead : float
         Seconds to wait after opening the outlets before the first sample (so receivers can
         connect first).
     on_push : callable, optional
         Called after each tick with the number of grid samples pushed so far and the wall
         time of the push (for latency measurements).
+
+    Returns
+    -------
+    PublishStats
+        Samples and chunks sent, wall times of the start and the end, and ``T0``.
     """
     pylsl = load_pylsl(lsl_config)
     speed = check_positive("speed", speed)
