@@ -17,18 +17,23 @@ from collections.abc import Callable
 
 import numpy as np
 import xarray as xr
-from scipy import optimize, stats
+from scipy import stats
 
 from syntony._rng import SeedLike, SeedTree
-from syntony._validate import check_integer, check_positive
-from syntony.errors import InputError, ParameterError
-from syntony.physio.statespace import (
-    complete_adjacency,
-    laplacian,
-    loglik_dense,
-    loglik_spectral,
-    transition,
+from syntony._validate import check_integer
+from syntony.errors import InputError
+
+# Under its old name: a test replaces it to make the Hessian singular.
+from syntony.physio._likelihood_fit import hessian as _hessian
+from syntony.physio._likelihood_fit import (
+    minimise,
+    moment_start,
+    one_blas_thread,
+    prepare,
+    safe_inverse,
+    unwrap,
 )
+from syntony.physio.statespace import loglik_dense, loglik_spectral, transition
 
 __all__ = ["FIT_PSEUDO_CHUNK", "ContagionModel", "pseudo_group_fit_test"]
 
@@ -90,52 +95,18 @@ class ContagionModel:
 
     # -- set-up ---------------------------------------------------------------------------
     def _prepare(self, y: np.ndarray, u: np.ndarray | None) -> None:
-        y = np.asarray(y, float)
-        self.observed_ = y
-        if y.ndim != 2 or y.shape[0] < 10 or y.shape[1] < 2:
-            raise InputError(f"expected a (time >= 10, person >= 2) array, got shape {y.shape}")
-        names = [f"person {p!r}" for p in getattr(self, "_persons", None) or []] or [
-            f"column {k + 1}" for k in range(y.shape[1])
-        ]
-        finite_cols = np.isfinite(y).any(axis=0)
-        if not finite_cols.all():
-            empty = [names[k] for k in np.flatnonzero(~finite_cols)]
-            raise InputError(f"{', '.join(empty)}: no data")
-        with np.errstate(invalid="ignore"):
-            spread = np.nanstd(y, axis=0)
-        flat = ~(spread > 1e-12 * max(float(np.nanmax(np.abs(y))), 1e-300))
-        if flat.any():
-            constant = [names[k] for k in np.flatnonzero(flat)]
-            raise InputError(
-                f"{', '.join(constant)}: constant series (zero variance), which the model "
-                "cannot fit; leave it out"
-            )
-        self._dt = check_positive("dt", self.dt)
-        n = y.shape[1]
-        adj = complete_adjacency(n) if self.adjacency is None else np.asarray(self.adjacency, float)
-        if adj.shape != (n, n):
-            raise ParameterError("adjacency", f"a ({n}, {n}) matrix", adj.shape)
-        self._lap = laplacian(adj, normalize=self.normalize)
-        self._offset = np.nanmean(y, axis=0) if self.center else np.zeros(n)
-        centred = y - self._offset
-        self._scale = float(np.nanstd(centred)) or 1.0
-        self._y = centred / self._scale
-        if u is None:
-            self._u = None
-            self._u_scale = 1.0
-        else:
-            u = np.asarray(u, float)
-            if u.shape != (y.shape[0],) or not np.isfinite(u).all():
-                raise InputError(
-                    f"stimulus: expected {y.shape[0]} finite values, got shape {u.shape}"
-                )
-            self._u_scale = float(np.std(u))
-            if not self._u_scale > 1e-12 * max(float(np.abs(u).max()), 1e-300):
-                raise InputError(
-                    "stimulus: constant over the time analysed, so its effect (beta) cannot be "
-                    "told apart from the baseline; leave the stimulus out"
-                )
-            self._u = (u - u.mean()) / self._u_scale
+        self.observed_ = np.asarray(y, float)
+        self._data = d = prepare(
+            self.observed_,
+            u,
+            dt=self.dt,
+            center=self.center,
+            adjacency=self.adjacency,
+            normalize=self.normalize,
+            persons=getattr(self, "_persons", None),
+        )
+        self._dt, self._lap, self._offset, self._scale = d.dt, d.lap, d.offset, d.scale
+        self._y, self._u, self._u_scale = d.y, d.u, d.u_scale
         self._symmetric = bool(np.allclose(self._lap, self._lap.T)) and np.isfinite(self._y).all()
         if self._symmetric:
             self._eig = np.linalg.eigh(self._lap)
@@ -166,26 +137,13 @@ class ContagionModel:
         return -ll if np.isfinite(ll) else 1e12
 
     def _start(self) -> np.ndarray:
-        """Moment-based starting values (AR(1) of the group mean and of the deviations)."""
-        y = np.nan_to_num(self._y)
-        dt = self._dt
-        mean = y.mean(axis=1)
-        cols = [mean[:-1], np.ones(len(mean) - 1)]
+        """Moment-based starting values (AR(1) of the group mean and of the deviations), in
+        the order of theta (lambda, q and r on the log scale)."""
+        m = moment_start(self._data)
+        theta = [m["c"], math.log(m["lambda"]), m["b"]]
         if self._u is not None:
-            cols.append(self._u[:-1])
-        coef = np.linalg.lstsq(np.column_stack(cols), mean[1:], rcond=None)[0]
-        lam = float(np.clip((1.0 - coef[0]) / dt, 1e-3 / dt, 1.0 / dt))
-        dev = y - mean[:, None]
-        a_d = float(np.sum(dev[1:] * dev[:-1]) / max(np.sum(dev[:-1] ** 2), 1e-12))
-        ev = np.linalg.eigvals(self._lap).real
-        ev_mean = float(ev[ev > 1e-9].mean()) if (ev > 1e-9).any() else 1.0
-        c = float(np.clip(((1.0 - a_d) / dt - lam) / ev_mean, 0.0, 0.9 / dt))
-        resid = np.var(np.diff(y, axis=0)) / 2
-        b = float(coef[1] / (lam * dt)) if lam > 0 else 0.0
-        theta = [c, math.log(lam), float(np.clip(b, -5, 5))]
-        if self._u is not None:
-            theta.append(float(np.clip(coef[2] / dt, -10, 10)))
-        theta += [math.log(max(resid, 1e-3)), math.log(max(resid, 1e-3))]
+            theta.append(m["beta"])
+        theta += [math.log(m["q"]), math.log(m["r"])]
         return np.array(theta)
 
     def _bounds(self, fixed_c: bool) -> list[tuple[float, float]]:
@@ -198,19 +156,8 @@ class ContagionModel:
         return bounds
 
     def _optimise(self, starts: list[np.ndarray], fixed_c: float | None):
-        best = None
-        for x0 in starts:
-            res = optimize.minimize(
-                self._negloglik,
-                x0,
-                args=(fixed_c,),
-                method="L-BFGS-B",
-                bounds=self._bounds(fixed_c is not None),
-                options={"maxiter": 500},
-            )
-            if best is None or res.fun < best.fun:
-                best = res
-        return best
+        objective = functools.partial(self._negloglik, fixed_c=fixed_c)
+        return minimise(objective, starts, self._bounds(fixed_c is not None))
 
     # -- public ---------------------------------------------------------------------------
     def fit(self, y: np.ndarray | xr.DataArray, u: np.ndarray | None = None) -> ContagionModel:
@@ -219,20 +166,9 @@ class ContagionModel:
         ``y`` may be a DataArray with dims (time, person); its coordinates then name the
         persons and times of :attr:`result_`. Returns the fitted model.
         """
-        time = persons = None
-        units, variable = "", "y"
-        if isinstance(y, xr.DataArray):
-            if set(y.dims) != {"time", "person"}:
-                raise InputError(f"expected dims (time, person), got {y.dims}")
-            y = y.transpose("time", "person")
-            time = y["time"].to_numpy() if "time" in y.coords else None
-            persons = [str(p) for p in y["person"].to_numpy()] if "person" in y.coords else None
-            units, variable = str(y.attrs.get("units", "")), str(y.name or "y")
-            y = y.to_numpy()
-        if isinstance(u, xr.DataArray):
-            u = u.to_numpy()
+        y, u, time, persons, units, variable = unwrap(y, u)
         self._persons = persons
-        with _one_blas_thread():
+        with one_blas_thread():
             self._fit(y, u)
         self.result_ = self._result(time, persons, units, variable)
         return self
@@ -268,7 +204,7 @@ class ContagionModel:
         self.converged_ = bool(full.success and null.success)
         theta = full.x
         hess = _hessian(self._negloglik, theta)
-        cov, problem = _safe_inverse(hess)
+        cov, problem = safe_inverse(hess)
         self.notes_ = [] if problem is None else [problem]
         self._store(theta, cov, full.fun, null.fun)
         return self
@@ -357,61 +293,6 @@ class ContagionModel:
         return out
 
 
-def _one_blas_thread():
-    """Single-threaded BLAS while fitting: the matrices are tiny and the optimiser calls BLAS
-    thousands of times, where thread start-up and spinning dominate (3x slower on a busy
-    2-core machine)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn/neurokit2
-        import contextlib
-
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
-
-
-def _hessian(fun, x: np.ndarray, step: float = 1e-3) -> np.ndarray:
-    """Central-difference Hessian of ``fun`` at ``x``."""
-    n = x.size
-    h = step * np.maximum(1.0, np.abs(x))
-    f0 = fun(x)
-    hess = np.empty((n, n))
-    for i in range(n):
-        ei = np.zeros(n)
-        ei[i] = h[i]
-        hess[i, i] = (fun(x + ei) - 2 * f0 + fun(x - ei)) / h[i] ** 2
-        for j in range(i):
-            ej = np.zeros(n)
-            ej[j] = h[j]
-            val = (fun(x + ei + ej) - fun(x + ei - ej) - fun(x - ei + ej) + fun(x - ei - ej)) / (
-                4 * h[i] * h[j]
-            )
-            hess[i, j] = hess[j, i] = val
-    return hess
-
-
-def _safe_inverse(hess: np.ndarray) -> tuple[np.ndarray | None, str | None]:
-    """The inverse Hessian, and what is wrong with it (None when nothing is).
-
-    A singular or non-finite Hessian gives no standard errors (NaN, said in words); one that is
-    not positive definite gives unreliable ones (said too, and warned).
-    """
-    if not np.isfinite(hess).all():
-        return None, "the likelihood's curvature could not be computed; no standard errors"
-    try:
-        cov = np.linalg.inv(hess)
-    except np.linalg.LinAlgError:
-        return None, (
-            "the likelihood is flat in some direction (singular Hessian): the parameters are not "
-            "all identifiable from these data, so standard errors and intervals are missing"
-        )
-    if not np.all(np.diag(cov) > 0):
-        message = "the Hessian is not positive definite; standard errors are unreliable"
-        warnings.warn(message, RuntimeWarning, stacklevel=3)
-        return cov, message
-    return cov, None
-
-
 def _exp_interval(centre: float, half_width: float) -> tuple[float, float]:
     """``exp`` of ``centre -/+ half_width``; a bound beyond the float range is 0 or infinite
     (not an OverflowError), a missing width gives NaN bounds."""
@@ -496,7 +377,7 @@ def _fit_pseudo_chunk(
     from syntony.physio._chunks import chunk_generator
 
     values = np.empty(stop - start)
-    with _one_blas_thread():
+    with one_blas_thread():
         _fit_pseudo_groups(
             values, data["pool"], data["session"], n_a, dt, data["u"], chunk_generator(tree, k)
         )
