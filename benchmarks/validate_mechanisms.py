@@ -233,7 +233,9 @@ def summarise(df: pd.DataFrame) -> str:
                 f"| pooled | Cochran's Q | {_rate(null.p_q < 0.05)} | {_rate(eff.p_q < 0.05)} |"
             )
         seconds = part.seconds.sum()
-        notes.append(f"{model}: {len(part)} replications, {seconds:.0f} CPU seconds")
+        notes.append(
+            f"{model}: {len(part)} replications, {seconds:.0f} s of the workers' wall-clock time"
+        )
     out += ["### Coverage of the 95% intervals", "", *cover_head, *covers, ""]
     out += ["### Tests: size and power", "", *test_head, *tests, ""]
     out += ["### Notes", "", *(f"- {n}" for n in notes), ""]
