@@ -385,15 +385,6 @@ def pooled_methods(result: Any) -> str:
         "Each group's shrunken estimate is its posterior mean given mu and tau (Efron and "
         "Morris, 1975), with a variance that includes the uncertainty of mu."
     )
-    extra: list[str] = []
-    if p.get("bias_correction") == "jackknife":
-        second = (
-            "Before pooling, every group's estimate was corrected for its small-sample bias by "
-            "the split-sample jackknife (Quenouille, 1956; Phillips and Yu, 2005): twice the "
-            "full-recording estimate minus the mean of the estimates from the two halves, each "
-            "half fitted on its own; the standard error of the full fit was kept. " + second
-        )
-        extra = [_QUENOUILLE, _PHILLIPS_YU]
     keys = [
         "dersimonian",
         "durbin",
@@ -405,11 +396,12 @@ def pooled_methods(result: Any) -> str:
         "viechtbauer2005",
         "viechtbauer2007",
     ]
-    return methods_text(first, second, references=sorted(cite(*keys) + extra))
-
-
-_QUENOUILLE = "Quenouille MH (1956). Notes on bias in estimation. Biometrika 43(3-4): 353-360."
-_PHILLIPS_YU = (
-    "Phillips PCB, Yu J (2005). Jackknifing bond option prices. Review of Financial Studies "
-    "18(2): 707-742."
-)
+    if p.get("bias_correction") == "jackknife":
+        second = (
+            "Before pooling, every group's estimate was corrected for its small-sample bias by "
+            "the split-sample jackknife (Quenouille, 1956; Phillips and Yu, 2005): twice the "
+            "full-recording estimate minus the mean of the estimates from the two halves, each "
+            "half fitted on its own; the standard error of the full fit was kept. " + second
+        )
+        keys += ["phillips", "quenouille"]
+    return methods_text(first, second, references=cite(*keys))
