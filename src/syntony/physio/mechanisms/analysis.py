@@ -64,7 +64,13 @@ def _estimator(model: str, adjacency, dt: float, options: dict[str, Any]):
             adjacency=adjacency, dt=dt, window=options["window"], weighting=options["weighting"]
         )
     if model == "switching":
-        return SwitchingContagionModel(adjacency=adjacency, dt=dt, couplings=options["couplings"])
+        return SwitchingContagionModel(
+            adjacency=adjacency,
+            dt=dt,
+            couplings=options["couplings"],
+            hazard=options["hazard"],
+            hazard_lag=options["hazard_lag"],
+        )
     return DirectedContagionModel(
         adjacency=adjacency, dt=dt, structure=options["structure"], prior_sd=options["prior_sd"]
     )
@@ -92,6 +98,31 @@ def _pseudo_statistic(model: str, dt: float, options: dict[str, Any], y, u) -> f
     return est.signed_root_ if model == "gated" else est.lrt_stat_
 
 
+def _check_options(model, groups, stimulus, hazard, hazard_lag, bias_correction):
+    """The switching hazard and the pooled bias correction, checked against the model: an
+    option that the chosen fit would ignore is refused rather than dropped in silence."""
+    from syntony.physio.mechanisms.pooled import BIAS_CORRECTIONS
+    from syntony.physio.mechanisms.switching import HAZARDS
+
+    hazard = check_choice("hazard", hazard, HAZARDS)
+    hazard_lag = check_integer("hazard_lag", hazard_lag, minimum=0)
+    bias_correction = check_choice(
+        "bias_correction", "none" if bias_correction is None else bias_correction, BIAS_CORRECTIONS
+    )
+    if hazard == "stimulus":
+        if model != "switching":
+            raise ParameterError("hazard", "'constant' unless the model is 'switching'", hazard)
+        if stimulus is None:
+            raise ParameterError("hazard", "'constant' when no stimulus is given", hazard)
+    elif hazard_lag != 1:
+        raise ParameterError("hazard_lag", "the default 1 unless hazard is 'stimulus'", hazard_lag)
+    if bias_correction != "none" and not groups:
+        raise ParameterError(
+            "bias_correction", "'none' unless several groups are pooled (--groups)", bias_correction
+        )
+    return hazard, hazard_lag, bias_correction
+
+
 def fit_mechanism(
     recording: Recording,
     *,
@@ -107,8 +138,11 @@ def fit_mechanism(
     window: float = 30.0,
     weighting: str = "boxcar",
     couplings: str = "shared",
+    hazard: str = "constant",
+    hazard_lag: int = 1,
     structure: str = "sender-receiver",
     prior_sd: float = 1.0,
+    bias_correction: str | None = None,
     tmin: float | None = None,
     tmax: float | None = None,
     channel: str | None = None,
@@ -143,8 +177,15 @@ def fit_mechanism(
         The gate's window (gated model).
     couplings
         ``"shared"`` or ``"per-mode"`` (switching model).
+    hazard, hazard_lag
+        The switching model's switching probabilities: ``"constant"``, or ``"stimulus"``
+        (their logits move with ``stimulus``, read ``hazard_lag`` steps before the switch;
+        needs a stimulus). See :class:`SwitchingContagionModel`.
     structure, prior_sd
         ``"sender-receiver"`` or ``"pairs"``, and the prior of the effects (directed model).
+    bias_correction : {None, "none", "jackknife"}
+        Pooled fits (``groups``): correct every group's estimate for its small-sample bias by
+        the split-sample jackknife before pooling (see :class:`PooledContagionModel`).
     seed : int, SeedTree or None
     progress : bool or callable
         Progress bars on stderr (True) or ``progress(label, total) -> advance(n)``.
@@ -169,6 +210,9 @@ def fit_mechanism(
     n_boot = check_integer("n_boot", n_boot, minimum=0)
     min_overlap = check_in_range("min_overlap", min_overlap, 0.0, 1.0)
     groups = list(groups)
+    hazard, hazard_lag, bias_correction = _check_options(
+        model, groups, stimulus, hazard, hazard_lag, bias_correction
+    )
     if model == "linear" and not groups:
         from syntony.physio.analysis import fit_contagion
 
@@ -197,6 +241,9 @@ def fit_mechanism(
         "couplings": couplings,
         "structure": structure,
         "prior_sd": prior_sd,
+        "hazard": hazard,
+        "hazard_lag": hazard_lag,
+        "bias_correction": bias_correction,
     }
     common = {
         "input": describe_recording(recording),
@@ -369,7 +416,11 @@ def _pooled(
             None if stimulus is None else read_stimulus(stimulus, feats["time"].to_numpy())
         )
     pooled = PooledContagionModel(
-        model=model, dt=1.0 / rate, window=options["window"], weighting=options["weighting"]
+        model=model,
+        dt=1.0 / rate,
+        window=options["window"],
+        weighting=options["weighting"],
+        bias_correction=options["bias_correction"],
     )
     with progress_bars(progress) as task:
         pooled.fit(series, stimuli, names=names, progress=task("group fits", len(series)))
