@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -123,3 +125,79 @@ def test_fit_model_errors(files, tmp_path):
     assert res.exit_code == 2
     assert "'linear' or 'gated' when several groups are pooled" in res.output
     assert "Traceback" not in res.output
+
+
+@pytest.fixture(scope="module")
+def stimulus_file(files, tmp_path_factory):
+    """The level the groups were simulated with, on their time base."""
+    n_t = len(pd.read_csv(files[0]))
+    u = np.where((np.arange(n_t) // 40) % 2 == 0, 0.0, 1.0)
+    path = tmp_path_factory.mktemp("stimulus") / "stimulus.csv"
+    pd.DataFrame({"time": np.arange(n_t, dtype=float), "level": u}).to_csv(path, index=False)
+    return path
+
+
+def test_fit_switching_hazard_from_stimulus(files, stimulus_file, tmp_path):
+    out = tmp_path / "hazard"
+    args = ["--model", "switching", "--stimulus", stimulus_file, "--boot", "0", "-q"]
+    res = _run(files[0], "--out", out, *args, "--hazard", "stimulus", "--hazard-lag", "2")
+    assert res.exit_code == 0, res.output
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert manifest["parameters"]["hazard"] == "stimulus"
+    assert manifest["parameters"]["hazard_lag"] == 2
+    result = load_result(out)
+    assert isinstance(result, SwitchingFitResult)
+    assert {"h_up", "h_down"} <= set(result.params["parameter"])
+    # the default hazard is constant, is recorded, and has no stimulus slopes
+    res = _run(files[0], "--out", tmp_path / "constant", *args)
+    assert res.exit_code == 0, res.output
+    constant = load_result(tmp_path / "constant")
+    assert constant.parameters["hazard"] == "constant"
+    assert not {"h_up", "h_down"} & set(constant.params["parameter"])
+
+
+def test_fit_groups_bias_correction(files, tmp_path):
+    groups = ["--groups", files[1], "--groups", files[2], "-q"]
+    fits = {}
+    for correction in ("none", "jackknife"):
+        out = tmp_path / correction
+        res = _run(files[0], "--out", out, *groups, "--bias-correction", correction)
+        assert res.exit_code == 0, res.output
+        manifest = json.loads((out / MANIFEST).read_text())
+        assert manifest["parameters"]["bias_correction"] == correction
+        fits[correction] = load_result(out)
+    plain, jack = fits["none"], fits["jackknife"]
+    assert isinstance(jack, PooledFitResult)
+    assert jack.estimate("mu_c") != pytest.approx(plain.estimate("mu_c"), abs=1e-6)
+    assert "Quenouille" in jack.methods and "Quenouille" not in plain.methods
+    # the default is no correction: the same numbers as --bias-correction none
+    assert _run(files[0], "--out", tmp_path / "default", *groups).exit_code == 0
+    assert load_result(tmp_path / "default").estimate("mu_c") == plain.estimate("mu_c")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--model", "switching", "--hazard", "stimulus"], "hazard: expected 'constant' when no"),
+        (["--model", "gated", "--hazard", "stimulus", "--stimulus", "STIM"], "unless the model"),
+        (["--model", "switching", "--hazard-lag", "3"], "hazard_lag: expected the default 1"),
+        (["--bias-correction", "jackknife"], "bias_correction: expected 'none' unless several"),
+        (["--hazard", "sometimes"], "Invalid value for '--hazard'"),
+        (["--bias-correction", "bootstrap"], "Invalid value for '--bias-correction'"),
+        (["--hazard-lag", "-1"], "Invalid value for '--hazard-lag'"),
+    ],
+)
+def test_fit_option_errors(files, stimulus_file, tmp_path, args, message):
+    args = [stimulus_file if a == "STIM" else a for a in args]
+    res = CliRunner().invoke(
+        app, ["fit", str(files[0]), "--out", str(tmp_path / "x"), *map(str, args)]
+    )
+    assert res.exit_code == 2, res.output
+    assert message in res.output
+    assert "Traceback" not in res.output
+    # one line says what is wrong (a library error is all of the output)
+    errors = [line for line in res.output.splitlines() if "error" in line.lower()]
+    assert len(errors) == 1 and message in errors[0]
+    if "Invalid value" not in message:
+        assert res.output.strip() == errors[0]
+    assert not (tmp_path / "x").exists() or not any((tmp_path / "x").iterdir())

@@ -17,6 +17,7 @@ from syntony.cli._options import (
     resume_option,
     scheduler_options,
     seed_option,
+    stacked,
     sync_window_options,
 )
 
@@ -42,6 +43,32 @@ _min_overlap_option = click.option(
     "needs three windows in it); 0 accepts any overlap. The span used is always reported.",
 )
 
+_hazard_options = stacked(
+    click.option(
+        "--hazard",
+        type=click.Choice(("constant", "stimulus")),
+        default="constant",
+        show_default=True,
+        help="Switching probabilities fixed, or with logits moved by --stimulus (--model "
+        "switching).",
+    ),
+    click.option(
+        "--hazard-lag",
+        type=click.IntRange(min=0),
+        default=1,
+        show_default=True,
+        metavar="N",
+        help="Steps from a stimulus to the switch it can trigger (--hazard stimulus).",
+    ),
+)
+_bias_correction_option = click.option(
+    "--bias-correction",
+    type=click.Choice(("none", "jackknife")),
+    default="none",
+    show_default=True,
+    help="Correct every group's estimate for its small-sample bias before pooling: jackknife "
+    "refits each half of the recording (--groups).",
+)
 
 _SYNC_EPILOG = """\b
 Examples:
@@ -65,7 +92,11 @@ Examples:
   syntony fit group.csv --network edges.tsv --stimulus music.csv --out fit
   syntony fit Case2_Sae1_AudResp.csv --signal respiration --model gated \\
       --pseudo-from Case2_Sae2_AudResp.csv --out gated --seed 1
-  syntony fit session1.csv --groups session2.csv session3.csv --out pooled
+  syntony fit group.csv --model switching --stimulus music.csv \\
+      --hazard stimulus --hazard-lag 2 --out modes --seed 1
+  syntony fit session1.csv --groups session2.csv --groups session3.csv --out pooled
+  syntony fit session1.csv --groups session2.csv --groups session3.csv \\
+      --bias-correction jackknife --out pooled
   syntony fit Case2_Sae1_AudResp.csv --signal respiration --out fit \\
       --pseudo-from Case2_Sae2_AudResp.csv --scheduler tcp://127.0.0.1:8786
   (after an interruption, the same command with --resume continues it)
@@ -264,6 +295,8 @@ def _executor(scheduler, dask_local):
     show_default=True,
     help="Bootstrap series of the test of one mode against two (--model switching).",
 )
+@_hazard_options
+@_bias_correction_option
 @click.option("--tmin", type=float, default=None, help="Analyse from this time (s) on.")
 @click.option("--tmax", type=float, default=None, help="Analyse up to this time (s).")
 @_min_overlap_option
@@ -287,6 +320,9 @@ def fit_command(
     groups,
     window,
     boot,
+    hazard,
+    hazard_lag,
+    bias_correction,
     tmin,
     tmax,
     min_overlap,
@@ -303,7 +339,7 @@ def fit_command(
     INPUT is read as for ``syntony sync``. The pseudo-group fits and bootstrap series run in
     chunks, here or on a Dask cluster (--scheduler, --dask-local), with the same numbers.
     """
-    from syntony.physio import fit_contagion
+    from syntony.physio.mechanisms import fit_mechanism
 
     key = {
         "input": digest(input_path),
@@ -319,7 +355,14 @@ def fit_command(
         "pseudo_groups": pseudo_groups if pseudo_from is not None else 0,
     }
     if model != "linear" or groups:
-        key.update(model=model, groups=[digest(g) for g in groups], window=window, boot=boot)
+        key.update(
+            model=model,
+            groups=[digest(g) for g in groups],
+            window=window,
+            boot=boot,
+            hazard=[hazard, hazard_lag],
+            bias_correction=bias_correction,
+        )
     with (
         checkpointed(out_dir, "fit", key, seed=seed, resume=resume, force=force) as (
             checkpoint,
@@ -327,41 +370,21 @@ def fit_command(
         ),
         _executor(scheduler, dask_local) as executor,
     ):
-        if model != "linear" or groups:
-            from syntony.physio.mechanisms import fit_mechanism
-
-            result = fit_mechanism(
-                input_path,
-                model=model,
-                groups=groups,
-                signal=signal,
-                fs=fs,
-                network=network,
-                stimulus=stimulus,
-                pseudo_from=pseudo_from,
-                n_pseudo_groups=pseudo_groups,
-                n_boot=boot,
-                window=window,
-                tmin=tmin,
-                tmax=tmax,
-                channel=channel,
-                resample=resample,
-                seed=run_seed,
-                progress=not quiet,
-                min_overlap=min_overlap,
-                checkpoint=checkpoint,
-                executor=executor,
-            )
-            finish(result, out_dir, force=force, quiet=quiet)
-            return
-        result = fit_contagion(
+        result = fit_mechanism(
             input_path,
+            model=model,
+            groups=groups,
             signal=signal,
             fs=fs,
             network=network,
             stimulus=stimulus,
             pseudo_from=pseudo_from,
             n_pseudo_groups=pseudo_groups,
+            n_boot=boot,
+            window=window,
+            hazard=hazard,
+            hazard_lag=hazard_lag,
+            bias_correction=bias_correction,
             tmin=tmin,
             tmax=tmax,
             channel=channel,
