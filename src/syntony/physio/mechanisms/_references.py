@@ -41,7 +41,7 @@ REFERENCES = {
     "calculating exact p-values when permutations are randomly drawn. Statistical Applications "
     "in Genetics and Molecular Biology 9(1):39. doi:10.2202/1544-6115.1585",
     "phillips": "Phillips PCB, Yu J (2005). Jackknifing bond option prices. Review of Financial "
-    "Studies 18(2):707-742. doi:10.1093/rfs/hhi014",
+    "Studies 18(2):707-742. doi:10.1093/rfs/hhi018",
     "quenouille": "Quenouille MH (1956). Notes on bias in estimation. Biometrika "
     "43(3-4):353-360. doi:10.1093/biomet/43.3-4.353",
     "ramseyer": "Ramseyer F, Tschacher W (2010). Nonverbal synchrony or random coincidence? "
