@@ -118,3 +118,19 @@ def test_ale_fit_with_executor_equals_local(cluster):
     dask = ALE(n_iters=150, grid=grid, random_state=3, n_jobs=1).fit(studyset, executor=cluster)
     _same(local.fwe_, dask.fwe_)
     assert local.result_.clusters.equals(dask.result_.clusters)
+
+
+def test_local_processes_after_openmp_in_this_process():
+    """A sweep on local processes after this process ran the OpenMP-parallel agent loop: forked
+    workers of such a process abort ("fork() called from a process already using GNU OpenMP"),
+    so the pool's workers must come from a fork server."""
+    from syntony.model import Scenario, simulate, sweep
+
+    base = Scenario.builtin("concert_crowd").with_overrides(
+        {"agents.n": 2000, "simulation.steps": 20}
+    )
+    simulate(base, seed=0)
+    grid = {"agents.kappa": [0.5, 1.0]}
+    local = sweep(base, grid, replicates=1, seed=0, executor=LocalExecutor(2, kind="processes"))
+    serial = sweep(base, grid, replicates=1, seed=0, executor=SerialExecutor())
+    assert local.dataset.equals(serial.dataset)

@@ -27,6 +27,7 @@ it is called as ``fn(item)`` or, with ``shared``, as ``fn(item, shared)``.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import pickle
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -226,6 +227,9 @@ class LocalExecutor(_Base):
                 kwargs = {"initializer": _init_worker, "initargs": (token, payload)}
                 self.stats.shared_bytes = len(payload)
                 self.stats.shared_sends += min(self.n_workers, len(items))
+            # Workers come from a fork server, not from this process: a process that has run
+            # OpenMP-parallel code (the agent loop, the ALE kernels) cannot be forked safely.
+            kwargs["mp_context"] = multiprocessing.get_context("forkserver")
             pool = ProcessPoolExecutor(max_workers=min(self.n_workers, len(items)), **kwargs)
             submit = lambda item: pool.submit(_call_in_worker, fn, item, token)  # noqa: E731
         try:
